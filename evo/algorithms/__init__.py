@@ -1,0 +1,24 @@
+"""The registry: one name per method, so a spec, the CLI and the API all say ``algorithm: opro``."""
+
+from __future__ import annotations
+
+from evo.algorithms.base import Algorithm, Params
+from evo.algorithms.evoprompt import EvoPromptGA
+from evo.algorithms.opro import OPRO
+
+REGISTRY: dict[str, type[Algorithm]] = {cls.name: cls for cls in (EvoPromptGA, OPRO)}
+
+
+class UnknownAlgorithm(ValueError):
+    pass
+
+
+def get_algorithm(name: str) -> type[Algorithm]:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise UnknownAlgorithm(f"unknown algorithm {name!r}; known: {known}") from None
+
+
+__all__ = ["REGISTRY", "Algorithm", "Params", "UnknownAlgorithm", "get_algorithm"]

@@ -1,0 +1,57 @@
+"""What every algorithm has: validated parameters, named meta-prompt templates, and ``run``."""
+
+from __future__ import annotations
+
+import string
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from evo.engine import Engine
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class Algorithm(ABC):
+    """One search method. Subclasses set ``name``, ``params_model`` and ``templates`` and implement
+    ``run`` so that it reads like the method's loop."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    params_model: ClassVar[type[Params]]
+    templates: ClassVar[Mapping[str, str]]
+
+    def __init__(self, params: Params, templates: Mapping[str, str] | None = None) -> None:
+        self.params = params
+        self.prompts = {**self.templates, **(templates or {})}
+
+    @classmethod
+    def check_templates(cls, overrides: Mapping[str, str]) -> list[str]:
+        """Problems with user-supplied templates: unknown names, or fields the algorithm cannot fill."""
+        problems = []
+        for key, text in overrides.items():
+            if key not in cls.templates:
+                known = ", ".join(sorted(cls.templates))
+                problems.append(f"unknown template {key!r} for {cls.name} (known: {known})")
+                continue
+            extra = placeholders(text) - placeholders(cls.templates[key])
+            if extra:
+                allowed = ", ".join(sorted(placeholders(cls.templates[key])))
+                problems.append(
+                    f"template {key!r} uses {sorted(extra)}; available fields: {allowed}"
+                )
+        return problems
+
+    def render(self, key: str, **fields: Any) -> str:
+        return self.prompts[key].format(**fields)
+
+    @abstractmethod
+    async def run(self, engine: Engine) -> None: ...

@@ -1,0 +1,134 @@
+"""EvoPrompt-GA (Guo et al., ICLR 2024): a genetic algorithm whose operators are meta-LLM calls.
+
+P0 ← seed prompts, topped up to N with meta-LLM paraphrases;  evaluate P0
+for t = 1..T:
+    for i = 1..N:   p1, p2 ← roulette(P, fitness)                    (two distinct parents)
+                    c_i ← LLM(crossover p1 × p2, then mutate)          (one call, one child)
+    evaluate {c_i};  P ← best N of P ∪ {c_i}
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import Field
+
+from evo.algorithms.base import Algorithm, Params
+from evo.candidate import Candidate
+from evo.engine import Engine
+from evo.llm import Message
+from evo.operators import propose
+from evo.selection import roulette, top_k
+
+PARAPHRASE = """Rewrite the instruction below in your own words. Keep what it asks for; you may make \
+it clearer.
+
+Instruction: {prompt}
+
+Reply with the rewritten instruction only, between <prompt> and </prompt>."""
+
+CROSSOVER_MUTATION = """We are searching for the best instruction for this task: {task}
+
+Two good instructions found so far:
+Instruction A: {parent_a}
+Instruction B: {parent_b}
+
+First, combine the strongest parts of A and B into one instruction. Then change a few of its words \
+or add one useful detail, so that it differs from both.
+Reply with the final instruction only, between <prompt> and </prompt>."""
+
+
+class GAParams(Params):
+    population: int = Field(10, ge=2, le=500, description="N, prompts kept per generation")
+    generations: int = Field(10, ge=1, le=1000, description="T")
+    dev_subset: int | None = Field(
+        None, ge=1, description="score on a fixed random dev sample of this size (None: full dev)"
+    )
+    attempts: int = Field(2, ge=1, le=5, description="meta-LLM tries per child before giving up")
+    temperature: float = Field(1.0, ge=0.0, le=2.0, description="meta-LLM sampling temperature")
+
+
+class EvoPromptGA(Algorithm):
+    name = "evoprompt-ga"
+    summary = "EvoPrompt GA: roulette parents, LLM crossover+mutation, keep the best N"
+    params_model = GAParams
+    templates = {"paraphrase": PARAPHRASE, "crossover_mutation": CROSSOVER_MUTATION}
+    params: GAParams
+
+    async def run(self, engine: Engine) -> None:
+        p = self.params
+        population = await self.initial_population(engine)
+        fitness = await self.fitness(engine, population)
+        await engine.generation_done(0, population, self.state(population, fitness))
+
+        for t in range(1, p.generations + 1):
+            parents = [
+                roulette(engine.rng, population, [fitness[c.id] for c in population], 2)
+                for _ in range(p.population)
+            ]
+            made = await asyncio.gather(*(self.child(engine, a, b, t) for a, b in parents))
+            children = [c for c in made if c is not None]
+            fitness.update(await self.fitness(engine, children))
+            pool = population + children
+            population = top_k(pool, [fitness[c.id] for c in pool], p.population)
+            await engine.generation_done(t, population, self.state(population, fitness))
+
+    async def initial_population(self, engine: Engine) -> list[Candidate]:
+        seeds = list(dict.fromkeys(engine.task.seed_prompts))[: self.params.population]
+        population = [engine.candidate(s, operator="seed", generation=0) for s in seeds]
+        missing = self.params.population - len(population)
+        for attempt in range(self.params.attempts):
+            if missing <= 0:
+                break
+            sources = [population[i % len(seeds)] for i in range(missing)]
+            texts = [c.text for c in population]
+            made = await asyncio.gather(*(self.paraphrase(engine, s, texts) for s in sources))
+            for source, text in zip(sources, made, strict=True):
+                if text and text not in texts:
+                    texts.append(text)
+                    population.append(
+                        engine.candidate(
+                            text, operator="paraphrase", generation=0, parents=[source]
+                        )
+                    )
+            missing = self.params.population - len(population)
+        return population
+
+    async def paraphrase(self, engine: Engine, source: Candidate, avoid: list[str]) -> str | None:
+        meta = self.render("paraphrase", prompt=source.text)
+        out = await propose(
+            engine,
+            [Message("user", meta)],
+            operator="paraphrase",
+            originals=avoid,
+            temperature=self.params.temperature,
+        )
+        return out[0] if out else None
+
+    async def child(
+        self, engine: Engine, a: Candidate, b: Candidate, generation: int
+    ) -> Candidate | None:
+        meta = self.render(
+            "crossover_mutation", task=engine.task.description, parent_a=a.text, parent_b=b.text
+        )
+        for _ in range(self.params.attempts):
+            out = await propose(
+                engine,
+                [Message("user", meta)],
+                operator="ga_crossover_mutation",
+                originals=(a.text, b.text),
+                temperature=self.params.temperature,
+            )
+            if out:
+                return engine.candidate(
+                    out[0], operator="ga_crossover_mutation", generation=generation, parents=[a, b]
+                )
+        return None
+
+    async def fitness(self, engine: Engine, cands: list[Candidate]) -> dict[str, float]:
+        scores = await engine.evaluate(cands, "dev", self.params.dev_subset)
+        return {s.candidate_id: s.value for s in scores}
+
+    @staticmethod
+    def state(population: list[Candidate], fitness: dict[str, float]) -> dict:
+        return {"population": [c.id for c in population], "fitness": fitness}

@@ -1,0 +1,38 @@
+"""Candidates (prompts, programs) and their scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["prompt", "program", "vector"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of the search. ``parents`` are candidate ids, in the order the operator used them."""
+
+    id: str
+    text: str
+    generation: int
+    operator: str
+    parents: tuple[str, ...] = ()
+    kind: Kind = "prompt"
+    island: int = 0
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Score:
+    """A candidate's fitness on one split (or a subset of it).
+
+    ``value`` is the mean metric over the ``n`` examples scored; ``failures`` counts examples whose
+    call failed or whose answer could not be parsed (they score 0 and are recorded, not hidden).
+    """
+
+    candidate_id: str
+    split: str
+    value: float
+    n: int
+    failures: int = 0
+    subset: str | None = None

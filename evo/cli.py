@@ -1,0 +1,208 @@
+"""The ``evo`` command line: run, jobs, show, export, tasks, algorithms."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from evo.export import FORMATS, render_export
+from evo.progress import ProgressDisplay, leaderboard_table
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Evo: evolutionary prompt optimization on any OpenAI-compatible or local model.",
+)
+console = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="store URL (default: EVO_DATABASE_URL or ./evo.db)")
+]
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _store(db: str | None):  # noqa: ANN202 - storage.Store, imported lazily for a fast --help
+    from evo.settings import Settings
+    from storage import Store
+
+    return Store(db or Settings().database_url)
+
+
+def _spec_path(spec: str) -> Path:
+    path = Path(spec)
+    if path.exists():
+        return path
+    shipped = resources.files("evo") / "examples" / f"{spec}.yaml"
+    if shipped.is_file():
+        return Path(str(shipped))
+    names = sorted(p.name[:-5] for p in (resources.files("evo") / "examples").iterdir()
+                   if p.name.endswith(".yaml"))
+    raise UserError(f"no spec file {spec!r}, and no shipped example of that name "
+                    f"(examples: {', '.join(names)})")
+
+
+@app.command()
+def run(
+    spec: Annotated[str, typer.Argument(help="a YAML/JSON spec file, or a shipped example name")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="override a field: --set algorithm.population=8"),
+    ] = None,
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
+) -> None:
+    """Run a job to the end: live progress, then the leaderboard and the job id."""
+    from evo.settings import Settings
+    from workers.runner import optimize
+
+    settings = Settings()
+    if db:
+        settings = settings.model_copy(update={"database_url": db})
+    path = _spec_path(spec)
+    store = _store(settings.database_url)
+    display = ProgressDisplay(console, enabled=not quiet)
+    try:
+        with display:
+            result = optimize(path, overrides=set_ or (), store=store, settings=settings,
+                              subscribe=[display.on_event])
+    finally:
+        store.close()
+    console.print(leaderboard_table(result))
+    if result.reason:
+        console.print(f"[yellow]{result.reason}[/]")
+    console.print(f"job [bold]{result.job_id}[/] {result.status} — "
+                  f"evo show {result.job_id[:8]} · evo export {result.job_id[:8]} --format md")
+
+
+@app.command()
+def jobs(
+    db: DbOption = None,
+    status: Annotated[str | None, typer.Option(help="only jobs in this state")] = None,
+    limit: Annotated[int, typer.Option(help="how many, newest first")] = 20,
+) -> None:
+    """List jobs, newest first."""
+    from rich.table import Table
+
+    with _store(db) as store:
+        rows = store.list_jobs(status=status, limit=limit)
+    table = Table("id", "name", "task", "algorithm", "status", "best dev", "calls", "created")
+    for j in rows:
+        best = j.stats.get("best_dev") if j.stats else None
+        table.add_row(j.id[:8], j.name, j.task, j.algorithm, j.status,
+                      "" if best is None else f"{best:.3f}",
+                      str((j.stats or {}).get("calls", "")), f"{j.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@app.command()
+def show(
+    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    db: DbOption = None,
+) -> None:
+    """A job's population per generation, its best prompts and what it cost."""
+    from evo.progress import show_job
+
+    with _store(db) as store:
+        record = _job(store, job)
+        show_job(console, store, record)
+
+
+@app.command()
+def export(
+    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    format: Annotated[str, typer.Option("--format", "-f", help="json | yaml | md | txt")] = "json",
+    top: Annotated[int, typer.Option(help="how many of the best prompts")] = 1,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to a file")] = None,
+    db: DbOption = None,
+) -> None:
+    """Export a job's best prompt(s) with scores, task, model, algorithm and lineage summary."""
+    if format not in FORMATS:
+        raise UserError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    with _store(db) as store:
+        text = render_export(store, _job(store, job), format, top)
+    if output:
+        output.write_text(text)
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command()
+def tasks() -> None:
+    """The built-in tasks."""
+    from rich.table import Table
+
+    from evo.task import builtin_tasks, load_task
+
+    table = Table("name", "description", "train/dev/test", "metric")
+    for name, description in builtin_tasks().items():
+        t = load_task(name)
+        sizes = "/".join(str(len(t.split(s))) for s in ("train", "dev", "test"))
+        table.add_row(name, description, sizes, t.metric.name)
+    console.print(table)
+
+
+@app.command()
+def algorithms() -> None:
+    """The algorithms and their parameters (with defaults)."""
+    from rich.table import Table
+
+    from evo.algorithms import REGISTRY
+
+    table = Table("name", "summary", "parameters")
+    for name, cls in sorted(REGISTRY.items()):
+        params = ", ".join(f"{k}={f.default}" for k, f in cls.params_model.model_fields.items())
+        table.add_row(name, cls.summary, params)
+    console.print(table)
+
+
+def _job(store, ref: str):  # noqa: ANN001, ANN202
+    try:
+        record = store.get_job(ref)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if record is None:
+        raise UserError(f"no job {ref!r} in {store.url}")
+    return record
+
+
+def main() -> None:
+    """Entry point: user errors become one clear message and exit status 2, never a traceback."""
+    from evo.llm import LLMUnavailable
+    from evo.spec_io import SpecError
+    from evo.task import TaskError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except (UserError, SpecError, TaskError, LLMUnavailable) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(2)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Exporting a job's best prompts: JSON, YAML, Markdown or plain text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+FORMATS = ("json", "yaml", "md", "txt")
+
+
+def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
+    """The best ``top`` prompts on the full dev split, with everything needed to reuse them."""
+    spec = job.spec or {}
+    stats = job.stats or {}
+    prompts = []
+    for cand, ev in store.leaderboard(job.id, split="dev", k=top):
+        tests = [e for e in store.evaluations(job.id, split="test") if e.candidate_id == cand.id]
+        ancestry = store.ancestry(cand.id)
+        prompts.append(
+            {
+                "prompt": cand.text,
+                "candidate_id": cand.id,
+                "dev_score": ev.value,
+                "dev_examples": ev.n,
+                "test_score": tests[-1].value if tests else None,
+                "generation": cand.generation,
+                "operator": cand.operator,
+                "lineage": {
+                    "ancestors": len(ancestry),
+                    "operators": sorted({a.operator for a in ancestry} | {cand.operator}),
+                    "depth": cand.generation,
+                },
+            }
+        )
+    models = spec.get("models", {})
+    return {
+        "job_id": job.id,
+        "name": job.name,
+        "status": job.status,
+        "task": job.task,
+        "algorithm": job.algorithm,
+        "seed": job.seed,
+        "model": {k: {f: v for f, v in m.items() if f in ("provider", "model", "base_url")}
+                  for k, m in models.items() if isinstance(m, dict)},
+        "seed_prompt_scores": {"dev": stats.get("seed_dev"), "test": stats.get("seed_test")},
+        "cost": {k: stats.get(k) for k in ("calls", "cached", "tokens", "elapsed_s")},
+        "prompts": prompts,
+    }
+
+
+def render_export(store: Any, job: Any, fmt: str, top: int = 1) -> str:
+    data = export_data(store, job, top)
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    if fmt == "yaml":
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if fmt == "txt":
+        return "\n\n".join(p["prompt"] for p in data["prompts"])
+    if fmt == "md":
+        return _markdown(data)
+    raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _markdown(d: dict[str, Any]) -> str:
+    lines = [
+        f"# {d['name']}",
+        "",
+        f"- job: `{d['job_id']}` ({d['status']})",
+        f"- task: {d['task']} · algorithm: {d['algorithm']} · seed: {d['seed']}",
+        f"- seed prompt: dev {_f(d['seed_prompt_scores']['dev'])}, "
+        f"test {_f(d['seed_prompt_scores']['test'])}",
+        f"- cost: {d['cost']['calls']} calls, {d['cost']['tokens']} tokens, "
+        f"{d['cost']['elapsed_s']} s",
+        "",
+    ]
+    for i, p in enumerate(d["prompts"], 1):
+        lines += [
+            f"## {i}. dev {_f(p['dev_score'])} · test {_f(p['test_score'])}",
+            "",
+            "```text",
+            p["prompt"],
+            "```",
+            "",
+            f"generation {p['generation']}, made by `{p['operator']}`, "
+            f"{p['lineage']['ancestors']} ancestors "
+            f"({', '.join(p['lineage']['operators'])})",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _f(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3f}"

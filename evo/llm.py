@@ -1,0 +1,85 @@
+"""LLM request/response types and the client protocol.
+
+These are plain data: the core builds requests, workers/ sends them. A client never raises for a
+failed *call* that the job can survive (a timeout after retries, a refused request): it returns an
+``LLMResponse`` whose ``error`` says why. It raises ``LLMUnavailable`` when the endpoint cannot be
+reached at all, which ends the job with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+
+class LLMUnavailable(RuntimeError):
+    """The endpoint cannot be reached or refuses every request (bad URL, bad key, no such model)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """One call to a model.
+
+    ``prefill`` is text the assistant's answer starts with (the opening tag of a format); the
+    returned ``text`` does not repeat it. With ``labels`` set the client scores those options as the
+    next words of the answer (log-probabilities) instead of generating, and ``text`` is the best one.
+    ``sample`` tells apart repeated samples of one request (cache key), and ``seed`` is passed on to
+    endpoints that support seeded sampling.
+    """
+
+    messages: tuple[Message, ...]
+    max_tokens: int = 256
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    prefill: str = ""
+    labels: tuple[str, ...] = ()
+    seed: int | None = None
+    sample: int = 0
+
+    def cache_key(self, model: str) -> str:
+        payload = asdict(self)
+        payload.pop("seed")  # the sample index, not the per-call seed, identifies a sample
+        blob = json.dumps({"model": model, **payload}, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def affinity_key(self) -> str:
+        """Requests sharing a key share a long prefix (system + start of the user message)."""
+        head = "\n".join(m.content for m in self.messages[:-1])
+        last = self.messages[-1].content if self.messages else ""
+        return hashlib.blake2b((head + "\x00" + last[:256]).encode(), digest_size=8).hexdigest()
+
+
+@dataclass
+class LLMResponse:
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    label_logprobs: dict[str, float] | None = None
+    cached: bool = False
+    error: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class LLMClient(Protocol):
+    """One model endpoint. ``call`` may be awaited concurrently; implementations serialize as needed."""
+
+    model: str
+    supports_label_scoring: bool
+
+    async def call(self, request: LLMRequest) -> LLMResponse: ...
+
+    def close(self) -> None: ...

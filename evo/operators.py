@@ -1,0 +1,79 @@
+"""Shared variation pieces: asking the meta-LLM for a prompt between tags and parsing it defensively.
+
+Small models follow output formats poorly, so every proposal is asked for with the opening tag
+pre-filled and the closing tag as a stop sequence, then cleaned. An answer that is empty, that only
+repeats a parent, or that is too long to be an instruction is rejected with a recorded reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from evo.engine import Engine
+from evo.llm import Message
+
+_WS = re.compile(r"\s+")
+_TAG = re.compile(r"</?\s*[a-zA-Z_]+\s*>")
+_LEADERS = re.compile(r"^(new|improved|final|better)?\s*(prompt|instruction)\s*[:\-]\s*", re.I)
+
+
+def normalize(text: str) -> str:
+    return _WS.sub(" ", text).strip().lower()
+
+
+def clean_proposal(raw: str, tag: str, max_chars: int) -> tuple[str | None, str]:
+    """Return (prompt, "") or (None, reason). ``raw`` is what followed the pre-filled opening tag."""
+    text = raw.split(f"</{tag}>", 1)[0]
+    if f"<{tag}>" in text:  # the model reopened the tag: keep what came after the last opening
+        text = text.rsplit(f"<{tag}>", 1)[1]
+    text = _TAG.sub(" ", text)
+    text = _LEADERS.sub("", text.strip())
+    text = text.strip().strip('"').strip("'").strip()
+    text = _WS.sub(" ", text) if "\n" not in text.strip() else text.strip()
+    if not text:
+        return None, "empty"
+    if len(text) > max_chars:
+        return None, "too_long"
+    if len(re.findall(r"[A-Za-z]", text)) < 3:
+        return None, "no_words"
+    return text, ""
+
+
+async def propose(
+    engine: Engine,
+    messages: Sequence[Message],
+    *,
+    operator: str,
+    originals: Sequence[str] = (),
+    tag: str = "prompt",
+    n: int = 1,
+    temperature: float = 1.0,
+    max_tokens: int = 200,
+    max_chars: int = 1500,
+) -> list[str]:
+    """Sample ``n`` proposals and keep the usable ones (in order, duplicates dropped)."""
+    answers = await engine.generate(
+        messages,
+        n=n,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        prefill=f"<{tag}>",
+        stop=(f"</{tag}>",),
+        purpose=operator,
+    )
+    seen = {normalize(o) for o in originals}
+    kept: list[str] = []
+    for raw in answers:
+        if raw is None:
+            engine.reject(operator, "call_failed")
+            continue
+        text, reason = clean_proposal(raw, tag, max_chars)
+        if text is None:
+            engine.reject(operator, reason)
+        elif normalize(text) in seen:
+            engine.reject(operator, "unchanged")
+        else:
+            seen.add(normalize(text))
+            kept.append(text)
+    return kept

@@ -1,0 +1,99 @@
+"""What a user submits: the job spec (task, algorithm, models, budget, seed), as pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from evo.task import TaskSpec
+
+
+class ModelSpec(BaseModel):
+    """A model endpoint. ``provider: local`` runs a GGUF file with llama.cpp (the bundled SmolLM2 by
+    default); ``provider: openai`` talks to any OpenAI-compatible endpoint. The key is read from the
+    environment variable named by ``api_key_env``; a key given inline is held in memory only and is
+    never serialized."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["local", "openai", "scripted"] = "local"
+    model: str | None = Field(None, description="local: path to a GGUF file; openai: model name")
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL (env EVO_LLM_BASE_URL)"
+    )
+    api_key_env: str = "OPENAI_API_KEY"
+    api_key: SecretStr | None = Field(None, exclude=True)
+    concurrency: int = Field(8, ge=1, le=1024, description="requests in flight per worker")
+    workers: int | None = Field(
+        None, ge=1, le=256, description="pool size; local default: one per core"
+    )
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    n_ctx: int = Field(2048, ge=256)
+    threads: int = Field(1, ge=1, le=64, description="llama.cpp threads per local worker")
+
+
+class AlgorithmSpec(BaseModel):
+    """``name`` picks the method; every other key is one of its parameters, validated by it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field("evoprompt-ga", description="a registered algorithm, e.g. evoprompt-ga, opro")
+    templates: dict[str, str] = Field(
+        default_factory=dict, description="meta-prompt overrides by template name"
+    )
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ModelsSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: ModelSpec = Field(default_factory=ModelSpec, description="answers the task examples")
+    meta: ModelSpec | None = Field(None, description="writes new candidates (default: task model)")
+
+    @property
+    def optimizer(self) -> ModelSpec:
+        return self.meta or self.task
+
+
+class BudgetSpec(BaseModel):
+    """Limits for the whole job; final re-scoring is reserved out of ``calls`` up front."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    calls: int | None = Field(5000, ge=1, description="LLM calls (cache hits are free)")
+    tokens: int | None = Field(None, ge=1, description="prompt + completion tokens")
+    seconds: float | None = Field(None, gt=0, description="wall time of the search")
+
+
+class EvaluationSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(
+        3, ge=1, le=100, description="best candidates re-scored on the full dev split"
+    )
+    test: bool = Field(True, description="score the winner and the best seed once on test")
+    label_scoring: bool = Field(
+        True, description="score labels from log-probabilities when the model gives them"
+    )
+    batch_size: int = Field(16, ge=1, le=1024, description="requests sent to a worker at once")
+
+
+class JobSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    task: str | TaskSpec = Field(..., description="a built-in task name or a task definition")
+    algorithm: AlgorithmSpec = Field(default_factory=AlgorithmSpec)
+    models: ModelsSpec = Field(default_factory=ModelsSpec)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    seed: int = Field(0, description="drives every random choice of the job")
+
+    def public_dict(self) -> dict[str, Any]:
+        """What may be stored and shown: no secrets (inline keys are excluded by the field)."""
+        return self.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,38 @@
+"""The Ray actor that serves LLM calls: one model client per actor, loaded once and reused."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ray
+
+from evo.llm import LLMRequest, LLMResponse
+from evo.spec import ModelSpec
+
+
+@ray.remote
+class LLMWorker:
+    def __init__(self, spec: dict[str, Any], api_key: str | None) -> None:
+        from workers.llm import make_client
+
+        model = ModelSpec.model_validate(spec)
+        if api_key is not None:
+            model = model.model_copy(update={"api_key": api_key})
+        self.client = make_client(model)
+
+    async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
+        return list(await asyncio.gather(*(self.client.call(r) for r in requests)))
+
+    def model(self) -> str:
+        return self.client.model
+
+
+class ActorWorker:
+    """Adapts an actor handle to the pool's ``Worker`` shape."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
+        return await self.handle.call_batch.remote(requests)

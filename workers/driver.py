@@ -1,0 +1,496 @@
+"""The engine behind every job: runs one algorithm, pays for its calls, records everything.
+
+job row (running) → algorithm.run(engine) until it returns or the budget ends the search
+  ├ generate(): meta-LLM calls, sample-indexed so repeated asks differ but replay identically
+  ├ evaluate(): candidate × example requests → cache → budget → pool → task metric → Score
+  └ generation_done(): one store transaction (candidates, lineage, scores, ledger, checkpoint)
+final phase (reserved budget): top-k re-scored on full dev, winner and best seed once on test
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from evo.algorithms import get_algorithm
+from evo.candidate import Candidate, Score
+from evo.engine import BudgetExhausted
+from evo.events import (
+    CallsMade,
+    CandidateScored,
+    GenerationDone,
+    InProcessBus,
+    JobEnded,
+    JobStarted,
+    PhaseChanged,
+)
+from evo.llm import LLMRequest, LLMResponse, LLMUnavailable, Message
+from evo.spec import JobSpec
+from evo.task import Example, Task
+from storage import EvaluationRecord, LLMCallRecord, Store
+from workers.budget import Budget
+from workers.cache import ResponseCache
+from workers.pool import Pool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the final leaderboard."""
+
+    candidate: Candidate
+    dev: float
+    dev_n: int
+    test: float | None = None
+    test_n: int = 0
+
+
+@dataclass
+class JobResult:
+    job_id: str
+    status: str
+    leaderboard: list[Entry]
+    seed: Entry | None
+    stats: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+    @property
+    def best(self) -> Entry | None:
+        return self.leaderboard[0] if self.leaderboard else None
+
+
+class Driver:
+    def __init__(
+        self,
+        spec: JobSpec,
+        task: Task,
+        *,
+        store: Store,
+        task_pool: Pool,
+        meta_pool: Pool,
+        cache: ResponseCache,
+        bus: InProcessBus | None = None,
+        job_id: str,
+    ) -> None:
+        self.spec = spec
+        self.task = task
+        self.store = store
+        self.task_pool = task_pool
+        self.meta_pool = meta_pool
+        self.cache = cache
+        self.bus = bus or InProcessBus()
+        self.job_id = job_id
+        self.rng = random.Random(spec.seed)
+        self.budget = Budget(
+            spec.budget.calls, spec.budget.tokens, spec.budget.seconds, self.final_reserve()
+        )
+        self._count = 0
+        self._asked: Counter[str] = Counter()
+        self._subsets: dict[tuple[str, int], tuple[Example, ...]] = {}
+        self.rejections: Counter[str] = Counter()
+        self.candidates: dict[str, Candidate] = {}
+        self.search_scores: dict[str, Score] = {}
+        self._written: set[str] = set()
+        self._pending_cands: list[Candidate] = []
+        self._pending_evals: list[EvaluationRecord] = []
+        self._pending_calls: list[LLMCallRecord] = []
+
+    # ---- the Engine interface -------------------------------------------------------------
+
+    def candidate(
+        self,
+        text: str,
+        *,
+        operator: str,
+        generation: int,
+        parents: Sequence[Candidate] = (),
+        meta: dict[str, Any] | None = None,
+    ) -> Candidate:
+        self._count += 1
+        cid = hashlib.blake2b(f"{self.job_id}:{self._count}".encode(), digest_size=16).hexdigest()
+        cand = Candidate(
+            id=cid,
+            text=text,
+            generation=generation,
+            operator=operator,
+            parents=tuple(p.id for p in parents),
+            meta=dict(meta or {}),
+        )
+        self.candidates[cid] = cand
+        return cand
+
+    def reject(self, operator: str, reason: str) -> None:
+        self.rejections[f"{operator}:{reason}"] += 1
+        log.debug("rejected %s proposal: %s", operator, reason)
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        max_tokens: int = 256,
+        prefill: str = "",
+        stop: Sequence[str] = (),
+        purpose: str = "generate",
+    ) -> list[str | None]:
+        base = LLMRequest(tuple(messages), max_tokens, temperature, tuple(stop), prefill)
+        key = base.cache_key(self.meta_pool.model)
+        first = self._asked[key]
+        self._asked[key] += n
+        requests = [
+            LLMRequest(
+                base.messages,
+                max_tokens,
+                temperature,
+                base.stop,
+                prefill,
+                seed=_seed(self.spec.seed, key, first + i),
+                sample=first + i,
+            )
+            for i in range(n)
+        ]
+        responses = await self._call(self.meta_pool, requests, purpose, [None] * n)
+        return [None if r.error else r.text for r in responses]
+
+    async def evaluate(
+        self, candidates: Sequence[Candidate], split: str = "dev", subset: int | None = None
+    ) -> list[Score]:
+        scores = await self._score(candidates, split, subset)
+        if len(scores) < len(candidates):
+            raise BudgetExhausted("wall time" if self.budget.time_up() else "calls")
+        return scores
+
+    async def generation_done(
+        self, generation: int, population: Sequence[Candidate], state: dict[str, Any]
+    ) -> None:
+        values = [self.search_scores[c.id].value for c in population if c.id in self.search_scores]
+        await self._flush(checkpoint=(generation, state))
+        self.bus.publish(
+            GenerationDone(
+                self.job_id,
+                generation,
+                max(values, default=0.0),
+                sum(values) / max(1, len(values)),
+                len(population),
+                self.budget.calls,
+                self.budget.tokens,
+            )
+        )
+
+    # ---- running a job ----------------------------------------------------------------------
+
+    async def run(self) -> JobResult:
+        algo_cls = get_algorithm(self.spec.algorithm.name)
+        algorithm = algo_cls(
+            algo_cls.params_model.model_validate(self.spec.algorithm.params),
+            self.spec.algorithm.templates,
+        )
+        self.store.create_job(
+            job_id=self.job_id,
+            name=self.spec.name or f"{algo_cls.name} on {self.task.name}",
+            task=self.task.name,
+            algorithm=algo_cls.name,
+            spec=self.spec.public_dict(),
+            seed=self.spec.seed,
+            status="running",
+        )
+        self.store.update_job(self.job_id, started_at=_now(), heartbeat_at=_now())
+        self.bus.publish(
+            JobStarted(
+                self.job_id,
+                algo_cls.name,
+                self.task.name,
+                self.spec.budget.calls,
+                self.budget.reserve,
+            )
+        )
+        status, reason = "completed", None
+        try:
+            try:
+                await algorithm.run(self)
+            except BudgetExhausted as exc:
+                reason = f"search stopped: {exc}"
+            await self._flush()
+            self.budget.release_reserve()
+            self.bus.publish(PhaseChanged(self.job_id, "final"))
+            board, seed = await self._final()
+        except (Exception, asyncio.CancelledError) as exc:
+            status = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
+            reason = _describe(exc)
+            await self._flush(final=True)
+            self._end(status, reason, None)
+            raise
+        stats = self._stats(board, seed)
+        best_id = board[0].candidate.id if board else None
+        self._end(status, reason, best_id, stats)
+        return JobResult(self.job_id, status, board, seed, stats, reason)
+
+    def _end(
+        self, status: str, reason: str | None, best: str | None, stats: dict | None = None
+    ) -> None:
+        stats = stats or self._stats([], None)
+        self.store.update_job(
+            self.job_id,
+            status=status,
+            reason=reason,
+            best_candidate_id=best,
+            stats=stats,
+            ended_at=_now(),
+        )
+        self.bus.publish(JobEnded(self.job_id, status, reason, best, stats))
+
+    async def _final(self) -> tuple[list[Entry], Entry | None]:
+        """Re-score the search's top-k on the full dev split; test the winner and the best seed."""
+        ev = self.spec.evaluation
+        ranked = sorted(self.search_scores.values(), key=lambda s: -s.value)
+        if not ranked:
+            return [], None
+        top = [self.candidates[s.candidate_id] for s in ranked[: ev.top_k]]
+        seeds = [
+            self.candidates[s.candidate_id]
+            for s in ranked
+            if self.candidates[s.candidate_id].operator == "seed"
+        ]
+        seed = seeds[0] if seeds else None
+        pick = top + ([seed] if seed and seed not in top else [])
+        dev = await self._full_scores(pick, "dev")
+        board = sorted(
+            (Entry(c, dev[c.id].value, dev[c.id].n) for c in top if c.id in dev),
+            key=lambda e: -e.dev,
+        )
+        seed_entry = (
+            Entry(seed, dev[seed.id].value, dev[seed.id].n) if seed and seed.id in dev else None
+        )
+        if ev.test and board:
+            wanted = [board[0].candidate] + ([seed] if seed_entry else [])
+            test = await self._full_scores(wanted, "test")
+            if board[0].candidate.id in test:
+                t = test[board[0].candidate.id]
+                board[0] = Entry(board[0].candidate, board[0].dev, board[0].dev_n, t.value, t.n)
+            if seed_entry and seed.id in test:
+                t = test[seed.id]
+                seed_entry = Entry(seed, seed_entry.dev, seed_entry.dev_n, t.value, t.n)
+        await self._flush(final=True)
+        return board, seed_entry
+
+    async def _full_scores(self, cands: list[Candidate], split: str) -> dict[str, Score]:
+        out: dict[str, Score] = {}
+        need = []
+        for c in dict.fromkeys(cands):
+            prior = self.search_scores.get(c.id)
+            if split == "dev" and prior and prior.subset is None and prior.split == "dev":
+                out[c.id] = prior
+            else:
+                need.append(c)
+        scored = await self._score(need, split, None)
+        if len(scored) < len(need):
+            log.warning("final %s scoring cut short by the budget", split)
+        out.update({s.candidate_id: s for s in scored})
+        return out
+
+    # ---- calls, scores, writes ---------------------------------------------------------------
+
+    async def _call(
+        self,
+        pool: Pool,
+        requests: Sequence[LLMRequest],
+        purpose: str,
+        owners: Sequence[str | None],
+    ) -> list[LLMResponse]:
+        keys = [r.cache_key(pool.model) for r in requests]
+        out: list[LLMResponse | None] = [self.cache.get(k) for k in keys]
+        misses: dict[str, list[int]] = {}
+        for i, hit in enumerate(out):
+            if hit is None:
+                misses.setdefault(keys[i], []).append(i)
+        uniq = [requests[idx[0]] for idx in misses.values()]
+        est = sum(len(m.content) // 3 for r in uniq for m in r.messages) + sum(
+            r.max_tokens for r in uniq
+        )
+        self.budget.take(len(uniq), est)
+        answers = await pool.call_many(uniq) if uniq else []
+        for (key, idx), answer in zip(misses.items(), answers, strict=True):
+            self.cache.put(key, answer)
+            self.budget.spend_tokens(answer.tokens)
+            for j, i in enumerate(idx):
+                out[i] = answer if j == 0 else _as_cached(answer)
+        cached = 0
+        for i, resp in enumerate(out):
+            assert resp is not None
+            cached += resp.cached
+            self._pending_calls.append(
+                LLMCallRecord(
+                    job_id=self.job_id,
+                    candidate_id=owners[i],
+                    purpose=purpose,
+                    model=resp.model,
+                    prompt_tokens=resp.prompt_tokens,
+                    completion_tokens=resp.completion_tokens,
+                    latency_s=resp.latency_s,
+                    cached=resp.cached,
+                    error=resp.error,
+                )
+            )
+        self.budget.cached += cached
+        self.bus.publish(CallsMade(self.job_id, self.budget.calls, self.budget.tokens, cached))
+        return out  # type: ignore[return-value]
+
+    async def _score(
+        self, candidates: Sequence[Candidate], split: str, subset: int | None
+    ) -> list[Score]:
+        """Score the leading candidates that the budget can pay for in full (maybe all)."""
+        examples = self._examples(split, subset)
+        label = self.spec.evaluation.label_scoring and bool(self.task.labels)
+        todo = list(candidates[: self._affordable_candidates(candidates, examples, label)])
+        requests = [
+            self.task.request(c.text, ex, label_scoring=label) for c in todo for ex in examples
+        ]
+        owners = [c.id for c in todo for _ in examples]
+        responses = await self._call(self.task_pool, requests, "evaluate", owners)
+        whole = subset is None or subset >= len(self.task.split(split))
+        scores = []
+        for k, cand in enumerate(todo):
+            chunk = responses[k * len(examples) : (k + 1) * len(examples)]
+            results = [self.task.score(ex, r) for ex, r in zip(examples, chunk, strict=True)]
+            score = Score(
+                cand.id,
+                split,
+                sum(r.score for r in results) / max(1, len(results)),
+                len(results),
+                sum(r.failure is not None for r in results),
+                None if whole else str(subset),
+            )
+            scores.append(score)
+            self._record_score(cand, score)
+        return scores
+
+    def _affordable_candidates(
+        self, candidates: Sequence[Candidate], examples: Sequence[Example], label: bool
+    ) -> int:
+        """How many candidates (in order) the budget can score completely, cache hits being free."""
+        left = self.budget.affordable(10**12)
+        seen: set[str] = set()
+        for k, cand in enumerate(candidates):
+            keys = {
+                self.task.request(cand.text, ex, label_scoring=label).cache_key(
+                    self.task_pool.model
+                )
+                for ex in examples
+            }
+            new = {key for key in keys - seen if self.cache.get(key) is None}
+            if len(new) > left:
+                return k
+            left -= len(new)
+            seen |= keys
+        return len(candidates)
+
+    def _examples(self, split: str, subset: int | None) -> tuple[Example, ...]:
+        examples = self.task.split(split)
+        if subset is None or subset >= len(examples):
+            return examples
+        key = (split, subset)
+        if key not in self._subsets:
+            # its own generator: the sample must not depend on what the algorithm drew before
+            rng = random.Random(f"{self.spec.seed}:{split}:{subset}")
+            self._subsets[key] = tuple(rng.sample(list(examples), subset))
+        return self._subsets[key]
+
+    def _record_score(self, cand: Candidate, score: Score) -> None:
+        if not self.budget.final:  # the search's own fitness, on whatever split it scores
+            prior = self.search_scores.get(cand.id)
+            if prior is None or (prior.subset is not None and score.subset is None):
+                self.search_scores[cand.id] = score
+        if cand.id not in self._written:
+            self._written.add(cand.id)
+            self._pending_cands.append(cand)
+        self._pending_evals.append(
+            EvaluationRecord(
+                candidate_id=cand.id,
+                split=score.split,
+                value=score.value,
+                n=score.n,
+                failures=score.failures,
+                subset=score.subset,
+                generation=cand.generation,
+            )
+        )
+        self.bus.publish(
+            CandidateScored(
+                self.job_id,
+                cand.id,
+                cand.generation,
+                cand.operator,
+                score.split,
+                score.value,
+                score.n,
+            )
+        )
+
+    async def _flush(self, checkpoint: tuple[int, dict] | None = None, final: bool = False) -> None:
+        cands, evals, calls = self._pending_cands, self._pending_evals, self._pending_calls
+        self._pending_cands, self._pending_evals, self._pending_calls = [], [], []
+        job = {"stats": self._stats([], None), "heartbeat_at": _now()}
+        await asyncio.to_thread(
+            self.store.write_batch,
+            self.job_id,
+            candidates=cands,
+            evaluations=evals,
+            llm_calls=calls,
+            checkpoint=checkpoint,
+            job=job,
+        )
+
+    def final_reserve(self) -> int:
+        """Calls held back so that final scoring always fits: top-k and a seed on full dev,
+        and the winner and the seed on test."""
+        ev = self.spec.evaluation
+        dev = len(self.task.split("dev"))
+        test = len(self.task.split("test")) if ev.test else 0
+        return (ev.top_k + 1) * dev + 2 * test
+
+    def _stats(self, board: list[Entry], seed: Entry | None) -> dict[str, Any]:
+        stats: dict[str, Any] = {
+            "calls": self.budget.calls,
+            "tokens": self.budget.tokens,
+            "cached": self.budget.cached,
+            "candidates": len(self.search_scores),
+            "rejected": dict(self.rejections),
+            "elapsed_s": round(self.budget.elapsed(), 2),
+        }
+        if board:
+            stats |= {"best_dev": board[0].dev, "best_test": board[0].test}
+        if seed:
+            stats |= {"seed_dev": seed.dev, "seed_test": seed.test}
+        return stats
+
+
+def _seed(job_seed: int, key: str, sample: int) -> int:
+    digest = hashlib.blake2b(f"{job_seed}:{key}:{sample}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _as_cached(resp: LLMResponse) -> LLMResponse:
+    from dataclasses import replace
+
+    return replace(resp, cached=True, latency_s=0.0)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, LLMUnavailable):
+        return f"model endpoint unavailable: {exc}"
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,90 @@
+"""Fan LLM requests out to workers, keeping requests that share a prompt on the same worker.
+
+A worker is anything with ``async call_batch(requests) -> responses``: an in-process client wrapper
+or a Ray actor handle (see ``workers/actors.py``). Requests are grouped by their affinity key (the
+candidate prompt), cut into batches, and queued on the key's home worker, so llama.cpp reuses the
+shared prefix; an idle worker steals batches from the longest queue so no core sits idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from evo.llm import LLMClient, LLMRequest, LLMResponse
+
+
+class Worker(Protocol):
+    async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]: ...
+
+
+class LocalWorker:
+    """A client in this process (tests, the scripted model, ``executor: inprocess``)."""
+
+    def __init__(self, client: LLMClient) -> None:
+        self.client = client
+
+    async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
+        return list(await asyncio.gather(*(self.client.call(r) for r in requests)))
+
+
+class Pool:
+    def __init__(
+        self,
+        workers: Sequence[Worker],
+        *,
+        model: str,
+        batch_size: int = 16,
+        inflight_per_worker: int = 1,
+        close: Callable[[], None] | None = None,
+    ) -> None:
+        if not workers:
+            raise ValueError("a pool needs at least one worker")
+        self.workers = list(workers)
+        self.model = model
+        self.batch_size = batch_size
+        self.inflight = inflight_per_worker
+        self._close = close
+
+    async def call_many(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        queues = self._plan(requests)
+        results: list[LLMResponse | None] = [None] * len(requests)
+
+        async def drain(home: int) -> None:
+            while batch := _next_batch(queues, home):
+                answers = await self.workers[home].call_batch([requests[i] for i in batch])
+                for i, answer in zip(batch, answers, strict=True):
+                    results[i] = answer
+
+        lanes: list[Awaitable[None]] = [
+            drain(w) for w in range(len(self.workers)) for _ in range(self.inflight)
+        ]
+        await asyncio.gather(*lanes)
+        return [r for r in results if r is not None]
+
+    def _plan(self, requests: Sequence[LLMRequest]) -> list[deque[list[int]]]:
+        groups: dict[str, list[int]] = {}
+        for i, req in enumerate(requests):
+            groups.setdefault(req.affinity_key(), []).append(i)
+        queues: list[deque[list[int]]] = [deque() for _ in self.workers]
+        for key, members in groups.items():
+            home = zlib.crc32(key.encode()) % len(self.workers)
+            for start in range(0, len(members), self.batch_size):
+                queues[home].append(members[start : start + self.batch_size])
+        return queues
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+
+def _next_batch(queues: list[deque[list[int]]], home: int) -> list[int] | None:
+    if queues[home]:
+        return queues[home].popleft()
+    victim = max(range(len(queues)), key=lambda q: len(queues[q]))
+    if queues[victim]:
+        return queues[victim].pop()  # steal from the tail: the head keeps its warm prefix
+    return None

@@ -1,0 +1,185 @@
+"""How a job starts in this process: build the store, the pools and the driver, run to the end.
+
+``optimize`` is the Python API (``evo.optimize``) and what ``evo run`` calls. LLM workers are Ray
+actors by default (a local cluster is started unless ``EVO_RAY_ADDRESS`` names one); with
+``EVO_EXECUTOR=inprocess`` they are clients inside this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from evo.events import InProcessBus
+from evo.llm import LLMClient
+from evo.settings import Settings
+from evo.spec import JobSpec, ModelSpec
+from evo.spec_io import load_spec, parse_spec
+from evo.task import load_task
+from storage import Store
+from workers.cache import MemoryCache, ResponseCache
+from workers.driver import Driver, JobResult
+from workers.pool import LocalWorker, Pool
+
+log = logging.getLogger(__name__)
+
+
+def optimize(
+    spec: JobSpec | Mapping[str, Any] | str | Path,
+    *,
+    overrides: Iterable[str] = (),
+    store: Store | None = None,
+    settings: Settings | None = None,
+    subscribe: Iterable[Callable] = (),
+    clients: Mapping[str, LLMClient] | None = None,
+) -> JobResult:
+    """Run one job to completion and return its leaderboard.
+
+    ``spec`` is a JobSpec, a mapping, or a path to a YAML/JSON file. ``clients`` (``{"task": ...,
+    "meta": ...}``) replaces the spec's model endpoints with ready client objects, in process.
+    """
+    spec = _as_spec(spec, overrides)
+    settings = settings or Settings()
+    own_store = store is None
+    store = store or Store(settings.database_url)
+    bus = InProcessBus()
+    for fn in subscribe:
+        bus.subscribe(fn)
+    try:
+        return asyncio.run(run_job(spec, store=store, settings=settings, bus=bus, clients=clients))
+    finally:
+        if own_store:
+            store.close()
+
+
+async def run_job(
+    spec: JobSpec,
+    *,
+    store: Store,
+    settings: Settings,
+    bus: InProcessBus,
+    clients: Mapping[str, LLMClient] | None = None,
+    cache: ResponseCache | None = None,
+    job_id: str | None = None,
+) -> JobResult:
+    task = load_task(spec.task)
+    cache = cache if cache is not None else MemoryCache(settings.cache_entries)
+    pools = PoolFactory(settings, spec.evaluation.batch_size)
+    try:
+        task_pool = pools.build(spec.models.task, (clients or {}).get("task"))
+        if spec.models.meta is None and not (clients or {}).get("meta"):
+            meta_pool = task_pool
+        else:
+            meta_pool = pools.build(spec.models.optimizer, (clients or {}).get("meta"))
+        driver = Driver(
+            spec,
+            task,
+            store=store,
+            task_pool=task_pool,
+            meta_pool=meta_pool,
+            cache=cache,
+            bus=bus,
+            job_id=job_id or uuid.uuid4().hex,
+        )
+        check_budget(driver)
+        return await driver.run()
+    finally:
+        pools.close()
+
+
+def check_budget(driver: Driver) -> None:
+    from evo.spec_io import FieldError, SpecError
+
+    calls = driver.spec.budget.calls
+    if calls is not None and calls <= driver.budget.reserve:
+        raise SpecError(
+            [
+                FieldError(
+                    ("budget", "calls"),
+                    f"{calls} calls cannot pay for the search: the final scoring alone reserves "
+                    f"{driver.budget.reserve} (top_k+1 candidates on {len(driver.task.split('dev'))}"
+                    f" dev examples, 2 on test); raise budget.calls or lower evaluation.top_k",
+                )
+            ]
+        )
+
+
+class PoolFactory:
+    """Builds pools of workers for model specs and closes them all at the end."""
+
+    def __init__(self, settings: Settings, batch_size: int) -> None:
+        self.settings = settings
+        self.batch_size = batch_size
+        self._closers: list[Callable[[], None]] = []
+
+    def build(self, model: ModelSpec, client: LLMClient | None = None) -> Pool:
+        if client is not None:
+            return Pool([LocalWorker(client)], model=client.model, batch_size=self.batch_size)
+        size = model.workers or (max(1, (os.cpu_count() or 1) // model.threads)
+                                 if model.provider == "local" else 1)
+        if self.settings.executor == "inprocess" or model.provider == "scripted":
+            return self._inprocess(model, size)
+        return self._ray(model, size)
+
+    def _inprocess(self, model: ModelSpec, size: int) -> Pool:
+        from workers.llm import make_client
+        from workers.scripted import ScriptedClient
+
+        def new() -> LLMClient:
+            return ScriptedClient() if model.provider == "scripted" else make_client(model)
+
+        clients = [new() for _ in range(size)]
+        for c in clients:
+            self._closers.append(c.close)
+        return Pool([LocalWorker(c) for c in clients], model=clients[0].model,
+                    batch_size=self.batch_size)
+
+    def _ray(self, model: ModelSpec, size: int) -> Pool:
+        import ray
+
+        from workers.actors import ActorWorker, LLMWorker
+
+        if not ray.is_initialized():
+            ray.init(
+                address=self.settings.ray_address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        key = model.api_key.get_secret_value() if model.api_key else None
+        public = model.model_dump(mode="json")
+        if model.provider == "local":
+            options = {"num_cpus": model.threads}
+        else:
+            options = {"num_cpus": 0, "max_concurrency": model.concurrency}
+        handles = [LLMWorker.options(**options).remote(public, key) for _ in range(size)]
+        name = ray.get(handles[0].model.remote())
+        self._closers.append(lambda: [ray.kill(h) for h in handles])
+        inflight = 1 if model.provider == "local" else max(1, model.concurrency // self.batch_size)
+        return Pool([ActorWorker(h) for h in handles], model=name, batch_size=self.batch_size,
+                    inflight_per_worker=inflight)
+
+    def close(self) -> None:
+        for close in self._closers:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - closing is best effort at the end of a job
+                log.debug("closing a worker failed", exc_info=True)
+        self._closers.clear()
+
+
+def _as_spec(spec: JobSpec | Mapping[str, Any] | str | Path, overrides: Iterable[str]) -> JobSpec:
+    from evo.spec_io import apply_overrides
+
+    if isinstance(spec, JobSpec):
+        if not overrides:
+            return spec
+        return parse_spec(apply_overrides(spec.model_dump(mode="json"), overrides))
+    if isinstance(spec, (str, Path)):
+        return load_spec(spec, overrides)
+    return parse_spec(apply_overrides(dict(spec), overrides))
