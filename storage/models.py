@@ -1,0 +1,209 @@
+"""Table mappings (SQLAlchemy 2.0 declarative, typed).
+
+The schema itself is owned by the alembic migrations in ``storage/migrations``; these classes
+describe it for queries and must stay in step with them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# JSONB on Postgres: smaller, indexable, and compared by value rather than by text.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments a column declared exactly "INTEGER PRIMARY KEY".
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+ID_LEN = 32
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores instants in UTC and always hands back timezone-aware values.
+
+    SQLite keeps no offset, so values are normalised to UTC on the way in and tagged as UTC on the
+    way out; naive datetimes are refused because their meaning is ambiguous.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware value")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSONType,
+        datetime: UTCDateTime(),
+    }
+
+
+def _job_fk() -> Any:
+    # Deleting a job removes everything recorded under it.
+    return ForeignKey("jobs.id", ondelete="CASCADE")
+
+
+def _candidate_fk() -> Any:
+    return ForeignKey("candidates.id", ondelete="CASCADE")
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_created_at", "created_at"),
+        Index("ix_jobs_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    task: Mapped[str] = mapped_column(String(255))
+    algorithm: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]]
+    seed: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    # No foreign key: jobs and candidates would reference each other, which complicates inserts.
+    best_candidate_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    stats: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(64))
+
+
+class CandidateRow(Base):
+    __tablename__ = "candidates"
+    __table_args__ = (
+        Index("ix_candidates_job_generation", "job_id", "generation"),
+        Index("ix_candidates_job_seq", "job_id", "seq"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk())
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    generation: Mapped[int]
+    island: Mapped[int]
+    operator: Mapped[str] = mapped_column(String(64))
+    meta: Mapped[dict[str, Any]]
+    # Insertion order within the job: stable ordering and tie-breaks without relying on clocks.
+    seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LineageRow(Base):
+    __tablename__ = "lineage"
+    # The primary key (child_id, position) doubles as the index for "parents of a child".
+    __table_args__ = (Index("ix_lineage_parent_id", "parent_id"),)
+
+    child_id: Mapped[str] = mapped_column(String(ID_LEN), _candidate_fk(), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[str] = mapped_column(String(ID_LEN), _candidate_fk())
+    operator: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk())
+
+
+class EvaluationRow(Base):
+    """Append-only: a re-score is a new row, so the history of a candidate's fitness is kept."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        Index("ix_evaluations_job_split_value", "job_id", "split", "value"),
+        Index("ix_evaluations_candidate_id", "candidate_id"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk())
+    candidate_id: Mapped[str] = mapped_column(String(ID_LEN), _candidate_fk())
+    split: Mapped[str] = mapped_column(String(32))
+    subset: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    n: Mapped[int]
+    failures: Mapped[int]
+    generation: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExampleResultRow(Base):
+    __tablename__ = "example_results"
+
+    evaluation_id: Mapped[int] = mapped_column(
+        AutoId, ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True
+    )
+    example_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    prediction: Mapped[str | None] = mapped_column(Text)
+    failure: Mapped[str | None] = mapped_column(Text)
+
+
+class LLMCallRow(Base):
+    """Cost accounting for one model call. Credentials are never stored."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (Index("ix_llm_calls_job_id", "job_id"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk())
+    # No foreign key: a call whose output was discarded still costs, and must not be lost.
+    candidate_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    purpose: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(255))
+    prompt_tokens: Mapped[int]
+    completion_tokens: Mapped[int]
+    latency_s: Mapped[float] = mapped_column(Float)
+    cached: Mapped[bool]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CheckpointRow(Base):
+    __tablename__ = "checkpoints"
+
+    job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk(), primary_key=True)
+    generation: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    # Readers follow a job's stream by "id greater than the last one seen".
+    __table_args__ = (Index("ix_events_job_id_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk())
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

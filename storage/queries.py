@@ -1,0 +1,201 @@
+"""Read queries behind ``Store``. Every function takes an open session and returns plain records
+or candidates."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Integer, Select, case, func, literal, select
+from sqlalchemy.orm import Session
+
+from evo.candidate import Candidate
+from storage.convert import evaluation_record, to_candidate
+from storage.models import CandidateRow, EvaluationRow, JobRow, LineageRow, LLMCallRow
+from storage.records import EvaluationRecord, GenerationSummary, LineageEdge
+
+# Guards the ancestry walk against a cycle in the lineage (which only a corrupted batch could
+# create); far deeper than any real run.
+MAX_ANCESTRY_DEPTH = 100_000
+
+# --- candidates --------------------------------------------------------------------------------
+
+
+def parents_by_child(session: Session, child_ids: Select[Any] | Sequence[str]) -> dict[str, list]:
+    """Parent ids per child, in operator order. ``child_ids`` may be a subquery, which keeps
+    large reads to two statements instead of a parameter per candidate."""
+    stmt = (
+        select(LineageRow.child_id, LineageRow.parent_id)
+        .where(LineageRow.child_id.in_(child_ids))
+        .order_by(LineageRow.child_id, LineageRow.position)
+    )
+    parents: dict[str, list] = defaultdict(list)
+    for child, parent in session.execute(stmt):
+        parents[child].append(parent)
+    return parents
+
+
+def load_candidates(session: Session, *criteria: Any) -> list[Candidate]:
+    """Candidates matching ``criteria``, in insertion order."""
+    rows = session.scalars(
+        select(CandidateRow).where(*criteria).order_by(CandidateRow.seq, CandidateRow.id)
+    ).all()
+    parents = parents_by_child(session, select(CandidateRow.id).where(*criteria))
+    return [to_candidate(r, parents.get(r.id, ())) for r in rows]
+
+
+def lock_job(session: Session, job_id: str) -> None:
+    """Serialize a job's writers on Postgres, so that sequence numbers are handed out once.
+    (SQLite has one writer at a time anyway and ignores FOR UPDATE.)"""
+    session.execute(select(JobRow.id).where(JobRow.id == job_id).with_for_update())
+
+
+def next_seq(session: Session, job_id: str) -> int:
+    current = session.scalar(
+        select(func.max(CandidateRow.seq)).where(CandidateRow.job_id == job_id)
+    )
+    return 0 if current is None else current + 1
+
+
+def ancestry(session: Session, candidate_id: str) -> list[Candidate]:
+    """Every ancestor once, nearest first (then in insertion order).
+
+    The walk keeps (ancestor, depth) pairs distinct, so a family with many shared ancestors costs
+    ancestors x depths rows, not one row per path.
+    """
+    walk = (
+        select(LineageRow.parent_id.label("id"), literal(1, Integer).label("depth"))
+        .where(LineageRow.child_id == candidate_id)
+        .cte("walk", recursive=True)
+    )
+    step = (
+        select(LineageRow.parent_id, walk.c.depth + 1)
+        .join(walk, LineageRow.child_id == walk.c.id)
+        .where(walk.c.depth < MAX_ANCESTRY_DEPTH)
+    )
+    walk = walk.union(step)
+    nearest = (
+        select(walk.c.id, func.min(walk.c.depth).label("depth")).group_by(walk.c.id).subquery()
+    )
+    rows = session.scalars(
+        select(CandidateRow)
+        .join(nearest, nearest.c.id == CandidateRow.id)
+        .order_by(nearest.c.depth, CandidateRow.seq, CandidateRow.id)
+    ).all()
+    parents = parents_by_child(session, select(nearest.c.id))
+    return [to_candidate(r, parents.get(r.id, ())) for r in rows]
+
+
+# --- scores ------------------------------------------------------------------------------------
+
+
+def leaderboard(
+    session: Session, job_id: str, split: str, k: int, full_only: bool
+) -> list[tuple[Candidate, EvaluationRecord]]:
+    scope = [EvaluationRow.job_id == job_id, EvaluationRow.split == split]
+    if full_only:
+        scope.append(EvaluationRow.subset.is_(None))
+    # Ids grow with time, so the highest id per candidate is its latest evaluation.
+    latest = (
+        select(func.max(EvaluationRow.id).label("id"))
+        .where(*scope)
+        .group_by(EvaluationRow.candidate_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(CandidateRow, EvaluationRow)
+        .join(EvaluationRow, EvaluationRow.candidate_id == CandidateRow.id)
+        .join(latest, latest.c.id == EvaluationRow.id)
+        .order_by(EvaluationRow.value.desc(), CandidateRow.seq, CandidateRow.id)
+        .limit(k)
+    ).all()
+    parents = parents_by_child(session, [c.id for c, _ in rows])
+    return [(to_candidate(c, parents.get(c.id, ())), evaluation_record(e)) for c, e in rows]
+
+
+def generations(session: Session, job_id: str, split: str = "dev") -> list[GenerationSummary]:
+    best_score = (
+        select(EvaluationRow.candidate_id, func.max(EvaluationRow.value).label("value"))
+        .where(EvaluationRow.job_id == job_id, EvaluationRow.split == split)
+        .group_by(EvaluationRow.candidate_id)
+        .subquery()
+    )
+    # Rank candidates within their generation; rank 1 is the best scored one (earliest on ties).
+    rank = func.row_number().over(
+        partition_by=CandidateRow.generation,
+        order_by=(best_score.c.value.is_(None), best_score.c.value.desc(), CandidateRow.seq),
+    )
+    ranked = (
+        select(
+            CandidateRow.generation,
+            CandidateRow.id,
+            best_score.c.value,
+            rank.label("rank"),
+        )
+        .outerjoin(best_score, best_score.c.candidate_id == CandidateRow.id)
+        .where(CandidateRow.job_id == job_id)
+        .subquery()
+    )
+    top_id = case((ranked.c.rank == 1, ranked.c.id))
+    stmt = (
+        select(
+            ranked.c.generation,
+            func.count(),
+            func.max(ranked.c.value),
+            func.avg(ranked.c.value),
+            func.max(top_id).filter(ranked.c.value.is_not(None)),
+        )
+        .group_by(ranked.c.generation)
+        .order_by(ranked.c.generation)
+    )
+    return [
+        GenerationSummary(
+            generation=gen,
+            size=size,
+            best=best,
+            mean=None if mean is None else float(mean),
+            best_candidate_id=best_id,
+        )
+        for gen, size, best, mean, best_id in session.execute(stmt)
+    ]
+
+
+# --- accounting --------------------------------------------------------------------------------
+
+
+def call_totals(session: Session, job_id: str) -> dict[str, Any]:
+    paid = LLMCallRow.cached.is_(False)
+
+    def paid_sum(column: Any) -> Any:
+        return func.coalesce(func.sum(case((paid, column), else_=0)), 0)
+
+    stmt = select(
+        func.count().filter(paid),
+        func.count().filter(LLMCallRow.cached.is_(True)),
+        paid_sum(LLMCallRow.prompt_tokens),
+        paid_sum(LLMCallRow.completion_tokens),
+        func.count().filter(LLMCallRow.error.is_not(None)),
+        paid_sum(LLMCallRow.latency_s),
+    ).where(LLMCallRow.job_id == job_id)
+    calls, cached, prompt, completion, errors, latency = session.execute(stmt).one()
+    return {
+        "calls": calls,
+        "cached": cached,
+        "prompt_tokens": int(prompt),
+        "completion_tokens": int(completion),
+        "errors": errors,
+        "latency_s": float(latency),
+    }
+
+
+def lineage_edges(session: Session, job_id: str) -> list[LineageEdge]:
+    stmt = (
+        select(LineageRow)
+        .join(CandidateRow, CandidateRow.id == LineageRow.child_id)
+        .where(LineageRow.job_id == job_id)
+        .order_by(CandidateRow.seq, LineageRow.position)
+    )
+    return [
+        LineageEdge(r.parent_id, r.child_id, r.operator, r.position) for r in session.scalars(stmt)
+    ]

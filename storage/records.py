@@ -1,0 +1,81 @@
+"""Plain frozen records handed out by the store, so callers never hold ORM objects or sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+JobStatus = Literal[
+    "queued", "running", "paused", "cancelled", "failed", "completed", "interrupted"
+]
+JOB_STATUSES: frozenset[str] = frozenset(get_args(JobStatus))
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    name: str
+    task: str
+    algorithm: str
+    spec: dict[str, Any] = field(hash=False)
+    seed: int
+    status: str
+    reason: str | None
+    best_candidate_id: str | None
+    stats: dict[str, Any] = field(hash=False)
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    heartbeat_at: datetime | None
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """One scoring of a candidate. ``created_at`` is set by the store when left out."""
+
+    candidate_id: str
+    split: str
+    value: float
+    n: int
+    failures: int = 0
+    subset: str | None = None
+    generation: int | None = None
+    created_at: datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class LLMCallRecord:
+    """One model call, for cost accounting. ``created_at`` is set by the store when left out."""
+
+    job_id: str
+    candidate_id: str | None
+    purpose: str  # "evaluate" | "generate" | ...
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cached: bool = False
+    error: str | None = None
+    created_at: datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    """Fitness of one generation: ``size`` counts its candidates; ``best`` and ``mean`` are over
+    those with a dev score (``None`` when none has one yet)."""
+
+    generation: int
+    size: int
+    best: float | None
+    mean: float | None
+    best_candidate_id: str | None
+
+
+@dataclass(frozen=True)
+class LineageEdge:
+    parent_id: str
+    child_id: str
+    operator: str
+    position: int

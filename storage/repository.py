@@ -1,0 +1,293 @@
+"""``Store``: the one way the rest of Evo reads and writes the record.
+
+Contract: reads return plain records (``JobRecord``...) or ``Candidate`` objects, never ORM rows.
+Writes are whole units: ``write_batch`` commits everything it was given or nothing. Database
+errors (a duplicate id, an unknown parent, a lost connection) propagate as SQLAlchemy exceptions;
+invalid arguments raise ``ValueError`` and a missing job on update raises ``LookupError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from evo.candidate import Candidate, Score
+from storage import convert, db
+from storage import queries as q
+from storage.models import (
+    ID_LEN,
+    CandidateRow,
+    CheckpointRow,
+    EvaluationRow,
+    JobRow,
+    LineageRow,
+    LLMCallRow,
+    utcnow,
+)
+from storage.records import (
+    JOB_STATUSES,
+    EvaluationRecord,
+    GenerationSummary,
+    JobRecord,
+    LineageEdge,
+    LLMCallRecord,
+)
+
+MIN_PREFIX = 6
+UPDATABLE_JOB_FIELDS = frozenset(
+    {"status", "reason", "best_candidate_id", "stats", "started_at", "ended_at", "heartbeat_at"}
+)
+_UPSERT_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+class Store:
+    """Repository over the Evo database (SQLite file by default, Postgres for the service)."""
+
+    def __init__(self, url: str | None = None, *, upgrade: bool = True) -> None:
+        self._url = db.resolve_url(url)
+        self._engine = db.make_engine(self._url)
+        writer = self._engine.execution_options(**{db.WRITE_OPTION: True})
+        self._reading = sessionmaker(self._engine, expire_on_commit=False)
+        self._writing = sessionmaker(writer, expire_on_commit=False)
+        if upgrade:
+            self.upgrade()
+
+    @property
+    def url(self) -> str:
+        return self._url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration."""
+        db.upgrade(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        *,
+        job_id: str,
+        name: str,
+        task: str,
+        algorithm: str,
+        spec: dict[str, Any],
+        seed: int,
+        status: str = "queued",
+        owner: str | None = None,
+    ) -> JobRecord:
+        if not job_id or len(job_id) > ID_LEN:
+            raise ValueError(f"job id must be 1..{ID_LEN} characters, got {job_id!r}")
+        _check_status(status)
+        row = JobRow(
+            id=job_id,
+            name=name,
+            task=task,
+            algorithm=algorithm,
+            spec=dict(spec),
+            seed=seed,
+            status=status,
+            stats={},
+            owner=owner,
+            created_at=utcnow(),
+        )
+        with self._writing.begin() as session:
+            session.add(row)
+        return convert.job_record(row)
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        """Set some of: status, reason, best_candidate_id, stats, started_at, ended_at,
+        heartbeat_at. Raises ``LookupError`` when there is no such job."""
+        with self._writing.begin() as session:
+            _update_job(session, job_id, fields)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """The job with this id, or with this unique prefix of an id (at least 6 characters)."""
+        with self._reading() as session:
+            row = session.get(JobRow, job_id)
+            if row is None and len(job_id) >= MIN_PREFIX:
+                row = _by_prefix(session, job_id)
+            return None if row is None else convert.job_record(row)
+
+    def list_jobs(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[JobRecord]:
+        """Newest first."""
+        stmt = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc())
+        if status is not None:
+            stmt = stmt.where(JobRow.status == status)
+        with self._reading() as session:
+            rows = session.scalars(stmt.limit(limit).offset(offset)).all()
+            return [convert.job_record(r) for r in rows]
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def write_batch(
+        self,
+        job_id: str,
+        *,
+        candidates: Iterable[Candidate] = (),
+        evaluations: Iterable[EvaluationRecord | Score] = (),
+        llm_calls: Iterable[LLMCallRecord] = (),
+        checkpoint: tuple[int, dict[str, Any]] | None = None,
+        job: dict[str, Any] | None = None,
+    ) -> None:
+        """Record one step of a job in a single transaction: candidates with their lineage,
+        evaluations, LLM calls, optionally a checkpoint (replacing one of the same generation)
+        and job field updates. One INSERT per table; on any error nothing is written."""
+        cands = list(candidates)
+        now = utcnow()
+        evals = [convert.evaluation_row(job_id, e, now) for e in evaluations]
+        calls = [convert.llm_call_row(job_id, c, now) for c in llm_calls]
+        with self._writing.begin() as session:
+            if cands:
+                q.lock_job(session, job_id)
+                seq = q.next_seq(session, job_id)
+                session.execute(
+                    insert(CandidateRow), convert.candidate_rows(job_id, seq, cands, now)
+                )
+                if edges := convert.lineage_rows(job_id, cands):
+                    session.execute(insert(LineageRow), edges)
+            if evals:
+                session.execute(insert(EvaluationRow), evals)
+            if calls:
+                session.execute(insert(LLMCallRow), calls)
+            if checkpoint is not None:
+                _upsert_checkpoint(session, job_id, *checkpoint, now=now)
+            if job:
+                _update_job(session, job_id, job)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def candidates(self, job_id: str, *, generation: int | None = None) -> list[Candidate]:
+        """In insertion order."""
+        criteria = [CandidateRow.job_id == job_id]
+        if generation is not None:
+            criteria.append(CandidateRow.generation == generation)
+        with self._reading() as session:
+            return q.load_candidates(session, *criteria)
+
+    def candidate(self, candidate_id: str) -> Candidate | None:
+        with self._reading() as session:
+            found = q.load_candidates(session, CandidateRow.id == candidate_id)
+        return found[0] if found else None
+
+    def evaluations(self, job_id: str, *, split: str | None = None) -> list[EvaluationRecord]:
+        """In the order they were written."""
+        stmt = select(EvaluationRow).where(EvaluationRow.job_id == job_id)
+        if split is not None:
+            stmt = stmt.where(EvaluationRow.split == split)
+        with self._reading() as session:
+            return [
+                convert.evaluation_record(r)
+                for r in session.scalars(stmt.order_by(EvaluationRow.id))
+            ]
+
+    def leaderboard(
+        self, job_id: str, *, split: str = "dev", k: int = 10, full_only: bool = True
+    ) -> list[tuple[Candidate, EvaluationRecord]]:
+        """Top ``k`` candidates by their latest evaluation on ``split`` (on the whole split when
+        ``full_only``), best first; ties go to the earlier candidate."""
+        with self._reading() as session:
+            return q.leaderboard(session, job_id, split, k, full_only)
+
+    def generations(self, job_id: str) -> list[GenerationSummary]:
+        """Per generation, from each candidate's best 'dev' evaluation (any subset)."""
+        with self._reading() as session:
+            return q.generations(session, job_id, "dev")
+
+    def ancestry(self, candidate_id: str) -> list[Candidate]:
+        """All ancestors, each once, nearest first."""
+        with self._reading() as session:
+            return q.ancestry(session, candidate_id)
+
+    def lineage(self, job_id: str) -> list[LineageEdge]:
+        with self._reading() as session:
+            return q.lineage_edges(session, job_id)
+
+    def llm_calls(self, job_id: str) -> list[LLMCallRecord]:
+        stmt = select(LLMCallRow).where(LLMCallRow.job_id == job_id).order_by(LLMCallRow.id)
+        with self._reading() as session:
+            return [convert.llm_call_record(r) for r in session.scalars(stmt)]
+
+    def call_totals(self, job_id: str) -> dict[str, Any]:
+        """``calls``: calls sent to a model (cache misses); ``cached``: cache hits; tokens and
+        ``latency_s``: summed over the calls sent, i.e. what the job paid; ``errors``: failed
+        calls."""
+        with self._reading() as session:
+            return q.call_totals(session, job_id)
+
+    def latest_checkpoint(self, job_id: str) -> tuple[int, dict[str, Any]] | None:
+        stmt = (
+            select(CheckpointRow.generation, CheckpointRow.state)
+            .where(CheckpointRow.job_id == job_id)
+            .order_by(CheckpointRow.generation.desc())
+            .limit(1)
+        )
+        with self._reading() as session:
+            row = session.execute(stmt).first()
+        return None if row is None else (row.generation, dict(row.state))
+
+
+def _check_status(status: str) -> None:
+    if status not in JOB_STATUSES:
+        raise ValueError(f"unknown job status {status!r}; expected one of {sorted(JOB_STATUSES)}")
+
+
+def _update_job(session: Session, job_id: str, fields: dict[str, Any]) -> None:
+    unknown = set(fields) - UPDATABLE_JOB_FIELDS
+    if unknown:
+        raise ValueError(f"cannot update job field(s) {sorted(unknown)}")
+    if "status" in fields:
+        _check_status(fields["status"])
+    if not fields:
+        return
+    result = session.execute(
+        update(JobRow).where(JobRow.id == job_id).values(**fields),
+        execution_options={"synchronize_session": False},
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise LookupError(f"no job {job_id!r}")
+
+
+def _by_prefix(session: Session, prefix: str) -> JobRow | None:
+    # Fetch two at most: one is an answer, two is enough to call the prefix ambiguous.
+    rows = session.scalars(
+        select(JobRow).where(JobRow.id.startswith(prefix, autoescape=True)).limit(2)
+    ).all()
+    if len(rows) > 1:
+        shown = ", ".join(r.id for r in rows)
+        raise ValueError(f"job id prefix {prefix!r} is ambiguous (matches {shown}, ...)")
+    return rows[0] if rows else None
+
+
+def _upsert_checkpoint(
+    session: Session, job_id: str, generation: int, state: dict[str, Any], *, now: datetime
+) -> None:
+    values = {"job_id": job_id, "generation": generation, "state": dict(state), "created_at": now}
+    make_insert = _UPSERT_INSERTS.get(session.get_bind().dialect.name)
+    if make_insert is None:  # any other backend: emulate with the ORM
+        session.merge(CheckpointRow(**values))
+        return
+    stmt = make_insert(CheckpointRow).values(values)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["job_id", "generation"],
+            set_={"state": stmt.excluded.state, "created_at": stmt.excluded.created_at},
+        )
+    )
