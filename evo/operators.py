@@ -15,7 +15,10 @@ from evo.llm import Message
 
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"</?\s*[a-zA-Z_]+\s*>")
-_LEADERS = re.compile(r"^(new|improved|final|better)?\s*(prompt|instruction)\s*[:\-]\s*", re.I)
+_LEADERS = re.compile(
+    r"^((new|improved|final|better|rewritten|combined)\s+)?(prompt|instruction)( [A-Z])?\s*[:\-]\s*",
+    re.I,
+)
 
 
 def normalize(text: str) -> str:
@@ -25,12 +28,12 @@ def normalize(text: str) -> str:
 def clean_proposal(raw: str, tag: str, max_chars: int) -> tuple[str | None, str]:
     """Return (prompt, "") or (None, reason). ``raw`` is what followed the pre-filled opening tag."""
     text = raw.split(f"</{tag}>", 1)[0]
-    if f"<{tag}>" in text:  # the model reopened the tag: keep what came after the last opening
-        text = text.rsplit(f"<{tag}>", 1)[1]
-    text = _TAG.sub(" ", text)
-    text = _LEADERS.sub("", text.strip())
-    text = text.strip().strip('"').strip("'").strip()
-    text = _WS.sub(" ", text) if "\n" not in text.strip() else text.strip()
+    text = _TAG.sub("\n", text)  # a reopened tag starts a new paragraph
+    # small models pad with chatter after the instruction: keep its first real paragraph
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n|\n(?=\S+:)", text) if p.strip()]
+    text = next((p for p in paragraphs if len(p.split()) >= 4), paragraphs[0] if paragraphs else "")
+    text = _LEADERS.sub("", text.lstrip(":-*> \t"))
+    text = _WS.sub(" ", text).strip().strip("\"'`").strip()
     if not text:
         return None, "empty"
     if len(text) > max_chars:
@@ -49,7 +52,7 @@ async def propose(
     tag: str = "prompt",
     n: int = 1,
     temperature: float = 1.0,
-    max_tokens: int = 200,
+    max_tokens: int = 120,
     max_chars: int = 1500,
 ) -> list[str]:
     """Sample ``n`` proposals and keep the usable ones (in order, duplicates dropped)."""

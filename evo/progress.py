@@ -101,9 +101,13 @@ def show_job(console: Console, store: Any, job: Any) -> None:
     console.print(f"task {job.task} · algorithm {job.algorithm} · seed {job.seed} · calls "
                   f"{stats.get('calls', 0)} (+{stats.get('cached', 0)} cached) · tokens "
                   f"{stats.get('tokens', 0)} · {stats.get('elapsed_s', 0)} s", highlight=False)
-    gens = Table("generation", "size", "best", "mean", title="Population per generation")
-    for g in store.generations(job.id):
-        gens.add_row(str(g.generation), str(g.size), f"{g.best:.3f}", f"{g.mean:.3f}")
+    made = {g.generation: g for g in store.generations(job.id)}
+    gens = Table("generation", "population best", "population mean", "size", "new", "new best",
+                 "calls so far", title="Population per generation (search scores)")
+    for _, e in store.events(job.id, kind="GenerationDone"):
+        g = made.get(e["generation"])
+        gens.add_row(str(e["generation"]), f"{e['best']:.3f}", f"{e['mean']:.3f}", str(e["size"]),
+                     str(g.size if g else 0), _fmt(g.best if g else None), str(e["calls"]))
     console.print(gens)
     board = Table("#", "dev", "n", "generation", "operator", "prompt", title="Best on full dev")
     for i, (cand, ev) in enumerate(store.leaderboard(job.id, split="dev", k=5), 1):

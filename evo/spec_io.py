@@ -59,6 +59,17 @@ def parse_spec(
         raise SpecError(
             [err(_clean_loc(e["loc"]), e["msg"]) for e in exc.errors()], source
         ) from None
+    if isinstance(spec.task, str):
+        from evo.task import builtin_tasks
+
+        names = builtin_tasks()
+        if spec.task not in names:
+            known = ", ".join(sorted(names))
+            raise SpecError(
+                [err(("task",), f"unknown task {spec.task!r}; built-in tasks: {known} "
+                                "(or give a task definition with data files)")],
+                source,
+            )
     try:
         cls = get_algorithm(spec.algorithm.name)
     except UnknownAlgorithm as exc:

@@ -24,6 +24,7 @@ from storage.models import (
     CandidateRow,
     CheckpointRow,
     EvaluationRow,
+    EventRow,
     JobRow,
     LineageRow,
     LLMCallRow,
@@ -146,6 +147,7 @@ class Store:
         llm_calls: Iterable[LLMCallRecord] = (),
         checkpoint: tuple[int, dict[str, Any]] | None = None,
         job: dict[str, Any] | None = None,
+        events: Iterable[dict[str, Any]] = (),
     ) -> None:
         """Record one step of a job in a single transaction: candidates with their lineage,
         evaluations, LLM calls, optionally a checkpoint (replacing one of the same generation)
@@ -167,6 +169,11 @@ class Store:
                 session.execute(insert(EvaluationRow), evals)
             if calls:
                 session.execute(insert(LLMCallRow), calls)
+            if rows := [
+                {"job_id": job_id, "kind": e["kind"], "payload": e, "created_at": now}
+                for e in events
+            ]:
+                session.execute(insert(EventRow), rows)
             if checkpoint is not None:
                 _upsert_checkpoint(session, job_id, *checkpoint, now=now)
             if job:
@@ -231,6 +238,19 @@ class Store:
         calls."""
         with self._reading() as session:
             return q.call_totals(session, job_id)
+
+    def events(
+        self, job_id: str, *, kind: str | None = None, after: int = 0
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Stored events of a job as (id, payload), oldest first, with id > ``after``."""
+        criteria = [EventRow.job_id == job_id, EventRow.id > after]
+        if kind is not None:
+            criteria.append(EventRow.kind == kind)
+        with self._reading() as session:
+            rows = session.execute(
+                select(EventRow.id, EventRow.payload).where(*criteria).order_by(EventRow.id)
+            )
+            return [(r.id, r.payload) for r in rows]
 
     def latest_checkpoint(self, job_id: str) -> tuple[int, dict[str, Any]] | None:
         stmt = (

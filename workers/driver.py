@@ -173,18 +173,17 @@ class Driver:
         self, generation: int, population: Sequence[Candidate], state: dict[str, Any]
     ) -> None:
         values = [self.search_scores[c.id].value for c in population if c.id in self.search_scores]
-        await self._flush(checkpoint=(generation, state))
-        self.bus.publish(
-            GenerationDone(
-                self.job_id,
-                generation,
-                max(values, default=0.0),
-                sum(values) / max(1, len(values)),
-                len(population),
-                self.budget.calls,
-                self.budget.tokens,
-            )
+        event = GenerationDone(
+            self.job_id,
+            generation,
+            max(values, default=0.0),
+            sum(values) / max(1, len(values)),
+            len(population),
+            self.budget.calls,
+            self.budget.tokens,
         )
+        await self._flush(checkpoint=(generation, state), events=[event.payload()])
+        self.bus.publish(event)
 
     # ---- running a job ----------------------------------------------------------------------
 
@@ -226,7 +225,7 @@ class Driver:
         except (Exception, asyncio.CancelledError) as exc:
             status = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
             reason = _describe(exc)
-            await self._flush(final=True)
+            await self._flush()
             self._end(status, reason, None)
             raise
         stats = self._stats(board, seed)
@@ -279,7 +278,7 @@ class Driver:
             if seed_entry and seed.id in test:
                 t = test[seed.id]
                 seed_entry = Entry(seed, seed_entry.dev, seed_entry.dev_n, t.value, t.n)
-        await self._flush(final=True)
+        await self._flush()
         return board, seed_entry
 
     async def _full_scores(self, cands: list[Candidate], split: str) -> dict[str, Score]:
@@ -435,7 +434,9 @@ class Driver:
             )
         )
 
-    async def _flush(self, checkpoint: tuple[int, dict] | None = None, final: bool = False) -> None:
+    async def _flush(
+        self, checkpoint: tuple[int, dict] | None = None, events: Sequence[dict] = ()
+    ) -> None:
         cands, evals, calls = self._pending_cands, self._pending_evals, self._pending_calls
         self._pending_cands, self._pending_evals, self._pending_calls = [], [], []
         job = {"stats": self._stats([], None), "heartbeat_at": _now()}
@@ -447,6 +448,7 @@ class Driver:
             llm_calls=calls,
             checkpoint=checkpoint,
             job=job,
+            events=events,
         )
 
     def final_reserve(self) -> int:

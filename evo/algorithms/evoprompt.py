@@ -20,22 +20,27 @@ from evo.llm import Message
 from evo.operators import propose
 from evo.selection import roulette, top_k
 
-PARAPHRASE = """Rewrite the instruction below in your own words. Keep what it asks for; you may make \
-it clearer.
+# One worked example in each meta-prompt: small optimizer models copy a shown format far more
+# reliably than they follow a described one.
+PARAPHRASE = """Rewrite an instruction in other words. Keep its meaning; make it clear and short.
+
+Instruction: List three uses of the item described below.
+Rewritten: <prompt>Name three ways the item below can be used.</prompt>
 
 Instruction: {prompt}
+Rewritten:"""
 
-Reply with the rewritten instruction only, between <prompt> and </prompt>."""
+CROSSOVER_MUTATION = """Merge two instructions into one better instruction, then change a few \
+words so it is new. Keep it one or two sentences.
 
-CROSSOVER_MUTATION = """We are searching for the best instruction for this task: {task}
+Instruction A: Give the capital city of the country named below.
+Instruction B: Name the capital. Answer with the city only.
+Merged and changed: <prompt>Read the country below and reply with its capital city only.</prompt>
 
-Two good instructions found so far:
+Task: {task}
 Instruction A: {parent_a}
 Instruction B: {parent_b}
-
-First, combine the strongest parts of A and B into one instruction. Then change a few of its words \
-or add one useful detail, so that it differs from both.
-Reply with the final instruction only, between <prompt> and </prompt>."""
+Merged and changed:"""
 
 
 class GAParams(Params):

@@ -1,0 +1,105 @@
+"""The driver end to end on the scripted model: determinism, budget, what the store holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from evo.spec import JobSpec
+from storage import Store
+from tests.helpers import scripted, toy_task
+from workers.cache import MemoryCache
+from workers.driver import Driver
+from workers.pool import LocalWorker, Pool
+from workers.scripted import ScriptedClient, hashed_reply
+
+
+def run_toy(store: Store, spec: dict, reply=None, job_id: str = "j" * 32):
+    client = ScriptedClient(reply or scripted(hashed_reply))
+    pool = Pool([LocalWorker(client)], model="scripted", batch_size=3)
+    base = {"task": "sentiment", "evaluation": {"top_k": 2}, "budget": {"calls": 100_000}}
+    job = JobSpec.model_validate({**base, **spec})
+    driver = Driver(job, toy_task(), store=store, task_pool=pool, meta_pool=pool,
+                    cache=MemoryCache(), job_id=job_id)
+    return driver
+
+
+def snapshot(store: Store, job_id: str) -> list[tuple]:
+    """Candidates, lineage (as positions, not ids) and scores, independent of the job id."""
+    cands = store.candidates(job_id)
+    index = {c.id: i for i, c in enumerate(cands)}
+    scores = {}
+    for e in store.evaluations(job_id):
+        scores.setdefault(e.candidate_id, []).append((e.split, e.subset, e.value, e.n))
+    return [(c.text, c.operator, c.generation, tuple(index[p] for p in c.parents),
+             tuple(scores[c.id])) for c in cands]
+
+
+@pytest.mark.parametrize("algorithm", [
+    {"name": "evoprompt-ga", "population": 4, "generations": 3, "dev_subset": 6},
+    {"name": "opro", "steps": 3, "samples_per_step": 4},
+])
+async def test_same_seed_same_job(tmp_path, algorithm) -> None:
+    runs = []
+    for i in range(2):
+        store = Store(f"sqlite:///{tmp_path / f'{i}.db'}")
+        driver = run_toy(store, {"algorithm": algorithm, "seed": 11}, job_id=f"{i}" * 32)
+        await driver.run()
+        runs.append(snapshot(store, driver.job_id))
+        store.close()
+    assert runs[0] == runs[1]
+    assert len(runs[0]) > 6
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}")
+    driver = run_toy(other, {"algorithm": algorithm, "seed": 12})
+    await driver.run()
+    assert snapshot(other, driver.job_id) != runs[0]  # the seed matters
+
+
+async def test_budget_is_never_exceeded_and_best_is_saved(store: Store) -> None:
+    # dev 10 + test 10: the final phase reserves (2+1)*10 + 2*10 = 50 calls
+    spec = {"algorithm": {"name": "evoprompt-ga", "population": 4, "generations": 50},
+            "budget": {"calls": 120}}
+    driver = run_toy(store, spec)
+    result = await driver.run()
+    assert result.status == "completed"
+    assert result.reason == "search stopped: budget exhausted: calls"
+    paid = [c for c in store.llm_calls(driver.job_id) if not c.cached]
+    assert len(paid) == result.stats["calls"] <= 120
+    job = store.get_job(driver.job_id)
+    assert job.status == "completed" and job.best_candidate_id == result.best.candidate.id
+    assert result.best.test is not None  # the reserve paid for final scoring
+    assert store.leaderboard(driver.job_id, split="dev", k=1)[0][0].id == job.best_candidate_id
+
+
+async def test_wall_time_budget_stops_search(store: Store) -> None:
+    spec = {"algorithm": {"name": "opro", "steps": 1000, "samples_per_step": 2},
+            "budget": {"calls": None, "seconds": 0.3}}
+    client_latency = ScriptedClient(scripted(hashed_reply), latency_s=0.01)
+    pool = Pool([LocalWorker(client_latency)], model="scripted")
+    job = JobSpec.model_validate({"task": "sentiment", **spec})
+    driver = Driver(job, toy_task(), store=store, task_pool=pool, meta_pool=pool,
+                    cache=MemoryCache(), job_id="w" * 32)
+    result = await driver.run()
+    assert result.reason == "search stopped: budget exhausted: wall time"
+    assert result.best is not None
+
+
+async def test_cache_answers_repeated_requests(store: Store) -> None:
+    driver = run_toy(store, {"algorithm": {"name": "evoprompt-ga", "population": 2,
+                                           "generations": 1}})
+    result = await driver.run()
+    calls = store.llm_calls(driver.job_id)
+    # final re-scoring on dev repeats search requests: all of those come from the cache
+    assert any(c.cached for c in calls)
+    assert result.stats["cached"] == sum(c.cached for c in calls)
+    assert result.stats["calls"] == sum(not c.cached for c in calls)
+
+
+async def test_failing_job_is_marked_failed_with_reason(store: Store) -> None:
+    def broken(request):
+        raise RuntimeError("model crashed")
+
+    driver = run_toy(store, {"algorithm": {"name": "opro", "steps": 2}}, reply=broken)
+    with pytest.raises(RuntimeError):
+        await driver.run()
+    job = store.get_job(driver.job_id)
+    assert job.status == "failed" and "model crashed" in job.reason
