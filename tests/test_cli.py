@@ -1,0 +1,149 @@
+"""The ``evo`` command as a user runs it: a full job, listing, showing, exporting, and errors that
+come out as one clear message (exit status 2) instead of a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+EVO = [sys.executable, "-m", "evo.cli"]
+
+
+def evo(*args: str, db: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "EVO_EXECUTOR": "inprocess", "EVO_DATABASE_URL": db,
+                "COLUMNS": "200", **(env or {})}
+    return subprocess.run([*EVO, *args], capture_output=True, text=True, cwd=cwd, env=full_env,
+                          timeout=120)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+SCRIPTED = ["--set", "models.task.provider=scripted", "--set", "algorithm.population=3",
+            "--set", "algorithm.generations=2", "--set", "budget.calls=20000"]
+
+
+def test_run_show_export_round_trip(tmp_path: Path, db: str) -> None:
+    out = evo("run", "quickstart", *SCRIPTED, db=db, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Leaderboard" in out.stdout and "seed" in out.stdout
+    job_id = out.stdout.split("job ")[-1].split()[0]
+    assert len(job_id) == 32
+
+    listing = evo("jobs", db=db, cwd=tmp_path)
+    assert job_id[:8] in listing.stdout and "completed" in listing.stdout
+
+    shown = evo("show", job_id[:8], db=db, cwd=tmp_path)
+    assert shown.returncode == 0 and "Population per generation" in shown.stdout
+    assert shown.stdout.count("\n") > 10
+
+    exported = json.loads(evo("export", job_id[:8], "--format", "json", "--top", "2", db=db,
+                              cwd=tmp_path).stdout)
+    assert exported["job_id"] == job_id and exported["algorithm"] == "evoprompt-ga"
+    assert len(exported["prompts"]) == 2
+    assert exported["prompts"][0]["dev_score"] >= exported["prompts"][1]["dev_score"]
+    assert exported["prompts"][0]["test_score"] is not None
+    as_yaml = yaml.safe_load(evo("export", job_id, "-f", "yaml", db=db, cwd=tmp_path).stdout)
+    assert as_yaml["prompts"][0]["prompt"] == exported["prompts"][0]["prompt"]
+    md = evo("export", job_id, "-f", "md", db=db, cwd=tmp_path).stdout
+    assert md.startswith("# quickstart") and exported["prompts"][0]["prompt"] in md
+    txt = evo("export", job_id, "-f", "txt", db=db, cwd=tmp_path).stdout
+    assert txt.strip() == exported["prompts"][0]["prompt"]
+    target = tmp_path / "best.md"
+    evo("export", job_id, "-f", "md", "-o", str(target), db=db, cwd=tmp_path)
+    assert target.read_text().strip() == md.strip()
+
+
+def assert_clean_error(out: subprocess.CompletedProcess, *needles: str) -> None:
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr + out.stdout
+    for needle in needles:
+        assert needle in out.stderr, out.stderr
+
+
+def assert_no_jobs(db: str) -> None:
+    """Bad input must leave nothing half-written behind."""
+    from storage import Store
+
+    with Store(db) as store:
+        assert store.list_jobs() == []
+
+
+def test_unknown_algorithm(tmp_path: Path, db: str) -> None:
+    out = evo("run", "quickstart", "--set", "algorithm.name=annealing", db=db, cwd=tmp_path)
+    assert_clean_error(out, "algorithm.name", "unknown algorithm 'annealing'", "evoprompt-ga")
+
+
+def test_wrong_type_names_field_and_line(tmp_path: Path, db: str) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text("task: sentiment\nalgorithm:\n  name: opro\n  steps: lots\n")
+    out = evo("run", str(spec), db=db, cwd=tmp_path)
+    assert_clean_error(out, "algorithm.steps", "line 4", "job.yaml")
+
+
+def test_unknown_task_and_missing_spec(tmp_path: Path, db: str) -> None:
+    assert_clean_error(evo("run", "quickstart", "--set", "task=sentimen", db=db, cwd=tmp_path),
+                       "unknown task 'sentimen'")
+    assert_clean_error(evo("run", "no-such-spec", db=db, cwd=tmp_path), "no-such-spec",
+                       "quickstart")
+
+
+def test_broken_data_row_names_file_and_line(tmp_path: Path, db: str) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"text": "good", "label": "positive"}\n{"text": "bad", "label": \n')
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump({"task": {
+        "name": "mine", "data": str(data), "columns": {"input": "text", "target": "label"},
+        "labels": ["positive", "negative"], "seed_prompts": ["Good or bad?"],
+        "metric": "label_accuracy"}}))
+    out = evo("run", str(spec), db=db, cwd=tmp_path)
+    assert_clean_error(out, "data.jsonl:2", "invalid JSON")
+    assert_no_jobs(db)
+
+
+def test_missing_column_is_named(tmp_path: Path, db: str) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\ngood,positive\nbad,negative\n")
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump({"task": {
+        "name": "mine", "data": str(data), "columns": {"input": "review", "target": "label"},
+        "labels": ["positive", "negative"], "seed_prompts": ["Good or bad?"],
+        "metric": "label_accuracy"}}))
+    out = evo("run", str(spec), db=db, cwd=tmp_path)
+    assert_clean_error(out, "review", "data.csv")
+    assert_no_jobs(db)
+
+
+def test_unreachable_endpoint(tmp_path: Path, db: str) -> None:
+    out = evo("run", "quickstart", "--set", "models.task.provider=openai",
+              "--set", "models.task.model=m", "--set", "models.task.base_url=http://127.0.0.1:9/v1",
+              "--set", "models.task.max_retries=0", db=db, cwd=tmp_path)
+    assert_clean_error(out, "127.0.0.1:9")
+    from storage import Store
+
+    with Store(db) as store:  # the attempt is on record as failed, with the reason, nothing else
+        (job,) = store.list_jobs()
+        assert job.status == "failed" and "127.0.0.1:9" in job.reason
+        assert store.candidates(job.id) == []
+
+
+def test_unknown_job_and_format(tmp_path: Path, db: str) -> None:
+    assert_clean_error(evo("show", "abcdef12", db=db, cwd=tmp_path), "no job 'abcdef12'")
+    assert_clean_error(evo("export", "abcdef12", "-f", "docx", db=db, cwd=tmp_path),
+                       "unknown format 'docx'")
+
+
+def test_tasks_and_algorithms_listed(tmp_path: Path, db: str) -> None:
+    tasks = evo("tasks", db=db, cwd=tmp_path).stdout
+    for name in ("sentiment", "topic", "arithmetic"):
+        assert name in tasks
+    algos = evo("algorithms", db=db, cwd=tmp_path).stdout
+    assert "evoprompt-ga" in algos and "opro" in algos
