@@ -1,4 +1,4 @@
-"""Evo: evolutionary prompt optimization. ``evo.optimize(spec)`` runs a job and returns its result."""
+"""Evo: evolutionary prompt optimization. ``evo.optimize(spec)`` runs a job, returns its result."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ __all__ = ["optimize"]
 
 
 def optimize(spec: Any, **kwargs: Any) -> Any:
-    """Run a job spec (a path, a mapping or a JobSpec) to the end; see ``workers.runner.optimize``."""
+    """Run a job spec (a path, a mapping or a JobSpec) to the end (``workers.runner.optimize``)."""
     from workers.runner import optimize as _optimize
 
     return _optimize(spec, **kwargs)

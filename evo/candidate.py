@@ -10,7 +10,7 @@ Kind = Literal["prompt", "program", "vector"]
 
 @dataclass(frozen=True)
 class Candidate:
-    """One point of the search. ``parents`` are candidate ids, in the order the operator used them."""
+    """One point of the search; ``parents`` are candidate ids, in the order the operator used."""
 
     id: str
     text: str

@@ -32,7 +32,7 @@ class UserError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
 
-def _store(db: str | None):  # noqa: ANN202 - storage.Store, imported lazily for a fast --help
+def _store(db: str | None):
     from evo.settings import Settings
     from storage import Store
 
@@ -167,7 +167,7 @@ def algorithms() -> None:
     console.print(table)
 
 
-def _job(store, ref: str):  # noqa: ANN001, ANN202
+def _job(store, ref: str):
     try:
         record = store.get_job(ref)
     except ValueError as exc:

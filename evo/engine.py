@@ -48,7 +48,7 @@ class Engine(Protocol):
     async def evaluate(
         self, candidates: Sequence[Candidate], split: str = "dev", subset: int | None = None
     ) -> list[Score]:
-        """Fitness of each candidate on ``split``; ``subset`` = a fixed random sample of that size."""
+        """Fitness of each candidate on ``split``; ``subset``: a fixed random sample of it."""
         ...
 
     def candidate(

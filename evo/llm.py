@@ -30,7 +30,7 @@ class LLMRequest:
 
     ``prefill`` is text the assistant's answer starts with (the opening tag of a format); the
     returned ``text`` does not repeat it. With ``labels`` set the client scores those options as the
-    next words of the answer (log-probabilities) instead of generating, and ``text`` is the best one.
+    next words of the answer (log-probabilities) instead of generating; ``text`` is the best one.
     ``sample`` tells apart repeated samples of one request (cache key), and ``seed`` is passed on to
     endpoints that support seeded sampling.
     """
@@ -75,7 +75,7 @@ class LLMResponse:
 
 
 class LLMClient(Protocol):
-    """One model endpoint. ``call`` may be awaited concurrently; implementations serialize as needed."""
+    """One model endpoint. ``call`` may be awaited concurrently; clients serialize as needed."""
 
     model: str
     supports_label_scoring: bool

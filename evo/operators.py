@@ -1,4 +1,4 @@
-"""Shared variation pieces: asking the meta-LLM for a prompt between tags and parsing it defensively.
+"""Shared variation pieces: asking the meta-LLM for a prompt between tags, parsing it defensively.
 
 Small models follow output formats poorly, so every proposal is asked for with the opening tag
 pre-filled and the closing tag as a stop sequence, then cleaned. An answer that is empty, that only
@@ -16,7 +16,8 @@ from evo.llm import Message
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"</?\s*[a-zA-Z_]+\s*>")
 _LEADERS = re.compile(
-    r"^((new|improved|final|better|rewritten|combined)\s+)?(prompt|instruction)( [A-Z])?\s*[:\-]\s*",
+    r"^((new|improved|final|better|rewritten|combined)\s+)?"
+    r"(prompt|instruction)( [A-Z])?\s*[:\-]\s*",
     re.I,
 )
 
@@ -26,7 +27,7 @@ def normalize(text: str) -> str:
 
 
 def clean_proposal(raw: str, tag: str, max_chars: int) -> tuple[str | None, str]:
-    """Return (prompt, "") or (None, reason). ``raw`` is what followed the pre-filled opening tag."""
+    """(prompt, "") or (None, reason); ``raw`` is what followed the pre-filled opening tag."""
     text = raw.split(f"</{tag}>", 1)[0]
     text = _TAG.sub("\n", text)  # a reopened tag starts a new paragraph
     # small models pad with chatter after the instruction: keep its first real paragraph

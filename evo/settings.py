@@ -1,4 +1,4 @@
-"""Process-wide configuration from ``EVO_*`` environment variables (a job spec may override models)."""
+"""Process-wide configuration from ``EVO_*`` environment variables (specs may override models)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from evo.task import TaskSpec
 
@@ -93,6 +93,8 @@ class JobSpec(BaseModel):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     seed: int = Field(0, description="drives every random choice of the job")
+    # where relative data paths in ``task`` resolve: the spec file's folder (not stored)
+    _base_dir: str | None = PrivateAttr(None)
 
     def public_dict(self) -> dict[str, Any]:
         """What may be stored and shown: no secrets (inline keys are excluded by the field)."""

@@ -98,7 +98,9 @@ def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
         ) from None
     data, lines = parse_text(text, str(path))
     data = apply_overrides(data, overrides, source=str(path))
-    return parse_spec(data, lines=lines, source=str(path))
+    spec = parse_spec(data, lines=lines, source=str(path))
+    spec._base_dir = str(path.resolve().parent)
+    return spec
 
 
 def parse_text(text: str, source: str = "<spec>") -> tuple[dict, dict[tuple, int]]:
@@ -121,7 +123,7 @@ def parse_text(text: str, source: str = "<spec>") -> tuple[dict, dict[tuple, int
 
 
 def apply_overrides(data: dict, overrides: Iterable[str], source: str | None = None) -> dict:
-    """``algorithm.population=8`` sets data["algorithm"]["population"] = 8 (value parsed as YAML)."""
+    """``algorithm.population=8`` sets data["algorithm"]["population"] = 8 (a YAML value)."""
     data = json.loads(json.dumps(data))  # deep copy of plain data
     for item in overrides:
         key, sep, raw = item.partition("=")

@@ -13,8 +13,8 @@ from evo.selection import roulette, top_k
 from evo.spec_io import parse_spec
 from storage import Store
 from tests.helpers import quality, scripted, toy_task
-from workers.driver import Driver
 from workers.cache import MemoryCache
+from workers.driver import Driver
 from workers.pool import LocalWorker, Pool
 from workers.scripted import ScriptedClient
 
@@ -78,7 +78,8 @@ async def test_ga_one_child_per_pair_and_keeps_best_n(store: Store) -> None:
                    for c in children)
         assert all(len(set(c.parents)) == 2 for c in children)
     # exactly N crossover calls per generation
-    cross = [r for r in client.requests if not r.labels and "Instruction A" in r.messages[-1].content]
+    cross = [r for r in client.requests
+             if not r.labels and "Instruction A" in r.messages[-1].content]
     assert len(cross) == 12
 
     # the population after each generation is the best N of parents ∪ children

@@ -17,7 +17,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_overrides_set_nested_values_typed() -> None:
     data = apply_overrides({"task": "sentiment", "algorithm": {"name": "evoprompt-ga"}},
-                           ["algorithm.population=8", "budget.calls=900", "models.task.provider=scripted"])
+                           ["algorithm.population=8", "budget.calls=900",
+                            "models.task.provider=scripted"])
     spec = parse_spec(data)
     assert spec.algorithm.params["population"] == 8
     assert spec.budget.calls == 900
@@ -25,7 +26,8 @@ def test_overrides_set_nested_values_typed() -> None:
 
 
 def test_wrong_type_names_field_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "task: sentiment\nalgorithm:\n  name: evoprompt-ga\n  population: many\n")
+    path = write(tmp_path,
+                 "task: sentiment\nalgorithm:\n  name: evoprompt-ga\n  population: many\n")
     with pytest.raises(SpecError) as info:
         load_spec(path)
     (error,) = info.value.errors

@@ -67,7 +67,7 @@ async def run_job(
     cache: ResponseCache | None = None,
     job_id: str | None = None,
 ) -> JobResult:
-    task = load_task(spec.task)
+    task = load_task(spec.task, base_dir=spec._base_dir)
     cache = cache if cache is not None else MemoryCache(settings.cache_entries)
     pools = PoolFactory(settings, spec.evaluation.batch_size)
     try:
@@ -102,7 +102,8 @@ def check_budget(driver: Driver) -> None:
                 FieldError(
                     ("budget", "calls"),
                     f"{calls} calls cannot pay for the search: the final scoring alone reserves "
-                    f"{driver.budget.reserve} (top_k+1 candidates on {len(driver.task.split('dev'))}"
+                    f"{driver.budget.reserve} (top_k+1 candidates on "
+                    f"{len(driver.task.split('dev'))}"
                     f" dev examples, 2 on test); raise budget.calls or lower evaluation.top_k",
                 )
             ]
@@ -168,7 +169,7 @@ class PoolFactory:
         for close in self._closers:
             try:
                 close()
-            except Exception:  # noqa: BLE001 - closing is best effort at the end of a job
+            except Exception:
                 log.debug("closing a worker failed", exc_info=True)
         self._closers.clear()
 
@@ -179,7 +180,9 @@ def _as_spec(spec: JobSpec | Mapping[str, Any] | str | Path, overrides: Iterable
     if isinstance(spec, JobSpec):
         if not overrides:
             return spec
-        return parse_spec(apply_overrides(spec.model_dump(mode="json"), overrides))
+        again = parse_spec(apply_overrides(spec.model_dump(mode="json"), overrides))
+        again._base_dir = spec._base_dir
+        return again
     if isinstance(spec, (str, Path)):
         return load_spec(spec, overrides)
     return parse_spec(apply_overrides(dict(spec), overrides))

@@ -35,7 +35,7 @@ class Algorithm(ABC):
 
     @classmethod
     def check_templates(cls, overrides: Mapping[str, str]) -> list[str]:
-        """Problems with user-supplied templates: unknown names, or fields the algorithm cannot fill."""
+        """Problems with user templates: unknown names, or fields the algorithm cannot fill."""
         problems = []
         for key, text in overrides.items():
             if key not in cls.templates:

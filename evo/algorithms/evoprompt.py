@@ -10,6 +10,8 @@ for t = 1..T:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -57,7 +59,10 @@ class EvoPromptGA(Algorithm):
     name = "evoprompt-ga"
     summary = "EvoPrompt GA: roulette parents, LLM crossover+mutation, keep the best N"
     params_model = GAParams
-    templates = {"paraphrase": PARAPHRASE, "crossover_mutation": CROSSOVER_MUTATION}
+    templates: ClassVar[Mapping[str, str]] = {
+        "paraphrase": PARAPHRASE,
+        "crossover_mutation": CROSSOVER_MUTATION,
+    }
     params: GAParams
 
     async def run(self, engine: Engine) -> None:
@@ -82,7 +87,7 @@ class EvoPromptGA(Algorithm):
         seeds = list(dict.fromkeys(engine.task.seed_prompts))[: self.params.population]
         population = [engine.candidate(s, operator="seed", generation=0) for s in seeds]
         missing = self.params.population - len(population)
-        for attempt in range(self.params.attempts):
+        for _ in range(self.params.attempts):
             if missing <= 0:
                 break
             sources = [population[i % len(seeds)] for i in range(missing)]

@@ -9,6 +9,9 @@ repeat for S steps (or until the best has not improved for `patience` steps):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from pydantic import Field
 
 from evo.algorithms.base import Algorithm, Params
@@ -55,7 +58,11 @@ class OPRO(Algorithm):
     name = "opro"
     summary = "OPRO: an optimizer LLM reads the scored trajectory and proposes new instructions"
     params_model = OPROParams
-    templates = {"meta": META, "trajectory_entry": TRAJECTORY_ENTRY, "exemplar": EXEMPLAR}
+    templates: ClassVar[Mapping[str, str]] = {
+        "meta": META,
+        "trajectory_entry": TRAJECTORY_ENTRY,
+        "exemplar": EXEMPLAR,
+    }
     params: OPROParams
 
     async def run(self, engine: Engine) -> None:
@@ -92,7 +99,7 @@ class OPRO(Algorithm):
                 break
 
     def shown(self, trajectory: list[Candidate], score: dict[str, float]) -> list[Candidate]:
-        """The best ``shown`` instructions, worst first, so the strongest sit next to the request."""
+        """The best ``shown`` instructions, worst first: the strongest sit next to the request."""
         best = top_k(trajectory, [score[c.id] for c in trajectory], self.params.shown)
         return list(reversed(best))
 
