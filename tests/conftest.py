@@ -3,11 +3,60 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 os.environ.setdefault("EVO_EXECUTOR", "inprocess")
+
+# PostgreSQL for the tests that run on it: each test gets a schema of its own, dropped afterwards.
+# An unreachable server fails those tests, unless EVO_TEST_SKIP_POSTGRES=1 says to skip them.
+PG_URL = os.environ.get(
+    "EVO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine | str]:
+    """An engine on the test server, or why there is none (checked once per run)."""
+    engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        engine.dispose()
+        shown = engine.url.render_as_string(hide_password=True)
+        yield (
+            f"PostgreSQL at {shown} is not reachable ({exc.orig}). Start it, point "
+            "EVO_TEST_POSTGRES_URL at another server, or set EVO_TEST_SKIP_POSTGRES=1 to skip."
+        )
+        return
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_admin: Engine | str) -> Iterator[str]:
+    if isinstance(pg_admin, str):
+        if os.environ.get("EVO_TEST_SKIP_POSTGRES") == "1":
+            pytest.skip(pg_admin)
+        pytest.fail(pg_admin, pytrace=False)
+    schema = f"evo_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    # Every connection of the store starts with this schema first on its search path.
+    url = pg_admin.url.update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with pg_admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
 
 
 @pytest.fixture

@@ -103,3 +103,16 @@ async def test_failing_job_is_marked_failed_with_reason(store: Store) -> None:
         await driver.run()
     job = store.get_job(driver.job_id)
     assert job.status == "failed" and "model crashed" in job.reason
+
+
+async def test_job_runs_the_same_on_postgres(tmp_path, pg_url: str) -> None:
+    """The driver writes through the same repository on PostgreSQL as on SQLite."""
+    spec = {"algorithm": {"name": "evoprompt-ga", "population": 3, "generations": 2}, "seed": 5}
+    snaps = []
+    for url in (f"sqlite:///{tmp_path / 'a.db'}", pg_url):
+        with Store(url) as store:
+            driver = run_toy(store, spec, job_id="p" * 32)
+            await driver.run()
+            snaps.append(snapshot(store, driver.job_id))
+            assert store.get_job(driver.job_id).status == "completed"
+    assert snaps[0] == snaps[1] and len(snaps[0]) >= 9

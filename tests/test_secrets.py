@@ -1,4 +1,4 @@
-"""A planted API key reaches the endpoint and nothing else: not the store, logs, events or exports."""
+"""A planted API key reaches the endpoint and nothing else: not the store, logs, events, exports."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -18,16 +17,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from evo.candidate import Candidate, Score
 from storage import EvaluationRecord, GenerationSummary, LineageEdge, LLMCallRecord, Store
 from storage.db import alembic_config
 from storage.models import Base
 
-PG_URL = os.environ.get(
-    "EVO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 TABLES = {
     "jobs",
     "candidates",
@@ -41,43 +37,6 @@ TABLES = {
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def pg_admin() -> Iterator[Engine | str]:
-    """An engine on the test server, or why there is none (checked once per run)."""
-    engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        engine.dispose()
-        shown = engine.url.render_as_string(hide_password=True)
-        yield (
-            f"PostgreSQL at {shown} is not reachable ({exc.orig}). Start it, point "
-            "EVO_TEST_POSTGRES_URL at another server, or set EVO_TEST_SKIP_POSTGRES=1 to skip."
-        )
-        return
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def pg_url(pg_admin: Engine | str) -> Iterator[str]:
-    if isinstance(pg_admin, str):
-        if os.environ.get("EVO_TEST_SKIP_POSTGRES") == "1":
-            pytest.skip(pg_admin)
-        pytest.fail(pg_admin, pytrace=False)
-    schema = f"evo_test_{uuid.uuid4().hex[:12]}"
-    with pg_admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    # Every connection of the store starts with this schema first on its search path.
-    url = pg_admin.url.update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with pg_admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
