@@ -63,7 +63,9 @@ class Pool:
             drain(w) for w in range(len(self.workers)) for _ in range(self.inflight)
         ]
         await asyncio.gather(*lanes)
-        return [r for r in results if r is not None]
+        if any(r is None for r in results):  # every batch answers all of its requests (strict zip)
+            raise RuntimeError("a worker left requests unanswered")
+        return results  # type: ignore[return-value]
 
     def _plan(self, requests: Sequence[LLMRequest]) -> list[deque[list[int]]]:
         groups: dict[str, list[int]] = {}

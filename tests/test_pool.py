@@ -1,0 +1,51 @@
+"""The pool keeps one prompt's requests on one worker, and lets idle workers steal work."""
+
+from __future__ import annotations
+
+import asyncio
+
+from evo.llm import LLMRequest, LLMResponse, Message
+from workers.pool import Pool
+
+
+class RecordingWorker:
+    def __init__(self, name: str, delay: float = 0.0) -> None:
+        self.name = name
+        self.delay = delay
+        self.batches: list[list[LLMRequest]] = []
+
+    async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
+        self.batches.append(requests)
+        await asyncio.sleep(self.delay)
+        return [LLMResponse(f"{self.name}:{r.messages[-1].content}", "m") for r in requests]
+
+
+def req(prompt: str, example: int) -> LLMRequest:
+    return LLMRequest((Message("user", f"{prompt}\n\nInput: example {example}"),))
+
+
+async def test_answers_come_back_in_request_order() -> None:
+    workers = [RecordingWorker("a"), RecordingWorker("b")]
+    pool = Pool(workers, model="m", batch_size=3)
+    requests = [req(f"prompt {p}", e) for p in range(4) for e in range(5)]
+    answers = await pool.call_many(requests)
+    assert [a.text.split(":", 1)[1] for a in answers] == [r.messages[-1].content for r in requests]
+
+
+async def test_one_prompt_stays_on_one_worker_when_balanced() -> None:
+    workers = [RecordingWorker("a", 0.01), RecordingWorker("b", 0.01)]
+    pool = Pool(workers, model="m", batch_size=100)
+    requests = [req(f"prompt {p}", e) for p in range(6) for e in range(4)]
+    await pool.call_many(requests)
+    for w in workers:
+        for batch in w.batches:  # a batch never mixes prompts, so the prefix is reused within it
+            assert len({r.affinity_key() for r in batch}) == 1
+
+
+async def test_idle_worker_steals_from_a_busy_one() -> None:
+    workers = [RecordingWorker("a", 0.02), RecordingWorker("b", 0.02)]
+    pool = Pool(workers, model="m", batch_size=2)
+    requests = [req("the only prompt", e) for e in range(12)]  # one key: one home worker
+    await pool.call_many(requests)
+    assert all(w.batches for w in workers)  # both worked
+    assert sum(len(b) for w in workers for b in w.batches) == 12
