@@ -1,0 +1,387 @@
+"""Tasks: splits of examples, a template that applies a prompt to an example, and a metric.
+
+A ``Task`` turns (prompt, example) into an ``LLMRequest`` and (example, response) into an
+``ExampleResult``. ``load_task`` builds one from a built-in name or a ``TaskSpec`` (the ``task:``
+part of a job spec): files in JSONL, CSV or Hugging Face ``save_to_disk`` form, a column mapping,
+a template, labels with verbalizers, seed prompts and a metric.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from evo.llm import LLMRequest, LLMResponse, Message
+from evo.metrics import BUILTIN_METRICS, Metric, ParsingMetric, get_metric
+
+SPLIT_NAMES = ("train", "dev", "test")
+DEFAULT_TEMPLATE = "{prompt}\n\n{input}"
+DEFAULT_FRACTIONS = {"train": 0.3, "dev": 0.3, "test": 0.4}
+MAX_INFERRED_LABELS = 50
+
+
+class TaskError(ValueError):
+    """A task definition or its data is wrong; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    input: str
+    target: str
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    score: float
+    prediction: str
+    failure: str | None = None  # "unparsed", "call_error: ...", "metric_error: ..."
+
+
+def check_template(template: str) -> str:
+    """The template must use exactly the fields {prompt} and {input} (literal braces doubled)."""
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise TaskError(f"template: {exc} (write literal braces as '{{{{' and '}}}}')") from exc
+    missing = {"prompt", "input"} - fields
+    extra = fields - {"prompt", "input"}
+    if missing:
+        raise TaskError(f"template: missing {', '.join('{' + m + '}' for m in sorted(missing))}")
+    if extra:
+        raise TaskError(f"template: unknown field(s) {', '.join(sorted(extra))!s}; only {{prompt}} "
+                        "and {input} are filled in (write literal braces as '{{' and '}}')")
+    return template
+
+
+@dataclass(frozen=True)
+class Task:
+    """Examples, how a prompt is applied to one, and how the answer is scored.
+
+    ``labels`` is empty for generative tasks. With labels, ``request(label_scoring=True)`` asks the
+    model to rank the verbalizer words; otherwise the model writes an answer and the metric parses
+    it. ``stop`` overrides the stop sequences of generation requests.
+    """
+
+    name: str
+    description: str
+    template: str
+    splits: Mapping[str, tuple[Example, ...]]
+    metric: Metric
+    labels: tuple[str, ...]
+    verbalizers: Mapping[str, str]
+    seed_prompts: tuple[str, ...]
+    max_answer_tokens: int
+    system: str | None = None
+    stop: tuple[str, ...] | None = None  # None: "\n" for label tasks, "\n\n" otherwise
+    _word_to_label: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where = f"task {self.name!r}"
+        try:
+            check_template(self.template)
+        except TaskError as exc:
+            raise TaskError(f"{where}: {exc}") from None
+        # Plain dicts and tuples (not proxies) so that a task pickles for worker processes.
+        object.__setattr__(self, "splits", {k: tuple(v) for k, v in self.splits.items()})
+        object.__setattr__(self, "labels", tuple(self.labels))
+        object.__setattr__(self, "verbalizers", dict(self.verbalizers))
+        object.__setattr__(self, "seed_prompts", tuple(self.seed_prompts))
+        if not self.splits:
+            raise TaskError(f"{where}: no splits")
+        if not self.seed_prompts or not all(p.strip() for p in self.seed_prompts):
+            raise TaskError(f"{where}: needs at least one non-empty seed prompt")
+        if self.max_answer_tokens < 1:
+            raise TaskError(f"{where}: max_answer_tokens must be >= 1")
+        if len(set(self.labels)) != len(self.labels):
+            raise TaskError(f"{where}: duplicate labels in {list(self.labels)}")
+        if set(self.verbalizers) != set(self.labels):
+            raise TaskError(f"{where}: verbalizers must name each label exactly once "
+                            f"(labels {list(self.labels)}, verbalizers {list(self.verbalizers)})")
+        words = [w.strip().lower() for w in self.verbalizers.values()]
+        if not all(words) or len(set(words)) != len(words):
+            raise TaskError(f"{where}: verbalizers must be distinct non-empty words: "
+                            f"{self.verbalizers}")
+        object.__setattr__(self, "_word_to_label",
+                           {w.strip().lower(): lab for lab, w in self.verbalizers.items()})
+        for split, examples in self.splits.items():
+            seen: set[str] = set()
+            for ex in examples:
+                if ex.id in seen:
+                    raise TaskError(f"{where}: split {split!r} has duplicate id {ex.id!r}")
+                seen.add(ex.id)
+                if self.labels and ex.target not in self.verbalizers:
+                    raise TaskError(f"{where}: split {split!r}, example {ex.id!r}: target "
+                                    f"{ex.target!r} is not one of the labels {list(self.labels)}")
+
+    def __repr__(self) -> str:  # the default would print every example
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
+        return (f"Task(name={self.name!r}, metric={self.metric.name!r}, labels={self.labels!r}, "
+                f"splits=({sizes}))")
+
+    def split(self, name: str) -> tuple[Example, ...]:
+        try:
+            return self.splits[name]
+        except KeyError:
+            raise TaskError(f"task {self.name!r} has no split {name!r} "
+                            f"(splits: {', '.join(self.splits)})") from None
+
+    @property
+    def stop_sequences(self) -> tuple[str, ...]:
+        if self.stop is not None:
+            return self.stop
+        # A label is one word on one line; free answers may span lines but end at a blank one.
+        return ("\n",) if self.labels else ("\n\n",)
+
+    def render(self, prompt: str, example: Example) -> str:
+        """The user message: the template with the prompt and the example's input filled in."""
+        return self.template.format(prompt=prompt, input=example.input)
+
+    def request(self, prompt: str, example: Example, *, label_scoring: bool) -> LLMRequest:
+        messages = (Message("user", self.render(prompt, example)),)
+        if self.system:
+            messages = (Message("system", self.system), *messages)
+        if label_scoring and self.labels:
+            words = tuple(self.verbalizers[label] for label in self.labels)
+            return LLMRequest(messages=messages, max_tokens=1, temperature=0.0, labels=words)
+        return LLMRequest(messages=messages, max_tokens=self.max_answer_tokens, temperature=0.0,
+                          stop=self.stop_sequences)
+
+    def score(self, example: Example, response: LLMResponse) -> ExampleResult:
+        if response.error:
+            return ExampleResult(0.0, response.text, f"call_error: {response.error}")
+        if self.labels and response.label_logprobs is not None:
+            label = self._best_label(response.label_logprobs)
+            if label is None:
+                return ExampleResult(0.0, response.text, "unparsed")
+            return ExampleResult(1.0 if label == example.target else 0.0, label)
+        text = response.text.strip()
+        if isinstance(self.metric, ParsingMetric) and self.metric.parse(text) is None:
+            return ExampleResult(0.0, text, "unparsed")
+        try:
+            value = float(self.metric(text, example))
+        except Exception as exc:  # a user metric must not end the job; the failure is recorded
+            return ExampleResult(0.0, text, f"metric_error: {type(exc).__name__}: {exc}")
+        if not math.isfinite(value):
+            return ExampleResult(0.0, text, f"metric_error: non-finite score {value}")
+        return ExampleResult(value, text)
+
+    def _best_label(self, logprobs: Mapping[str, float]) -> str | None:
+        best: tuple[float, str] | None = None
+        for word, logprob in logprobs.items():
+            label = self._word_to_label.get(word.strip().lower())
+            if label is None or logprob is None or math.isnan(logprob):
+                continue
+            # Strictly greater keeps the earlier label on ties, so results are reproducible.
+            if best is None or logprob > best[0] or (
+                logprob == best[0] and self.labels.index(label) < self.labels.index(best[1])
+            ):
+                best = (logprob, label)
+        return None if best is None else best[1]
+
+
+# --- specs -------------------------------------------------------------------------------------
+
+
+class ColumnMap(BaseModel):
+    """Which column (JSONL key, CSV header, dataset feature) holds each part of an example."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str = "input"
+    target: str = "target"
+    id: str | None = Field(None, description="unique id column; default: split name + row number")
+
+
+class TaskSpec(BaseModel):
+    """A task as a job spec describes it: a built-in to adapt, or data files plus the parts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    description: str | None = None
+    builtin: str | None = Field(None, description="start from this built-in task")
+    data: str | dict[str, str] | None = Field(
+        None, description="{train: path, dev: path, test: path}, or one path split by fractions")
+    format: Literal["jsonl", "csv", "hf"] | None = Field(
+        None, description="default from the extension; a directory is read as 'hf'")
+    columns: ColumnMap = Field(default_factory=ColumnMap)
+    split_fractions: dict[str, float] | None = Field(
+        None, description="for a single data path: share of rows per split (sum <= 1)")
+    split_seed: int = 0
+    template: str | None = None
+    labels: list[str] | None = None
+    verbalizers: dict[str, str] | None = None
+    seed_prompts: list[str] | None = None
+    metric: str | None = Field(None, description=f"{' | '.join(BUILTIN_METRICS)} | module:function")
+    max_answer_tokens: int | None = Field(None, ge=1, le=8192)
+    system: str | None = None
+    stop: list[str] | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _check_data(cls, v: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        if isinstance(v, dict) and set(v) != set(SPLIT_NAMES):
+            raise ValueError(f"give a path for each of {', '.join(SPLIT_NAMES)} (got "
+                             f"{', '.join(v) or 'none'}), or one path with split_fractions")
+        return v
+
+    @field_validator("split_fractions")
+    @classmethod
+    def _check_fractions(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return v
+        if set(v) != set(SPLIT_NAMES):
+            raise ValueError(f"needs exactly the keys {', '.join(SPLIT_NAMES)}")
+        if any(not 0 < f <= 1 for f in v.values()) or sum(v.values()) > 1 + 1e-9:
+            raise ValueError("each fraction must be in (0, 1] and together at most 1")
+        return v
+
+    @field_validator("template")
+    @classmethod
+    def _check_template(cls, v: str | None) -> str | None:
+        return None if v is None else check_template(v)
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (not v or len(set(v)) != len(v) or not all(s.strip() for s in v)):
+            raise ValueError("labels must be a non-empty list of distinct names")
+        return v
+
+    @field_validator("seed_prompts")
+    @classmethod
+    def _check_seeds(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (not v or not all(s.strip() for s in v)):
+            raise ValueError("seed_prompts must be a non-empty list of non-empty prompts")
+        return v
+
+    @field_validator("metric")
+    @classmethod
+    def _check_metric(cls, v: str | None) -> str | None:
+        if v is not None and v not in BUILTIN_METRICS:
+            module, sep, attr = v.partition(":")
+            if not (sep and module and attr):
+                raise ValueError(f"use one of {', '.join(BUILTIN_METRICS)} or 'module:function'")
+        return v
+
+    @model_validator(mode="after")
+    def _check_parts(self) -> TaskSpec:
+        if self.builtin is None and self.data is None:
+            raise ValueError("a task needs 'data' (or 'builtin' to start from a built-in task)")
+        if self.split_fractions is not None and isinstance(self.data, dict):
+            raise ValueError("split_fractions only apply when 'data' is a single path")
+        if self.labels is not None and self.verbalizers is not None:
+            unknown = set(self.verbalizers) - set(self.labels)
+            if unknown:
+                raise ValueError(f"verbalizers for unknown labels: {', '.join(sorted(unknown))}")
+        return self
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def builtin_tasks() -> dict[str, str]:
+    """Name -> one-line description of each task the project ships."""
+    from evo.tasks import BUILTINS
+
+    return {name: str(d["description"]) for name, d in BUILTINS.items()}
+
+
+def _builtin_spec(name: str) -> TaskSpec:
+    from evo.tasks import BUILTINS, builtin_definition
+
+    if name not in BUILTINS:
+        raise TaskError(f"unknown built-in task {name!r} (built-in tasks: {', '.join(BUILTINS)})")
+    return TaskSpec.model_validate(builtin_definition(name))
+
+
+def load_task(spec: TaskSpec | str, *, base_dir: str | Path | None = None) -> Task:
+    """A task from a built-in name or a spec; relative data paths resolve against ``base_dir``
+    (default: the working directory)."""
+    if isinstance(spec, str):
+        spec = _builtin_spec(spec)
+    elif spec.builtin is not None:
+        given = {k: getattr(spec, k) for k in spec.model_fields_set if k != "builtin"}
+        spec = _builtin_spec(spec.builtin).model_copy(update=given)
+    return _build(spec, Path(base_dir) if base_dir is not None else Path.cwd())
+
+
+def _default_seed_prompts(words: list[str], metric: str) -> list[str]:
+    if words:
+        options = ", ".join(words)
+        return [f"Classify the input. Answer with one of: {options}.",
+                f"Which of these fits the input best: {options}? Reply with that word only."]
+    if metric == "numeric":
+        return ["Work out the answer and give it as a number.",
+                "Solve the problem. End your reply with the final number."]
+    return ["Answer the input. Reply with the answer only.",
+            "Read the input carefully and give a short, direct answer."]
+
+
+def _build(spec: TaskSpec, base_dir: Path) -> Task:
+    from evo import loaders  # deferred: evo.loaders imports this module
+
+    assert spec.data is not None  # guaranteed by TaskSpec's validator
+    metric_name = spec.metric or ("label_accuracy" if spec.labels else "exact_match")
+    labels = list(spec.labels or [])
+    splits = loaders.load_splits(
+        spec.data,
+        fmt=spec.format,
+        input_col=spec.columns.input,
+        target_col=spec.columns.target,
+        id_col=spec.columns.id,
+        fractions=spec.split_fractions or DEFAULT_FRACTIONS,
+        seed=spec.split_seed,
+        base_dir=base_dir,
+        labels=labels or None,
+    )
+    for split in SPLIT_NAMES:
+        if not splits.get(split):
+            raise TaskError(f"split {split!r} is empty (data: {spec.data})")
+    if metric_name == "label_accuracy" and not labels:
+        # Labels are inferred from the training targets when the spec does not list them.
+        labels = sorted({ex.target for exs in splits.values() for ex in exs})
+        if len(labels) > MAX_INFERRED_LABELS:
+            raise TaskError(f"metric 'label_accuracy': {len(labels)} distinct targets; list the "
+                            "labels in the spec or choose another metric")
+    verbalizers = {label: label for label in labels}
+    # Only labels the task has: a built-in's verbalizers may outlive labels a spec replaced.
+    verbalizers.update({k: v for k, v in (spec.verbalizers or {}).items() if k in verbalizers})
+    metric = get_metric(metric_name, verbalizers=verbalizers if labels else None)
+    label_task = bool(labels)
+    data_name = spec.data if isinstance(spec.data, str) else spec.data["train"]
+    return Task(
+        name=spec.name or spec.builtin or Path(data_name).stem.split(".")[0] or "custom",
+        description=spec.description or f"task from {data_name}",
+        template=spec.template or DEFAULT_TEMPLATE,
+        splits=splits,
+        metric=metric,
+        labels=tuple(labels),
+        verbalizers=verbalizers,
+        seed_prompts=tuple(spec.seed_prompts
+                           or _default_seed_prompts(list(verbalizers.values()), metric_name)),
+        max_answer_tokens=spec.max_answer_tokens or (16 if label_task else 64),
+        system=spec.system,
+        stop=tuple(spec.stop) if spec.stop is not None else None,
+    )
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    """A JSON-friendly description of a task (for listings and exports)."""
+    return {
+        "name": task.name,
+        "description": task.description,
+        "metric": task.metric.name,
+        "labels": list(task.labels),
+        "verbalizers": dict(task.verbalizers),
+        "splits": {k: len(v) for k, v in task.splits.items()},
+        "seed_prompts": list(task.seed_prompts),
+        "template": task.template,
+    }

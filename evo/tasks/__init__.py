@@ -1,0 +1,72 @@
+"""The built-in tasks: their definitions here, their data in ``data/`` (see ``generate.py``).
+
+Each definition holds the fields of a ``TaskSpec`` except ``data``, which ``builtin_definition``
+fills in with the bundled files. The seed prompts are plain instructions of the kind a user would
+write first, deliberately uneven in quality so that optimization has room to improve on them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SPLITS = ("train", "dev", "test")
+
+BUILTINS: dict[str, dict[str, Any]] = {
+    "sentiment": {
+        "description": "Positive or negative? Short product, film and restaurant reviews with "
+        "turns, negation and irony.",
+        "template": "{prompt}\n\nReview: {input}",
+        "labels": ["positive", "negative"],
+        "verbalizers": {"positive": "positive", "negative": "negative"},
+        "metric": "label_accuracy",
+        "max_answer_tokens": 16,
+        "seed_prompts": [
+            "Is the following review positive or negative?",
+            "Classify the sentiment of this review. Answer with one word: positive or negative.",
+            "What does the customer think?",
+        ],
+    },
+    "topic": {
+        "description": "Sports, business, science or politics? One-sentence news items, some "
+        "borrowing words from another topic.",
+        "template": "{prompt}\n\nNews: {input}",
+        "labels": ["sports", "business", "science", "politics"],
+        # Capitalized: a reply starts with a capital, and "sports" and "politics" in lower case
+        # begin with sub-word pieces ("s", "pol") that score high for unrelated reasons.
+        "verbalizers": {"sports": "Sports", "business": "Business", "science": "Science",
+                        "politics": "Politics"},
+        "metric": "label_accuracy",
+        "max_answer_tokens": 16,
+        "seed_prompts": [
+            "Which topic is this news item about: sports, business, science or politics?",
+            "What is this news item about?",
+            "Is this about sports, business, science or politics?",
+        ],
+    },
+    "arithmetic": {
+        "description": "One- and two-step word problems with small whole numbers; the answer "
+        "is a number.",
+        "template": "{prompt}\n\nQuestion: {input}",
+        "labels": None,
+        "metric": "numeric",
+        "max_answer_tokens": 64,
+        "seed_prompts": [
+            "Solve this math word problem.",
+            "Answer the question with a single number.",
+            "Think step by step, then write the final answer as a number.",
+        ],
+    },
+}
+
+
+def data_files(name: str) -> dict[str, str]:
+    return {split: str(DATA_DIR / f"{name}.{split}.jsonl") for split in SPLITS}
+
+
+def builtin_definition(name: str) -> dict[str, Any]:
+    """The definition of built-in task ``name`` as ``TaskSpec`` fields, data paths included."""
+    definition = {k: v for k, v in BUILTINS[name].items() if v is not None}
+    return {"name": name, **definition, "data": data_files(name), "format": "jsonl",
+            "columns": {"input": "input", "target": "target", "id": "id"}}
