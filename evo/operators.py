@@ -15,11 +15,10 @@ from evo.llm import Message
 
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"</?\s*[a-zA-Z_]+\s*>")
-_LEADERS = re.compile(
-    r"^((new|improved|final|better|rewritten|combined)\s+)?"
-    r"(prompt|instruction)( [A-Z])?\s*[:\-]\s*",
-    re.I,
-)
+# A short label before a colon ("New instruction:", "Merged and changed:") is format chatter.
+_LEADER = re.compile(r"^[A-Za-z][\w ]{0,30}?:\s+")
+# Small models echo the meta-prompt's own field names mid-answer; text after one is not ours.
+_ECHO = re.compile(r"\s(?:Instruction [A-Z]|Instruction|Merged and changed|Rewritten|Task)\s*:")
 
 
 def normalize(text: str) -> str:
@@ -33,7 +32,11 @@ def clean_proposal(raw: str, tag: str, max_chars: int) -> tuple[str | None, str]
     # small models pad with chatter after the instruction: keep its first real paragraph
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n|\n(?=\S+:)", text) if p.strip()]
     text = next((p for p in paragraphs if len(p.split()) >= 4), paragraphs[0] if paragraphs else "")
-    text = _LEADERS.sub("", text.lstrip(":-*> \t"))
+    text = text.lstrip(":-*> \t")
+    leader = _LEADER.match(text)
+    if leader and len(leader.group(0).split()) <= 4:
+        text = text[leader.end() :]
+    text = _ECHO.split(" " + text, maxsplit=1)[0]
     text = _WS.sub(" ", text).strip().strip("\"'`").strip()
     if not text:
         return None, "empty"

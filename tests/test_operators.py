@@ -1,0 +1,37 @@
+"""Defensive parsing of meta-LLM proposals."""
+
+from __future__ import annotations
+
+import pytest
+
+from evo.operators import clean_proposal
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Read the news and name its topic.</prompt>", "Read the news and name its topic."),
+        ("Merge and changed: Read the story and answer with the topic.",
+         "Read the story and answer with the topic."),
+        ("The item is on this topic. Instruction A: The item is on this topic. Merged and "
+         "changed: The item.", "The item is on this topic."),
+        (": Rereview: Classify the sentiment of this review with one word.",
+         "Classify the sentiment of this review with one word."),
+        ("\nclassify sentiment\n<prompt>\n\nDecide whether the review is positive or negative.",
+         "Decide whether the review is positive or negative."),
+        ('"Answer with the category only."', "Answer with the category only."),
+        ("Say which topic it is.\n\nThis instruction is designed to give a detailed answer.",
+         "Say which topic it is."),
+    ],
+)
+def test_cleans_common_chatter(raw: str, expected: str) -> None:
+    assert clean_proposal(raw, "prompt", 1500) == (expected, "")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [("", "empty"), ("   </prompt>", "empty"), ("<prompt></prompt>", "empty"),
+     ("1 2 3 !!", "no_words"), ("word " * 400, "too_long")],
+)
+def test_rejects_with_a_reason(raw: str, reason: str) -> None:
+    assert clean_proposal(raw, "prompt", 1500) == (None, reason)
