@@ -23,6 +23,17 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """One example's result: what the model answered and what it earned."""
+
+    example_id: str
+    target: str
+    prediction: str
+    score: float
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
 class Score:
     """A candidate's fitness on one split (or a subset of it).
 
@@ -36,3 +47,5 @@ class Score:
     n: int
     failures: int = 0
     subset: str | None = None
+    # per-example outcomes, in example order, for methods whose objective needs them (GrIPS)
+    outcomes: tuple[Outcome, ...] = field(default=(), compare=False, repr=False)

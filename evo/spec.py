@@ -70,6 +70,17 @@ class BudgetSpec(BaseModel):
     seconds: float | None = Field(None, gt=0, description="wall time of the search")
 
 
+class RacingSpec(BaseModel):
+    """Score in blocks and stop a candidate once it is significantly behind the leader."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    block: int = Field(10, ge=1, description="examples per block")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="of the one-sided sign test")
+    min_examples: int = Field(20, ge=1, description="examples seen before anyone is dropped")
+
+
 class EvaluationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -81,6 +92,7 @@ class EvaluationSpec(BaseModel):
         True, description="score labels from log-probabilities when the model gives them"
     )
     batch_size: int = Field(16, ge=1, le=1024, description="requests sent to a worker at once")
+    racing: RacingSpec = Field(default_factory=RacingSpec)
 
 
 class JobSpec(BaseModel):

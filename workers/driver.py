@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evo.algorithms import get_algorithm
-from evo.candidate import Candidate, Score
+from evo.candidate import Candidate, Outcome, Score
 from evo.engine import BudgetExhausted
 from evo.events import (
     CallsMade,
@@ -38,6 +38,7 @@ from storage import EvaluationRecord, LLMCallRecord, Store
 from workers.budget import Budget
 from workers.cache import ResponseCache
 from workers.pool import Pool
+from workers.racing import survivors
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,9 @@ class Driver:
         self._asked: Counter[str] = Counter()
         self._subsets: dict[tuple[str, int], tuple[Example, ...]] = {}
         self.rejections: Counter[str] = Counter()
+        self.racing_saved = 0
+        # best complete per-example scores so far, per example set: what racing compares with
+        self._incumbents: dict[tuple[str, int | None], tuple[float, dict[str, float]]] = {}
         self.candidates: dict[str, Candidate] = {}
         self.search_scores: dict[str, Score] = {}
         self._written: set[str] = set()
@@ -346,31 +350,76 @@ class Driver:
     async def _score(
         self, candidates: Sequence[Candidate], split: str, subset: int | None
     ) -> list[Score]:
-        """Score the leading candidates that the budget can pay for in full (maybe all)."""
+        """Score the leading candidates that the budget can pay for in full (maybe all).
+
+        With racing on (search phase only), examples go out in blocks and a candidate that falls
+        significantly behind the leader stops early; its score then covers what it saw.
+        """
         examples = self._examples(split, subset)
         label = self.spec.evaluation.label_scoring and bool(self.task.labels)
         todo = list(candidates[: self._affordable_candidates(candidates, examples, label)])
-        requests = [
-            self.task.request(c.text, ex, label_scoring=label) for c in todo for ex in examples
-        ]
-        owners = [c.id for c in todo for _ in examples]
-        responses = await self._call(self.task_pool, requests, "evaluate", owners)
+        race = self.spec.evaluation.racing
+        racing = race.enabled and not self.budget.final
+        step = race.block if racing else len(examples)
+        blocks = [examples[i : i + step] for i in range(0, len(examples), max(1, step))]
+        outcomes: dict[str, list[Outcome]] = {c.id: [] for c in todo}
+        alive, seen = todo, 0
+        key = (split, subset)
+        for i, block in enumerate(blocks):
+            requests = [
+                self.task.request(c.text, ex, label_scoring=label) for c in alive for ex in block
+            ]
+            owners = [c.id for c in alive for _ in block]
+            responses = iter(await self._call(self.task_pool, requests, "evaluate", owners))
+            for cand in alive:
+                for ex in block:
+                    r = self.task.score(ex, next(responses))
+                    outcomes[cand.id].append(
+                        Outcome(ex.id, ex.target, r.prediction, r.score, r.failure)
+                    )
+            seen += len(block)
+            if racing and seen >= race.min_examples and i < len(blocks) - 1:
+                alive = self._race(alive, outcomes, key, race.confidence, len(examples) - seen)
         whole = subset is None or subset >= len(self.task.split(split))
         scores = []
-        for k, cand in enumerate(todo):
-            chunk = responses[k * len(examples) : (k + 1) * len(examples)]
-            results = [self.task.score(ex, r) for ex, r in zip(examples, chunk, strict=True)]
+        for cand in todo:
+            outs = tuple(outcomes[cand.id])
+            complete = len(outs) == len(examples)
+            tag = None if whole and complete else str(subset or "all")
+            if not complete:
+                tag = f"{tag}:raced@{len(outs)}"
             score = Score(
                 cand.id,
                 split,
-                sum(r.score for r in results) / max(1, len(results)),
-                len(results),
-                sum(r.failure is not None for r in results),
-                None if whole else str(subset),
+                sum(o.score for o in outs) / max(1, len(outs)),
+                len(outs),
+                sum(o.failure is not None for o in outs),
+                tag,
+                outs,
             )
             scores.append(score)
             self._record_score(cand, score)
+            best = self._incumbents.get(key)
+            if complete and (best is None or score.value > best[0]):
+                self._incumbents[key] = (score.value, {o.example_id: o.score for o in outs})
         return scores
+
+    def _race(
+        self,
+        alive: list[Candidate],
+        outcomes: dict[str, list[Outcome]],
+        key: tuple[str, int | None],
+        confidence: float,
+        remaining: int,
+    ) -> list[Candidate]:
+        per = {c.id: {o.example_id: o.score for o in outcomes[c.id]} for c in alive}
+        seen_ids = next(iter(per.values())).keys() if per else set()
+        incumbent = self._incumbents.get(key)
+        earlier = {k: v for k, v in incumbent[1].items() if k in seen_ids} if incumbent else None
+        keep = set(survivors(per, [c.id for c in alive], confidence, earlier))
+        dropped = len(alive) - len(keep)
+        self.racing_saved += dropped * remaining
+        return [c for c in alive if c.id in keep]
 
     def _affordable_candidates(
         self, candidates: Sequence[Candidate], examples: Sequence[Example], label: bool
@@ -466,6 +515,7 @@ class Driver:
             "cached": self.budget.cached,
             "candidates": len(self.search_scores),
             "rejected": dict(self.rejections),
+            "racing_saved_calls": self.racing_saved,
             "elapsed_s": round(self.budget.elapsed(), 2),
         }
         if board:
