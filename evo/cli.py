@@ -149,7 +149,8 @@ def tasks() -> None:
     for name, description in builtin_tasks().items():
         t = load_task(name)
         sizes = "/".join(str(len(t.split(s))) for s in ("train", "dev", "test"))
-        table.add_row(name, description, sizes, t.metric.name)
+        metric = t.metric.name if hasattr(t, "metric") else f"{t.objective} ({t.direction})"
+        table.add_row(name, description, sizes, metric)
     console.print(table)
 
 

@@ -40,3 +40,16 @@ def top_k(items: Sequence[T], fitness: Sequence[float], k: int) -> list[T]:
     """The ``k`` fittest, best first; ties keep the earlier item (stable)."""
     order = sorted(range(len(items)), key=lambda i: -fitness[i])
     return [items[i] for i in order[:k]]
+
+
+def rank_based(rng: random.Random, items: Sequence[T], fitness: Sequence[float], k: int) -> list[T]:
+    """``k`` distinct items drawn with probability ∝ 1 / (rank + n), rank 0 being the fittest.
+
+    The weights fall off gently with rank, so weak members still get picked now and then (the
+    parent choice of EoH).
+    """
+    if k > len(items):
+        raise ValueError(f"cannot draw {k} distinct items from {len(items)}")
+    order = sorted(range(len(items)), key=lambda i: -fitness[i])
+    weight = {i: 1.0 / (rank + len(items)) for rank, i in enumerate(order)}
+    return roulette(rng, items, [weight[i] for i in range(len(items))], k)

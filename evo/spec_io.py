@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from evo.algorithms import UnknownAlgorithm, get_algorithm
+from evo.algorithms import REGISTRY, UnknownAlgorithm, get_algorithm
 from evo.spec import JobSpec
 
 
@@ -75,6 +75,11 @@ def parse_spec(
     except UnknownAlgorithm as exc:
         raise SpecError([err(("algorithm", "name"), str(exc))], source) from None
     problems = []
+    kind = _task_kind(spec.task)
+    if kind not in cls.kinds:
+        fitting = ", ".join(sorted(n for n, c in REGISTRY.items() if kind in c.kinds))
+        problems.append(err(("algorithm", "name"), f"{cls.name} searches {' or '.join(cls.kinds)}s "
+                            f"but task {spec.task!r} is a {kind} task; use one of: {fitting}"))
     try:
         cls.params_model.model_validate(spec.algorithm.params)
     except ValidationError as exc:
@@ -165,6 +170,12 @@ def _line_of(lines: Mapping[tuple, int], loc: tuple) -> int | None:
         if loc[:end] in lines:
             return lines[loc[:end]]
     return None
+
+
+def _task_kind(task: object) -> str:
+    from evo.problems import PROBLEMS
+
+    return "program" if isinstance(task, str) and task in PROBLEMS else "prompt"
 
 
 def _clean_loc(loc: tuple) -> tuple:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from evo.llm import LLMRequest, LLMResponse, Message
 from evo.metrics import BUILTIN_METRICS, Metric, ParsingMetric, get_metric
+from evo.programs import ProgramTask
 
 SPLIT_NAMES = ("train", "dev", "test")
 DEFAULT_TEMPLATE = "{prompt}\n\n{input}"
@@ -288,10 +289,12 @@ class TaskSpec(BaseModel):
 
 
 def builtin_tasks() -> dict[str, str]:
-    """Name -> one-line description of each task the project ships."""
+    """Name -> one-line description of each task the project ships (prompt tasks and program
+    problems)."""
+    from evo.problems import DESCRIPTIONS
     from evo.tasks import BUILTINS
 
-    return {name: str(d["description"]) for name, d in BUILTINS.items()}
+    return {name: str(d["description"]) for name, d in BUILTINS.items()} | DESCRIPTIONS
 
 
 def _builtin_spec(name: str) -> TaskSpec:
@@ -302,9 +305,13 @@ def _builtin_spec(name: str) -> TaskSpec:
     return TaskSpec.model_validate(builtin_definition(name))
 
 
-def load_task(spec: TaskSpec | str, *, base_dir: str | Path | None = None) -> Task:
+def load_task(spec: TaskSpec | str, *, base_dir: str | Path | None = None) -> Task | ProgramTask:
     """A task from a built-in name or a spec; relative data paths resolve against ``base_dir``
-    (default: the working directory)."""
+    (default: the working directory). A program problem's name gives its ``ProgramTask``."""
+    from evo.problems import PROBLEMS
+
+    if isinstance(spec, str) and spec in PROBLEMS:
+        return PROBLEMS[spec]()
     if isinstance(spec, str):
         spec = _builtin_spec(spec)
     elif spec.builtin is not None:

@@ -93,7 +93,8 @@ def ancestry(session: Session, candidate_id: str) -> list[Candidate]:
 def leaderboard(
     session: Session, job_id: str, split: str, k: int, full_only: bool
 ) -> list[tuple[Candidate, EvaluationRecord]]:
-    scope = [EvaluationRow.job_id == job_id, EvaluationRow.split == split]
+    # n = 0: nothing could be scored (a program that failed to run), so no fitness to rank
+    scope = [EvaluationRow.job_id == job_id, EvaluationRow.split == split, EvaluationRow.n > 0]
     if full_only:
         scope.append(EvaluationRow.subset.is_(None))
     # Ids grow with time, so the highest id per candidate is its latest evaluation.

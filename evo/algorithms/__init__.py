@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from evo.algorithms.base import Algorithm, Params
+from evo.algorithms.eoh import EoH
 from evo.algorithms.evoprompt import EvoPromptGA
 from evo.algorithms.opro import OPRO
 
-REGISTRY: dict[str, type[Algorithm]] = {cls.name: cls for cls in (EvoPromptGA, OPRO)}
+REGISTRY: dict[str, type[Algorithm]] = {cls.name: cls for cls in (EvoPromptGA, OPRO, EoH)}
 
 
 class UnknownAlgorithm(ValueError):

@@ -28,6 +28,7 @@ class Algorithm(ABC):
     summary: ClassVar[str]
     params_model: ClassVar[type[Params]]
     templates: ClassVar[Mapping[str, str]]
+    kinds: ClassVar[tuple[str, ...]] = ("prompt",)  # the candidate kinds it searches
 
     def __init__(self, params: Params, templates: Mapping[str, str] | None = None) -> None:
         self.params = params
