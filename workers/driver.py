@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
+import os
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -32,6 +34,7 @@ from evo.events import (
     PhaseChanged,
 )
 from evo.llm import LLMRequest, LLMResponse, LLMUnavailable, Message
+from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Example, Task
 from storage import EvaluationRecord, LLMCallRecord, Store
@@ -39,6 +42,7 @@ from workers.budget import Budget
 from workers.cache import ResponseCache
 from workers.pool import Pool
 from workers.racing import survivors
+from workers.sandbox import Limits, RunResult, Sandbox, SubprocessSandbox
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,7 @@ class Driver:
     def __init__(
         self,
         spec: JobSpec,
-        task: Task,
+        task: Task | ProgramTask,
         *,
         store: Store,
         task_pool: Pool,
@@ -80,6 +84,7 @@ class Driver:
         cache: ResponseCache,
         bus: InProcessBus | None = None,
         job_id: str,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.spec = spec
         self.task = task
@@ -89,6 +94,7 @@ class Driver:
         self.cache = cache
         self.bus = bus or InProcessBus()
         self.job_id = job_id
+        self.sandbox = sandbox or SubprocessSandbox()
         self.rng = random.Random(spec.seed)
         self.budget = Budget(
             spec.budget.calls, spec.budget.tokens, spec.budget.seconds, self.final_reserve()
@@ -355,6 +361,8 @@ class Driver:
         With racing on (search phase only), examples go out in blocks and a candidate that falls
         significantly behind the leader stops early; its score then covers what it saw.
         """
+        if isinstance(self.task, ProgramTask):
+            return await self._score_programs(candidates, split)
         examples = self._examples(split, subset)
         label = self.spec.evaluation.label_scoring and bool(self.task.labels)
         todo = list(candidates[: self._affordable_candidates(candidates, examples, label)])
@@ -402,6 +410,29 @@ class Driver:
             best = self._incumbents.get(key)
             if complete and (best is None or score.value > best[0]):
                 self._incumbents[key] = (score.value, {o.example_id: o.score for o in outs})
+        return scores
+
+    async def _score_programs(self, candidates: Sequence[Candidate], split: str) -> list[Score]:
+        """Run each program on the split's instances in the sandbox (never in this process)."""
+        if self.budget.time_up() and not self.budget.final:
+            return []
+        task = self.task
+        assert isinstance(task, ProgramTask)
+        instances = list(task.split(split))
+        limits = Limits(cpu_s=task.cpu_s, wall_s=task.wall_s, memory_mb=task.memory_mb)
+        gate = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+
+        async def run(cand: Candidate) -> Score:
+            async with gate:
+                result = await self.sandbox.arun(
+                    task.program(cand.text), "evo_harness",
+                    {"instances": instances, **task.params}, limits=limits,
+                )
+            return program_score(task, cand.id, split, instances, result)
+
+        scores = list(await asyncio.gather(*(run(c) for c in candidates)))
+        for cand, score in zip(candidates, scores, strict=True):
+            self._record_score(cand, score)
         return scores
 
     def _race(
@@ -453,7 +484,7 @@ class Driver:
         return self._subsets[key]
 
     def _record_score(self, cand: Candidate, score: Score) -> None:
-        if not self.budget.final:  # the search's own fitness, on whatever split it scores
+        if not self.budget.final and score.n > 0:  # the search's own fitness, on its split
             prior = self.search_scores.get(cand.id)
             if prior is None or (prior.subset is not None and score.subset is None):
                 self.search_scores[cand.id] = score
@@ -504,6 +535,8 @@ class Driver:
         """Calls held back so that final scoring always fits: top-k and a seed on full dev,
         and the winner and the seed on test."""
         ev = self.spec.evaluation
+        if isinstance(self.task, ProgramTask):
+            return 0  # programs are scored in the sandbox, not by paid calls
         dev = len(self.task.split("dev"))
         test = len(self.task.split("test")) if ev.test else 0
         return (ev.top_k + 1) * dev + 2 * test
@@ -523,6 +556,25 @@ class Driver:
         if seed:
             stats |= {"seed_dev": seed.dev, "seed_test": seed.test}
         return stats
+
+
+def program_score(
+    task: ProgramTask, cid: str, split: str, instances: list, result: RunResult
+) -> Score:
+    """A sandbox run as a Score: per-instance objectives, or no fitness (n = 0) with the reason."""
+    values = result.value if result.ok else None
+    if not (
+        isinstance(values, list)
+        and len(values) == len(instances)
+        and all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+    ):
+        reason = result.reason if not result.ok else "bad_return: one number per instance expected"
+        failed = Outcome("program", "", (result.stderr or "")[-500:], 0.0, reason)
+        return Score(cid, split, 0.0, 0, len(instances), None, (failed,))
+    outcomes = tuple(
+        Outcome(f"{split}-{i}", "", f"{v:.6g}", float(v)) for i, v in enumerate(values)
+    )
+    return Score(cid, split, task.fitness(values), len(values), 0, None, outcomes)
 
 
 def _seed(job_seed: int, key: str, sample: int) -> int:
