@@ -46,10 +46,14 @@ def _spec_path(spec: str) -> Path:
     shipped = resources.files("evo") / "examples" / f"{spec}.yaml"
     if shipped.is_file():
         return Path(str(shipped))
-    names = sorted(p.name[:-5] for p in (resources.files("evo") / "examples").iterdir()
-                   if p.name.endswith(".yaml"))
-    raise UserError(f"no spec file {spec!r}, and no shipped example of that name "
-                    f"(examples: {', '.join(names)})")
+    names = sorted(
+        p.name[:-5]
+        for p in (resources.files("evo") / "examples").iterdir()
+        if p.name.endswith(".yaml")
+    )
+    raise UserError(
+        f"no spec file {spec!r}, and no shipped example of that name (examples: {', '.join(names)})"
+    )
 
 
 @app.command()
@@ -74,15 +78,88 @@ def run(
     display = ProgressDisplay(console, enabled=not quiet)
     try:
         with display:
-            result = optimize(path, overrides=set_ or (), store=store, settings=settings,
-                              subscribe=[display.on_event])
+            result = optimize(
+                path,
+                overrides=set_ or (),
+                store=store,
+                settings=settings,
+                subscribe=[display.on_event],
+            )
     finally:
         store.close()
     console.print(leaderboard_table(result))
     if result.reason:
         console.print(f"[yellow]{result.reason}[/]")
-    console.print(f"job [bold]{result.job_id}[/] {result.status} — "
-                  f"evo show {result.job_id[:8]} · evo export {result.job_id[:8]} --format md")
+    console.print(
+        f"job [bold]{result.job_id}[/] {result.status} — "
+        f"evo show {result.job_id[:8]} · evo export {result.job_id[:8]} --format md"
+    )
+
+
+@app.command()
+def compare(
+    spec: Annotated[
+        str, typer.Argument(help="a spec file or shipped example: task, budget, models")
+    ],
+    algorithms: Annotated[
+        str, typer.Option(help="comma-separated algorithm names")
+    ] = "evoprompt-ga,opro",
+    repeats: Annotated[
+        int, typer.Option(min=1, max=100, help="runs per algorithm (seeds differ)")
+    ] = 1,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="also write the table as Markdown")] = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="also write the table as CSV")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Run several algorithms on one task with one budget and compare them in one table."""
+    from rich.table import Table
+
+    from evo.algorithms import UnknownAlgorithm, get_algorithm
+    from evo.compare import COLUMNS, cells, summarize, to_csv, to_markdown
+    from evo.settings import Settings
+    from evo.spec_io import load_spec
+    from workers.runner import compare_runs
+
+    names = [a.strip() for a in algorithms.split(",") if a.strip()]
+    for name in names:
+        try:
+            get_algorithm(name)
+        except UnknownAlgorithm as exc:
+            raise UserError(str(exc)) from None
+    base = load_spec(_spec_path(spec), set_ or ())
+    settings = Settings()
+    if db:
+        settings = settings.model_copy(update={"database_url": db})
+    store = _store(settings.database_url)
+    try:
+        runs = compare_runs(
+            base,
+            names,
+            repeats,
+            store=store,
+            settings=settings,
+            progress=lambda msg: err.print(msg, highlight=False),
+        )
+    finally:
+        store.close()
+    rows = summarize(runs)
+    table = Table(
+        *COLUMNS,
+        title=f"{base.task if isinstance(base.task, str) else 'task'} · "
+        f"budget {base.budget.calls} calls · {repeats} run(s) each",
+    )
+    for row in rows:
+        table.add_row(*cells(row))
+    console.print(table)
+    if markdown:
+        markdown.write_text(to_markdown(rows, title=str(table.title)))
+        err.print(f"wrote {markdown}")
+    if csv_out:
+        csv_out.write_text(to_csv(rows))
+        err.print(f"wrote {csv_out}")
 
 
 @app.command()
@@ -99,9 +176,16 @@ def jobs(
     table = Table("id", "name", "task", "algorithm", "status", "best dev", "calls", "created")
     for j in rows:
         best = j.stats.get("best_dev") if j.stats else None
-        table.add_row(j.id[:8], j.name, j.task, j.algorithm, j.status,
-                      "" if best is None else f"{best:.3f}",
-                      str((j.stats or {}).get("calls", "")), f"{j.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(
+            j.id[:8],
+            j.name,
+            j.task,
+            j.algorithm,
+            j.status,
+            "" if best is None else f"{best:.3f}",
+            str((j.stats or {}).get("calls", "")),
+            f"{j.created_at:%Y-%m-%d %H:%M}",
+        )
     console.print(table)
 
 

@@ -79,3 +79,22 @@ def test_opro_job_in_process_with_local_model(tmp_path: Path) -> None:
         ops = {c.operator for c in store.candidates(result.job_id)}
         purposes = {c.purpose for c in store.llm_calls(result.job_id)}
     assert "seed" in ops and {"evaluate", "opro_step"} <= purposes
+
+
+def test_eoh_job_with_local_model(tmp_path: Path) -> None:
+    """The small model rarely writes a working heuristic; the job must still end cleanly."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'eoh.db'}", executor="inprocess")
+    spec = {
+        "task": "binpacking",
+        "algorithm": {"name": "eoh", "population": 2, "generations": 1, "per_strategy": 1,
+                      "strategies": ["e1", "m1"], "max_tokens": 160},
+        "models": {"task": {"provider": "local", "workers": 1}},
+        "evaluation": {"top_k": 1},
+        "budget": {"calls": 20},
+    }
+    result = optimize(spec, settings=settings)
+    assert result.status == "completed"
+    assert result.best is not None and result.best.test is not None  # a seed at worst
+    with Store(settings.database_url) as store:
+        calls = store.llm_calls(result.job_id)
+    assert {c.purpose for c in calls} <= {"e1", "m1"} and 1 <= len(calls) <= 20

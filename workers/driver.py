@@ -56,6 +56,8 @@ class Entry:
     dev_n: int
     test: float | None = None
     test_n: int = 0
+    # per-example test scores, for confidence intervals
+    test_scores: tuple[float, ...] = field(default=(), repr=False)
 
 
 @dataclass
@@ -284,10 +286,12 @@ class Driver:
             test = await self._full_scores(wanted, "test")
             if board[0].candidate.id in test:
                 t = test[board[0].candidate.id]
-                board[0] = Entry(board[0].candidate, board[0].dev, board[0].dev_n, t.value, t.n)
+                board[0] = Entry(board[0].candidate, board[0].dev, board[0].dev_n, t.value, t.n,
+                                 tuple(o.score for o in t.outcomes))
             if seed_entry and seed.id in test:
                 t = test[seed.id]
-                seed_entry = Entry(seed, seed_entry.dev, seed_entry.dev_n, t.value, t.n)
+                seed_entry = Entry(seed, seed_entry.dev, seed_entry.dev_n, t.value, t.n,
+                                   tuple(o.score for o in t.outcomes))
         await self._flush()
         return board, seed_entry
 
@@ -432,6 +436,8 @@ class Driver:
 
         scores = list(await asyncio.gather(*(run(c) for c in candidates)))
         for cand, score in zip(candidates, scores, strict=True):
+            if score.n == 0:
+                self.reject(cand.operator, f"run_failed: {score.outcomes[0].failure}")
             self._record_score(cand, score)
         return scores
 

@@ -11,10 +11,11 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evo.compare import Run, run_specs
 from evo.events import InProcessBus
 from evo.llm import LLMClient
 from evo.settings import Settings
@@ -92,6 +93,37 @@ async def run_job(
         pools.close()
 
 
+def compare_runs(
+    spec: JobSpec,
+    algorithms: Sequence[str],
+    repeats: int,
+    *,
+    store: Store,
+    settings: Settings,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[Run]:
+    """Run each algorithm ``repeats`` times on the spec's task and budget (``evo compare``)."""
+    runs = []
+    for name, r, one in run_specs(spec, algorithms, repeats):
+        progress(f"running {name} #{r + 1} (seed {one.seed})")
+        result = optimize(one, store=store, settings=settings)
+        best = result.best
+        runs.append(
+            Run(
+                name,
+                r,
+                result.job_id,
+                best.dev if best else None,
+                best.test if best else None,
+                best.test_scores if best else (),
+                int(result.stats.get("calls", 0)),
+                int(result.stats.get("tokens", 0)),
+                float(result.stats.get("elapsed_s", 0.0)),
+            )
+        )
+    return runs
+
+
 def check_budget(driver: Driver) -> None:
     from evo.spec_io import FieldError, SpecError
 
@@ -121,8 +153,9 @@ class PoolFactory:
     def build(self, model: ModelSpec, client: LLMClient | None = None) -> Pool:
         if client is not None:
             return Pool([LocalWorker(client)], model=client.model, batch_size=self.batch_size)
-        size = model.workers or (max(1, (os.cpu_count() or 1) // model.threads)
-                                 if model.provider == "local" else 1)
+        size = model.workers or (
+            max(1, (os.cpu_count() or 1) // model.threads) if model.provider == "local" else 1
+        )
         if self.settings.executor == "inprocess" or model.provider == "scripted":
             return self._inprocess(model, size)
         return self._ray(model, size)
@@ -137,8 +170,9 @@ class PoolFactory:
         clients = [new() for _ in range(size)]
         for c in clients:
             self._closers.append(c.close)
-        return Pool([LocalWorker(c) for c in clients], model=clients[0].model,
-                    batch_size=self.batch_size)
+        return Pool(
+            [LocalWorker(c) for c in clients], model=clients[0].model, batch_size=self.batch_size
+        )
 
     def _ray(self, model: ModelSpec, size: int) -> Pool:
         import ray
@@ -162,8 +196,12 @@ class PoolFactory:
         name = ray.get(handles[0].model.remote())
         self._closers.append(lambda: [ray.kill(h) for h in handles])
         inflight = 1 if model.provider == "local" else max(1, model.concurrency // self.batch_size)
-        return Pool([ActorWorker(h) for h in handles], model=name, batch_size=self.batch_size,
-                    inflight_per_worker=inflight)
+        return Pool(
+            [ActorWorker(h) for h in handles],
+            model=name,
+            batch_size=self.batch_size,
+            inflight_per_worker=inflight,
+        )
 
     def close(self) -> None:
         for close in self._closers:

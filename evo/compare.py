@@ -1,0 +1,184 @@
+"""Comparing methods on one task and one budget: specs per run, and the summary table.
+
+Each algorithm runs with its own default parameters plus those of the given spec's
+``algorithm`` section that it accepts (a shared ``dev_subset``, say), on the same task, models,
+budget and evaluation settings; repeat r uses seed ``spec.seed + r``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evo.algorithms import get_algorithm
+from evo.spec import JobSpec
+from evo.spec_io import parse_spec
+
+
+@dataclass(frozen=True)
+class Run:
+    algorithm: str
+    repeat: int
+    job_id: str
+    best_dev: float | None
+    test: float | None
+    test_scores: tuple[float, ...]
+    calls: int
+    tokens: int
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class Row:
+    algorithm: str
+    runs: int
+    dev_mean: float | None
+    dev_sd: float | None
+    test_mean: float | None
+    test_low: float | None
+    test_high: float | None
+    calls: float
+    tokens: float
+    wall_s: float
+
+
+def run_specs(
+    spec: JobSpec, algorithms: Sequence[str], repeats: int
+) -> list[tuple[str, int, JobSpec]]:
+    """One spec per (algorithm, repeat), validated like any other."""
+    base = spec.model_dump(mode="json", exclude_none=True)
+    shared = spec.algorithm.params
+    out = []
+    for name in algorithms:
+        accepted = get_algorithm(name).params_model.model_fields
+        params = {k: v for k, v in shared.items() if k in accepted}
+        for r in range(repeats):
+            data = {
+                **base,
+                "algorithm": {"name": name, **params},
+                "seed": spec.seed + r,
+                "name": f"compare {name} #{r + 1}",
+            }
+            one = parse_spec(data)
+            one._base_dir = spec._base_dir
+            out.append((name, r, one))
+    return out
+
+
+def bootstrap_ci(
+    runs: Sequence[Sequence[float]], *, level: float = 0.95, samples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile interval of the mean over runs of each run's mean score, resampling examples
+    within each run."""
+    rng = random.Random(seed)
+    stats = []
+    for _ in range(samples):
+        means = [sum(rng.choices(r, k=len(r))) / len(r) for r in runs if r]
+        stats.append(sum(means) / len(means))
+    stats.sort()
+    lo = stats[int((1 - level) / 2 * samples)]
+    hi = stats[min(samples - 1, int((1 + level) / 2 * samples))]
+    return lo, hi
+
+
+def summarize(runs: Sequence[Run]) -> list[Row]:
+    rows = []
+    for name in dict.fromkeys(r.algorithm for r in runs):
+        mine = [r for r in runs if r.algorithm == name]
+        devs = [r.best_dev for r in mine if r.best_dev is not None]
+        tests = [r.test for r in mine if r.test is not None]
+        per_example = [r.test_scores for r in mine if r.test_scores]
+        low, high = bootstrap_ci(per_example) if per_example else (None, None)
+        rows.append(
+            Row(
+                name,
+                len(mine),
+                statistics.fmean(devs) if devs else None,
+                statistics.stdev(devs) if len(devs) > 1 else None,
+                statistics.fmean(tests) if tests else None,
+                low,
+                high,
+                statistics.fmean(r.calls for r in mine),
+                statistics.fmean(r.tokens for r in mine),
+                statistics.fmean(r.wall_s for r in mine),
+            )
+        )
+    return rows
+
+
+COLUMNS = ("algorithm", "runs", "best dev", "test (95% CI)", "calls", "tokens", "wall s")
+
+
+def cells(row: Row) -> list[str]:
+    dev = (
+        "—"
+        if row.dev_mean is None
+        else f"{row.dev_mean:.3f}" + (f" ± {row.dev_sd:.3f}" if row.dev_sd is not None else "")
+    )
+    test = (
+        "—"
+        if row.test_mean is None
+        else f"{row.test_mean:.3f}"
+        + (f" [{row.test_low:.3f}, {row.test_high:.3f}]" if row.test_low is not None else "")
+    )
+    return [
+        row.algorithm,
+        str(row.runs),
+        dev,
+        test,
+        f"{row.calls:.0f}",
+        f"{row.tokens:.0f}",
+        f"{row.wall_s:.1f}",
+    ]
+
+
+def to_markdown(rows: Sequence[Row], title: str = "") -> str:
+    lines = [f"### {title}", ""] if title else []
+    lines.append("| " + " | ".join(COLUMNS) + " |")
+    lines.append("|" + "---|" * len(COLUMNS))
+    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: Sequence[Row]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(
+        [
+            "algorithm",
+            "runs",
+            "dev_mean",
+            "dev_sd",
+            "test_mean",
+            "test_ci_low",
+            "test_ci_high",
+            "calls",
+            "tokens",
+            "wall_s",
+        ]
+    )
+    for r in rows:
+        writer.writerow(
+            [
+                r.algorithm,
+                r.runs,
+                _num(r.dev_mean),
+                _num(r.dev_sd),
+                _num(r.test_mean),
+                _num(r.test_low),
+                _num(r.test_high),
+                f"{r.calls:.1f}",
+                f"{r.tokens:.1f}",
+                f"{r.wall_s:.2f}",
+            ]
+        )
+    return buf.getvalue()
+
+
+def _num(v: Any) -> str:
+    return "" if v is None else f"{v:.6f}"

@@ -1,0 +1,68 @@
+"""Comparing methods: one spec per run, a bootstrap interval, the table in three forms."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from evo.compare import Run, bootstrap_ci, run_specs, summarize, to_csv, to_markdown
+from evo.spec_io import parse_spec
+
+
+def test_run_specs_share_task_budget_and_accepted_params() -> None:
+    spec = parse_spec({"task": "topic", "budget": {"calls": 900}, "seed": 4,
+                       "algorithm": {"name": "evoprompt-ga", "population": 5, "dev_subset": 20}})
+    runs = run_specs(spec, ["evoprompt-ga", "opro"], 2)
+    assert [(n, r, s.seed) for n, r, s in runs] == [
+        ("evoprompt-ga", 0, 4), ("evoprompt-ga", 1, 5), ("opro", 0, 4), ("opro", 1, 5)]
+    ga, opro = runs[0][2], runs[2][2]
+    assert ga.algorithm.params == {"population": 5, "dev_subset": 20}
+    assert opro.algorithm.params == {}  # OPRO has neither parameter: its own defaults apply
+    assert all(s.budget.calls == 900 and s.task == "topic" for _, _, s in runs)
+
+
+def test_bootstrap_interval_brackets_the_mean() -> None:
+    runs = [[1.0] * 70 + [0.0] * 30, [1.0] * 60 + [0.0] * 40]
+    low, high = bootstrap_ci(runs)
+    assert low < 0.65 < high
+    assert 0.55 < low and high < 0.75
+    assert bootstrap_ci([[1.0] * 10]) == (1.0, 1.0)
+
+
+def test_summary_table_forms() -> None:
+    runs = [Run("a", 0, "j1", 0.8, 0.7, (1.0, 0.0, 1.0), 100, 1000, 2.0),
+            Run("a", 1, "j2", 0.6, 0.5, (1.0, 0.0), 120, 1200, 3.0),
+            Run("b", 0, "j3", None, None, (), 10, 50, 0.5)]
+    rows = summarize(runs)
+    assert [r.algorithm for r in rows] == ["a", "b"]
+    assert abs(rows[0].dev_mean - 0.7) < 1e-9 and rows[0].calls == 110
+    md = to_markdown(rows, title="t")
+    assert "| a | 2 | 0.700 ± 0.141 | 0.600 [" in md and "| b | 1 | — | — |" in md
+    parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert parsed[0]["algorithm"] == "a" and float(parsed[0]["test_mean"]) == 0.6
+    assert parsed[1]["dev_mean"] == ""
+
+
+def test_cli_compare_writes_markdown_and_csv(tmp_path: Path) -> None:
+    env = {**os.environ, "EVO_EXECUTOR": "inprocess", "COLUMNS": "200"}
+    out = subprocess.run(
+        [sys.executable, "-m", "evo.cli", "compare", "quickstart", "--algorithms",
+         "evoprompt-ga,opro", "--repeats", "2", "--set", "models.task.provider=scripted",
+         "--set", "algorithm.generations=1", "--set", "budget.calls=2000",
+         "--markdown", str(tmp_path / "t.md"), "--csv", str(tmp_path / "t.csv"),
+         "--db", f"sqlite:///{tmp_path / 'c.db'}"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "evoprompt-ga" in out.stdout and "opro" in out.stdout
+    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert [r["algorithm"] for r in rows] == ["evoprompt-ga", "opro"]
+    assert all(r["runs"] == "2" and float(r["calls"]) <= 2000 for r in rows)
+    assert (tmp_path / "t.md").read_text().count("\n|") >= 3
+    bad = subprocess.run([sys.executable, "-m", "evo.cli", "compare", "quickstart",
+                          "--algorithms", "ga,opro"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown algorithm 'ga'" in bad.stderr
