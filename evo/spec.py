@@ -93,6 +93,9 @@ class EvaluationSpec(BaseModel):
     )
     batch_size: int = Field(16, ge=1, le=1024, description="requests sent to a worker at once")
     racing: RacingSpec = Field(default_factory=RacingSpec)
+    resample_subsets: bool = Field(
+        False, description="draw a new random dev subset each generation (else one for the job)"
+    )
 
 
 class JobSpec(BaseModel):

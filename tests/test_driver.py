@@ -116,3 +116,29 @@ async def test_job_runs_the_same_on_postgres(tmp_path, pg_url: str) -> None:
             snaps.append(snapshot(store, driver.job_id))
             assert store.get_job(driver.job_id).status == "completed"
     assert snaps[0] == snaps[1] and len(snaps[0]) >= 9
+
+
+@pytest.mark.parametrize("resample", [False, True])
+async def test_dev_subset_fixed_or_fresh_each_generation(store: Store, resample: bool) -> None:
+    client = ScriptedClient(scripted(hashed_reply))
+    pool = Pool([LocalWorker(client)], model="scripted")
+    job = JobSpec.model_validate({
+        "task": "sentiment", "budget": {"calls": 100_000},
+        "algorithm": {"name": "evoprompt-ga", "population": 2, "generations": 3, "dev_subset": 4},
+        "evaluation": {"top_k": 1, "test": False, "resample_subsets": resample}})
+    driver = Driver(job, toy_task(), store=store, task_pool=pool, meta_pool=pool,
+                    cache=MemoryCache(), job_id="s" * 32)
+    seen: dict[int, set[str]] = {}
+    original = driver._examples
+
+    def spy(split, subset):
+        examples = original(split, subset)
+        if subset is not None:
+            seen.setdefault(driver._generation, set()).update(e.id for e in examples)
+        return examples
+
+    driver._examples = spy  # type: ignore[method-assign]
+    await driver.run()
+    sets = [frozenset(v) for _, v in sorted(seen.items())]
+    assert len(sets) == 4 and all(len(s) == 4 for s in sets)
+    assert (len(set(sets)) > 1) == resample

@@ -103,7 +103,8 @@ class Driver:
         )
         self._count = 0
         self._asked: Counter[str] = Counter()
-        self._subsets: dict[tuple[str, int], tuple[Example, ...]] = {}
+        self._subsets: dict[tuple[str, int, int], tuple[Example, ...]] = {}
+        self._generation = 0
         self.rejections: Counter[str] = Counter()
         self.racing_saved = 0
         # best complete per-example scores so far, per example set: what racing compares with
@@ -195,6 +196,7 @@ class Driver:
             self.budget.tokens,
         )
         await self._flush(checkpoint=(generation, state), events=[event.payload()])
+        self._generation = generation + 1
         self.bus.publish(event)
 
     # ---- running a job ----------------------------------------------------------------------
@@ -482,10 +484,12 @@ class Driver:
         examples = self.task.split(split)
         if subset is None or subset >= len(examples):
             return examples
-        key = (split, subset)
+        # a fixed sample for the whole search, or a fresh one each generation when asked
+        epoch = self._generation if self.spec.evaluation.resample_subsets else 0
+        key = (split, subset, epoch)
         if key not in self._subsets:
             # its own generator: the sample must not depend on what the algorithm drew before
-            rng = random.Random(f"{self.spec.seed}:{split}:{subset}")
+            rng = random.Random(f"{self.spec.seed}:{split}:{subset}:{epoch}")
             self._subsets[key] = tuple(rng.sample(list(examples), subset))
         return self._subsets[key]
 
