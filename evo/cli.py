@@ -97,6 +97,46 @@ def run(
 
 
 @app.command()
+def resume(
+    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
+) -> None:
+    """Continue an interrupted (or failed, or cancelled) job from its last checkpoint."""
+    from evo.settings import Settings
+    from workers.runner import CannotResume
+    from workers.runner import resume as resume_job
+
+    settings = Settings()
+    if db:
+        settings = settings.model_copy(update={"database_url": db})
+    store = _store(settings.database_url)
+    display = ProgressDisplay(console, enabled=not quiet)
+    try:
+        with display:
+            result = resume_job(job, store=store, settings=settings, subscribe=[display.on_event])
+    except CannotResume as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        store.close()
+    console.print(leaderboard_table(result))
+    console.print(f"job [bold]{result.job_id}[/] {result.status}")
+
+
+@app.command()
+def reap(
+    db: DbOption = None,
+    after: Annotated[float, typer.Option(help="seconds without a heartbeat")] = 30.0,
+) -> None:
+    """Mark running jobs whose driver went silent as interrupted (then `evo resume` them)."""
+    from workers.runner import reap as reap_jobs
+
+    with _store(db) as store:
+        dead = reap_jobs(store, stale_after_s=after)
+    console.print(f"{len(dead)} job(s) marked interrupted" + "".join(f"\n  {j}" for j in dead))
+
+
+@app.command()
 def compare(
     spec: Annotated[
         str, typer.Argument(help="a spec file or shipped example: task, budget, models")
@@ -272,7 +312,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except (UserError, SpecError, TaskError, LLMUnavailable) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err.print("[bold red]error:[/] ", end="")
+        err.print(str(exc), highlight=False, markup=False)
         sys.exit(2)
     except typer.Abort:
         err.print("aborted")
@@ -280,13 +321,12 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(exc, "exit_code", 2))
 
 
 if __name__ == "__main__":

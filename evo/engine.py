@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from evo.candidate import Candidate, Score
 from evo.llm import Message
+from evo.programs import ProgramTask
 from evo.task import Task
 
 
@@ -29,7 +30,7 @@ class BudgetExhausted(Exception):
 
 class Engine(Protocol):
     rng: random.Random
-    task: Task
+    task: Task | ProgramTask
 
     async def generate(
         self,
@@ -61,6 +62,10 @@ class Engine(Protocol):
         meta: dict[str, Any] | None = None,
     ) -> Candidate:
         """A new candidate with a job-unique id; its lineage is recorded when it is evaluated."""
+        ...
+
+    def lookup(self, ids: Sequence[str]) -> list[Candidate]:
+        """Candidates made earlier in this job (also before a resume), by id."""
         ...
 
     def reject(self, operator: str, reason: str) -> None:

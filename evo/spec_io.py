@@ -105,6 +105,23 @@ def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
     data = apply_overrides(data, overrides, source=str(path))
     spec = parse_spec(data, lines=lines, source=str(path))
     spec._base_dir = str(path.resolve().parent)
+    return _absolute_data(spec)
+
+
+def _absolute_data(spec: JobSpec) -> JobSpec:
+    """Data paths relative to the spec file, made absolute so the stored spec stands alone
+    (a resumed job finds its data wherever it is resumed from)."""
+    task = spec.task
+    if isinstance(task, str) or task.data is None or spec._base_dir is None:
+        return spec
+    base = Path(spec._base_dir)
+
+    def absolute(p: str) -> str:
+        return p if Path(p).is_absolute() else str(base / p)
+
+    data = {k: absolute(v) for k, v in task.data.items()} if isinstance(task.data, dict) else (
+        absolute(task.data))
+    spec.task = task.model_copy(update={"data": data})
     return spec
 
 

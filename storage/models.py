@@ -197,6 +197,19 @@ class CheckpointRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ResponseRow(Base):
+    """A paid model answer, kept per job so that a resumed job replays it instead of paying
+    again. Written in the same transaction as the call's ledger row."""
+
+    __tablename__ = "responses"
+
+    job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk(), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # the request's cache key
+    seq: Mapped[int]  # the order in which the job paid for its responses
+    response: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class EventRow(Base):
     __tablename__ = "events"
     # Readers follow a job's stream by "id greater than the last one seen".

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +28,7 @@ from storage.models import (
     JobRow,
     LineageRow,
     LLMCallRow,
+    ResponseRow,
     utcnow,
 )
 from storage.records import (
@@ -64,6 +65,10 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     def __enter__(self) -> Store:
         return self
@@ -238,6 +243,36 @@ class Store:
         calls."""
         with self._reading() as session:
             return q.call_totals(session, job_id)
+
+    def write_paid(
+        self,
+        job_id: str,
+        calls: Iterable[LLMCallRecord],
+        responses: Iterable[tuple[int, str, dict[str, Any]]],
+    ) -> None:
+        """Ledger rows of paid calls and their responses, in one transaction, as soon as they
+        return: a crash later in the generation must neither lose nor repeat what was paid."""
+        now = utcnow()
+        rows = [convert.llm_call_row(job_id, c, now) for c in calls]
+        answers = [
+            {"job_id": job_id, "seq": i, "digest": k, "response": r, "created_at": now}
+            for i, k, r in responses
+        ]
+        with self._writing.begin() as session:
+            if rows:
+                session.execute(insert(LLMCallRow), rows)
+            if answers:
+                session.execute(insert(ResponseRow), answers)
+
+    def paid_responses(self, job_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every response this job has paid for, as (request key, response), in paying order."""
+        with self._reading() as session:
+            rows = session.execute(
+                select(ResponseRow.digest, ResponseRow.response)
+                .where(ResponseRow.job_id == job_id)
+                .order_by(ResponseRow.seq)
+            )
+            return [(r.digest, r.response) for r in rows]
 
     def events(
         self, job_id: str, *, kind: str | None = None, after: int = 0

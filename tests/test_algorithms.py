@@ -92,7 +92,7 @@ async def test_ga_one_child_per_pair_and_keeps_best_n(store: Store) -> None:
         expected = top_k(union, [fitness[i] for i in union], 4)
         assert state["population"] == expected
         population = expected
-    assert store.latest_checkpoint(driver.job_id) == (3, states[3])
+    assert store.latest_checkpoint(driver.job_id)[1]["algorithm"] == states[3]
     assert result.best is not None and quality(result.best.candidate.text) >= 0.7
     assert result.best.dev == pytest.approx(quality(result.best.candidate.text), abs=0.051)
 

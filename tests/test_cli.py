@@ -147,3 +147,9 @@ def test_tasks_and_algorithms_listed(tmp_path: Path, db: str) -> None:
         assert name in tasks
     algos = evo("algorithms", db=db, cwd=tmp_path).stdout
     assert "evoprompt-ga" in algos and "opro" in algos
+
+
+def test_usage_errors_are_short(tmp_path: Path, db: str) -> None:
+    out = evo("jobs", "--no-such-flag", db=db, cwd=tmp_path)
+    assert out.returncode == 2 and "No such option" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -45,8 +45,10 @@ def driver(store: Store, racing: bool) -> Driver:
     spec = JobSpec.model_validate({
         "task": "sentiment", "budget": {"calls": None},
         "evaluation": {"racing": {"enabled": racing, "block": 10, "min_examples": 20}}})
+    job_id = ("r" if racing else "f") * 32
+    store.create_job(job_id=job_id, name="race", task="race", algorithm="none", spec={}, seed=0)
     return Driver(spec, task(), store=store, task_pool=pool, meta_pool=pool, cache=MemoryCache(),
-                  job_id=("r" if racing else "f") * 32)
+                  job_id=job_id)
 
 
 async def test_racing_keeps_the_best_and_saves_calls(store: Store) -> None:

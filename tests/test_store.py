@@ -33,6 +33,7 @@ TABLES = {
     "llm_calls",
     "checkpoints",
     "events",
+    "responses",
 }
 
 
@@ -371,3 +372,15 @@ def test_timestamps_are_utc_aware(store: Store) -> None:
     assert store.llm_calls(job)[0].created_at == at
     with pytest.raises(Exception, match="naive"):
         store.update_job(job, heartbeat_at=datetime(2025, 1, 1))
+
+
+def test_paid_responses_round_trip(store: Store) -> None:
+    job = new_job(store)
+    call = LLMCallRecord(job_id=job, candidate_id=None, purpose="evaluate", model="m",
+                         prompt_tokens=5, completion_tokens=1, latency_s=0.1)
+    store.write_paid(job, [call, call], [(1, "k2", {"text": "b"}), (0, "k1", {"text": "a"})])
+    assert store.paid_responses(job) == [("k1", {"text": "a"}), ("k2", {"text": "b"})]
+    assert len(store.llm_calls(job)) == 2
+    with pytest.raises(IntegrityError):  # a key is paid once per job
+        store.write_paid(job, [call], [(2, "k1", {"text": "again"})])
+    assert len(store.llm_calls(job)) == 2  # and the failed write left nothing behind

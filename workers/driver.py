@@ -17,7 +17,7 @@ import os
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Example, Task
 from storage import EvaluationRecord, LLMCallRecord, Store
+from workers import faults
 from workers.budget import Budget
 from workers.cache import ResponseCache
 from workers.pool import Pool
@@ -107,6 +108,8 @@ class Driver:
         self._generation = 0
         self.rejections: Counter[str] = Counter()
         self.racing_saved = 0
+        self._paid = 0  # responses paid so far, in order
+        self._replay: dict[str, dict] = {}  # paid before a crash, not yet asked again
         # best complete per-example scores so far, per example set: what racing compares with
         self._incumbents: dict[tuple[str, int | None], tuple[float, dict[str, float]]] = {}
         self.candidates: dict[str, Candidate] = {}
@@ -139,6 +142,9 @@ class Driver:
         )
         self.candidates[cid] = cand
         return cand
+
+    def lookup(self, ids: Sequence[str]) -> list[Candidate]:
+        return [self.candidates[i] for i in ids]
 
     def reject(self, operator: str, reason: str) -> None:
         self.rejections[f"{operator}:{reason}"] += 1
@@ -195,28 +201,35 @@ class Driver:
             self.budget.calls,
             self.budget.tokens,
         )
-        await self._flush(checkpoint=(generation, state), events=[event.payload()])
         self._generation = generation + 1
+        checkpoint = {"algorithm": state, "driver": self._state()}
+        await self._flush(checkpoint=(generation, checkpoint), events=[event.payload()])
         self.bus.publish(event)
 
     # ---- running a job ----------------------------------------------------------------------
 
-    async def run(self) -> JobResult:
+    async def run(self, *, resume: bool = False) -> JobResult:
+        """Run the job; with ``resume``, continue a stored one from its last checkpoint."""
         algo_cls = get_algorithm(self.spec.algorithm.name)
         algorithm = algo_cls(
             algo_cls.params_model.model_validate(self.spec.algorithm.params),
             self.spec.algorithm.templates,
         )
-        self.store.create_job(
-            job_id=self.job_id,
-            name=self.spec.name or f"{algo_cls.name} on {self.task.name}",
-            task=self.task.name,
-            algorithm=algo_cls.name,
-            spec=self.spec.public_dict(),
-            seed=self.spec.seed,
-            status="running",
-        )
-        self.store.update_job(self.job_id, started_at=_now(), heartbeat_at=_now())
+        checkpoint = self._restore() if resume else None
+        if not resume:
+            self.store.create_job(
+                job_id=self.job_id,
+                name=self.spec.name or f"{algo_cls.name} on {self.task.name}",
+                task=self.task.name,
+                algorithm=algo_cls.name,
+                spec=self.spec.public_dict(),
+                seed=self.spec.seed,
+                status="running",
+            )
+            self.store.update_job(self.job_id, started_at=_now(), heartbeat_at=_now())
+        else:
+            self.store.update_job(self.job_id, status="running", reason=None, heartbeat_at=_now())
+        heartbeat = asyncio.create_task(self._heartbeat())
         self.bus.publish(
             JobStarted(
                 self.job_id,
@@ -229,7 +242,7 @@ class Driver:
         status, reason = "completed", None
         try:
             try:
-                await algorithm.run(self)
+                await algorithm.run(self, checkpoint)
             except BudgetExhausted as exc:
                 reason = f"search stopped: {exc}"
             await self._flush()
@@ -242,10 +255,72 @@ class Driver:
             await self._flush()
             self._end(status, reason, None)
             raise
+        finally:
+            heartbeat.cancel()
         stats = self._stats(board, seed)
         best_id = board[0].candidate.id if board else None
         self._end(status, reason, best_id, stats)
         return JobResult(self.job_id, status, board, seed, stats, reason)
+
+    HEARTBEAT_S = 10.0
+
+    async def _heartbeat(self) -> None:
+        """Tell the store this driver is alive, so a reaper can tell a dead one from a slow one."""
+        while True:
+            await asyncio.sleep(self.HEARTBEAT_S)
+            await asyncio.to_thread(self.store.update_job, self.job_id, heartbeat_at=_now())
+
+    def _state(self) -> dict[str, Any]:
+        """What the driver needs, beside the stored rows, to continue exactly where it was."""
+        version, internal, gauss = self.rng.getstate()
+        return {
+            "rng": [version, list(internal), gauss],
+            "count": self._count,
+            "asked": dict(self._asked),
+            "generation": self._generation,
+            "paid": self._paid,
+            "budget": {"calls": self.budget.calls, "tokens": self.budget.tokens,
+                       "cached": self.budget.cached, "elapsed": self.budget.elapsed()},
+            "rejections": dict(self.rejections),
+            "racing_saved": self.racing_saved,
+            "scores": {c: [s.split, s.value, s.n, s.failures, s.subset]
+                       for c, s in self.search_scores.items()},
+            "incumbents": [[split, subset, value, per]
+                           for (split, subset), (value, per) in self._incumbents.items()],
+        }
+
+    def _restore(self) -> tuple[int, dict[str, Any]] | None:
+        """Load the last checkpoint: stored candidates, driver state, and the responses this job
+        paid for. Those paid before the checkpoint fill the cache as they did the first time;
+        those paid after it are replayed when the same requests come again."""
+        paid = self.store.paid_responses(self.job_id)
+        last = self.store.latest_checkpoint(self.job_id)
+        if last is None:
+            self._replay = dict(paid)
+            return None
+        generation, checkpoint = last
+        d = checkpoint["driver"]
+        version, internal, gauss = d["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        self._count, self._generation, self._paid = d["count"], d["generation"], d["paid"]
+        self._asked = Counter(d["asked"])
+        self.budget.calls, self.budget.tokens = d["budget"]["calls"], d["budget"]["tokens"]
+        self.budget.cached = d["budget"]["cached"]
+        self.budget.started -= d["budget"]["elapsed"]
+        self.rejections = Counter(d["rejections"])
+        self.racing_saved = d["racing_saved"]
+        self.search_scores = {
+            c: Score(c, split, value, n, failures, subset)
+            for c, (split, value, n, failures, subset) in d["scores"].items()
+        }
+        self._incumbents = {(sp, sub): (v, per) for sp, sub, v, per in d["incumbents"]}
+        for cand in self.store.candidates(self.job_id):
+            self.candidates[cand.id] = cand
+            self._written.add(cand.id)
+        for key, response in paid[: self._paid]:
+            self.cache.put(key, LLMResponse(**response))
+        self._replay = dict(paid[self._paid :])
+        return generation, checkpoint["algorithm"]
 
     def _end(
         self, status: str, reason: str | None, best: str | None, stats: dict | None = None
@@ -321,6 +396,9 @@ class Driver:
         purpose: str,
         owners: Sequence[str | None],
     ) -> list[LLMResponse]:
+        """Answer requests from the cache, from what this job already paid (after a crash), or
+        from the pool. Paid calls are recorded at once with their responses; cache hits go out
+        with the generation."""
         keys = [r.cache_key(pool.model) for r in requests]
         out: list[LLMResponse | None] = [self.cache.get(k) for k in keys]
         misses: dict[str, list[int]] = {}
@@ -332,32 +410,47 @@ class Driver:
             r.max_tokens for r in uniq
         )
         self.budget.take(len(uniq), est)
-        answers = await pool.call_many(uniq) if uniq else []
-        for (key, idx), answer in zip(misses.items(), answers, strict=True):
+        fresh = [k for k in misses if k not in self._replay]
+        answered = await pool.call_many([requests[misses[k][0]] for k in fresh]) if fresh else []
+        answers = dict(zip(fresh, answered, strict=True))
+        ledger, paid = [], []
+        for key, idx in misses.items():
+            replayed = self._replay.pop(key, None)
+            answer = LLMResponse(**replayed) if replayed is not None else answers[key]
+            if replayed is None:  # a replayed call already has its ledger row
+                ledger.append(self._ledger_row(owners[idx[0]], purpose, answer))
+                if answer.error is None:  # a failed call is asked again, not replayed
+                    paid.append((self._paid, key, asdict(answer)))
+            self._paid += 1
             self.cache.put(key, answer)
             self.budget.spend_tokens(answer.tokens)
             for j, i in enumerate(idx):
                 out[i] = answer if j == 0 else _as_cached(answer)
-        cached = 0
-        for i, resp in enumerate(out):
-            assert resp is not None
-            cached += resp.cached
-            self._pending_calls.append(
-                LLMCallRecord(
-                    job_id=self.job_id,
-                    candidate_id=owners[i],
-                    purpose=purpose,
-                    model=resp.model,
-                    prompt_tokens=resp.prompt_tokens,
-                    completion_tokens=resp.completion_tokens,
-                    latency_s=resp.latency_s,
-                    cached=resp.cached,
-                    error=resp.error,
-                )
-            )
-        self.budget.cached += cached
-        self.bus.publish(CallsMade(self.job_id, self.budget.calls, self.budget.tokens, cached))
+        if ledger:
+            await asyncio.to_thread(self.store.write_paid, self.job_id, ledger, paid)
+            faults.point("paid")
+        firsts = {idx[0] for idx in misses.values()}
+        hits = [i for i in range(len(out)) if i not in firsts]
+        self._pending_calls += [self._ledger_row(owners[i], purpose, out[i]) for i in hits]
+        self.budget.cached += len(hits)
+        self.bus.publish(CallsMade(self.job_id, self.budget.calls, self.budget.tokens, len(hits)))
         return out  # type: ignore[return-value]
+
+    def _ledger_row(
+        self, owner: str | None, purpose: str, resp: LLMResponse | None
+    ) -> LLMCallRecord:
+        assert resp is not None
+        return LLMCallRecord(
+            job_id=self.job_id,
+            candidate_id=owner,
+            purpose=purpose,
+            model=resp.model,
+            prompt_tokens=resp.prompt_tokens,
+            completion_tokens=resp.completion_tokens,
+            latency_s=resp.latency_s,
+            cached=resp.cached,
+            error=resp.error,
+        )
 
     async def _score(
         self, candidates: Sequence[Candidate], split: str, subset: int | None
@@ -593,8 +686,6 @@ def _seed(job_seed: int, key: str, sample: int) -> int:
 
 
 def _as_cached(resp: LLMResponse) -> LLMResponse:
-    from dataclasses import replace
-
     return replace(resp, cached=True, latency_s=0.0)
 
 

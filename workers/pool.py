@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from evo.llm import LLMClient, LLMRequest, LLMResponse
+from workers import faults
 
 
 class Worker(Protocol):
@@ -28,7 +29,11 @@ class LocalWorker:
         self.client = client
 
     async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
-        return list(await asyncio.gather(*(self.client.call(r) for r in requests)))
+        return list(await asyncio.gather(*(self._call(r) for r in requests)))
+
+    async def _call(self, request: LLMRequest) -> LLMResponse:
+        faults.point("call")
+        return await self.client.call(request)
 
 
 class Pool:

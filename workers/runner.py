@@ -23,6 +23,7 @@ from evo.spec import JobSpec, ModelSpec
 from evo.spec_io import load_spec, parse_spec
 from evo.task import load_task
 from storage import Store
+from workers import faults
 from workers.cache import MemoryCache, ResponseCache
 from workers.driver import Driver, JobResult
 from workers.pool import LocalWorker, Pool
@@ -67,7 +68,9 @@ async def run_job(
     clients: Mapping[str, LLMClient] | None = None,
     cache: ResponseCache | None = None,
     job_id: str | None = None,
+    resume: bool = False,
 ) -> JobResult:
+    faults.install(store.engine)
     task = load_task(spec.task, base_dir=spec._base_dir)
     cache = cache if cache is not None else MemoryCache(settings.cache_entries)
     pools = PoolFactory(settings, spec.evaluation.batch_size)
@@ -88,9 +91,60 @@ async def run_job(
             job_id=job_id or uuid.uuid4().hex,
         )
         check_budget(driver)
-        return await driver.run()
+        return await driver.run(resume=resume)
     finally:
         pools.close()
+
+
+RESUMABLE = ("interrupted", "failed", "cancelled", "running")
+
+
+class CannotResume(ValueError):
+    """The job is not in a state that can be resumed (or is still alive)."""
+
+
+def resume(
+    job_ref: str,
+    *,
+    store: Store,
+    settings: Settings | None = None,
+    subscribe: Iterable[Callable] = (),
+    stale_after_s: float = 3 * Driver.HEARTBEAT_S,
+) -> JobResult:
+    """Continue a stored job from its last checkpoint (``evo resume``)."""
+    settings = settings or Settings()
+    job = store.get_job(job_ref)
+    if job is None:
+        raise CannotResume(f"no job {job_ref!r} in {store.url}")
+    if job.status not in RESUMABLE:
+        raise CannotResume(f"job {job.id[:8]} is {job.status}; only jobs that are "
+                           f"{', '.join(RESUMABLE[:3])} (or running with a dead driver) resume")
+    if job.status == "running" and not is_stale(job, stale_after_s):
+        raise CannotResume(f"job {job.id[:8]} is running (its driver reported within the last "
+                           f"{stale_after_s:.0f} s); cancel it or wait for the reaper")
+    spec = parse_spec(job.spec)
+    bus = InProcessBus()
+    for fn in subscribe:
+        bus.subscribe(fn)
+    return asyncio.run(run_job(spec, store=store, settings=settings, bus=bus, job_id=job.id,
+                               resume=True))
+
+
+def is_stale(job: Any, after_s: float) -> bool:
+    from datetime import UTC, datetime
+
+    beat = job.heartbeat_at or job.started_at or job.created_at
+    return (datetime.now(UTC) - beat).total_seconds() > after_s
+
+
+def reap(store: Store, *, stale_after_s: float = 3 * Driver.HEARTBEAT_S) -> list[str]:
+    """Mark running jobs whose driver went silent as interrupted, so they can be resumed."""
+    running = store.list_jobs(status="running", limit=10_000)
+    dead = [j for j in running if is_stale(j, stale_after_s)]
+    for job in dead:
+        store.update_job(job.id, status="interrupted",
+                         reason=f"driver silent for over {stale_after_s:.0f} s")
+    return [j.id for j in dead]
 
 
 def compare_runs(

@@ -16,6 +16,9 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Resume = tuple[int, dict[str, Any]]
+
+
 def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
@@ -55,4 +58,6 @@ class Algorithm(ABC):
         return self.prompts[key].format(**fields)
 
     @abstractmethod
-    async def run(self, engine: Engine) -> None: ...
+    async def run(self, engine: Engine, resume: Resume | None = None) -> None:
+        """Search until done. ``resume`` = (generation, state) of the last checkpoint: continue
+        with the generation after it, from that state (candidates via ``engine.lookup``)."""

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from evo.algorithms.base import Algorithm, Params
+from evo.algorithms.base import Algorithm, Params, Resume
 from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.llm import Message
@@ -84,14 +84,19 @@ class EoH(Algorithm):
     }
     params: EoHParams
 
-    async def run(self, engine: Engine) -> None:
+    async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
-        population = await self.initial_population(engine)
-        fitness = await self.fitness(engine, population)
-        population = [c for c in population if c.id in fitness]
-        await engine.generation_done(0, population, self.state(population, fitness))
+        if resume:
+            start, state = resume[0] + 1, resume[1]
+            population, fitness = engine.lookup(state["population"]), state["fitness"]
+        else:
+            start = 1
+            population = await self.initial_population(engine)
+            fitness = await self.fitness(engine, population)
+            population = [c for c in population if c.id in fitness]
+            await engine.generation_done(0, population, self.state(population, fitness))
 
-        for g in range(1, p.generations + 1):
+        for g in range(start, p.generations + 1):
             if not population:
                 break
             jobs = [

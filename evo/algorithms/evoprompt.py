@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from evo.algorithms.base import Algorithm, Params
+from evo.algorithms.base import Algorithm, Params, Resume
 from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.llm import Message
@@ -65,13 +65,18 @@ class EvoPromptGA(Algorithm):
     }
     params: GAParams
 
-    async def run(self, engine: Engine) -> None:
+    async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
-        population = await self.initial_population(engine)
-        fitness = await self.fitness(engine, population)
-        await engine.generation_done(0, population, self.state(population, fitness))
+        if resume:
+            start, state = resume[0] + 1, resume[1]
+            population, fitness = engine.lookup(state["population"]), state["fitness"]
+        else:
+            start = 1
+            population = await self.initial_population(engine)
+            fitness = await self.fitness(engine, population)
+            await engine.generation_done(0, population, self.state(population, fitness))
 
-        for t in range(1, p.generations + 1):
+        for t in range(start, p.generations + 1):
             parents = [
                 roulette(engine.rng, population, [fitness[c.id] for c in population], 2)
                 for _ in range(p.population)

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from evo.algorithms.base import Algorithm, Params
+from evo.algorithms.base import Algorithm, Params, Resume
 from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.llm import Message
@@ -65,19 +65,27 @@ class OPRO(Algorithm):
     }
     params: OPROParams
 
-    async def run(self, engine: Engine) -> None:
+    async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
-        seeds = [
-            engine.candidate(s, operator="seed", generation=0)
-            for s in dict.fromkeys(engine.task.seed_prompts)
-        ]
         trajectory: list[Candidate] = []
         score: dict[str, float] = {}
-        await self.score(engine, seeds, trajectory, score)
-        await engine.generation_done(0, seeds, self.state(trajectory, score))
-        best, stale = max(score.values()), 0
+        if resume:
+            start, state = resume[0] + 1, resume[1]
+            trajectory, score = engine.lookup(state["trajectory"]), state["score"]
+            best, stale = state["best"], state["stale"]
+        else:
+            start = 1
+            seeds = [
+                engine.candidate(s, operator="seed", generation=0)
+                for s in dict.fromkeys(engine.task.seed_prompts)
+            ]
+            await self.score(engine, seeds, trajectory, score)
+            best, stale = max(score.values()), 0
+            await engine.generation_done(0, seeds, self.state(trajectory, score, best, stale))
 
-        for step in range(1, p.steps + 1):
+        for step in range(start, p.steps + 1):
+            if p.patience is not None and stale >= p.patience:
+                break
             shown = self.shown(trajectory, score)
             texts = await propose(
                 engine,
@@ -92,11 +100,9 @@ class OPRO(Algorithm):
                 for t in texts
             ]
             await self.score(engine, new, trajectory, score)
-            await engine.generation_done(step, new, self.state(trajectory, score))
             top = max(score.values())
             best, stale = (top, 0) if top > best else (best, stale + 1)
-            if p.patience is not None and stale >= p.patience:
-                break
+            await engine.generation_done(step, new, self.state(trajectory, score, best, stale))
 
     def shown(self, trajectory: list[Candidate], score: dict[str, float]) -> list[Candidate]:
         """The best ``shown`` instructions, worst first: the strongest sit next to the request."""
@@ -134,5 +140,8 @@ class OPRO(Algorithm):
         trajectory.extend(c for c in cands if c.id in score)
 
     @staticmethod
-    def state(trajectory: list[Candidate], score: dict[str, float]) -> dict:
-        return {"trajectory": [c.id for c in trajectory], "score": score}
+    def state(
+        trajectory: list[Candidate], score: dict[str, float], best: float, stale: int
+    ) -> dict:
+        return {"trajectory": [c.id for c in trajectory], "score": score, "best": best,
+                "stale": stale}

@@ -1,0 +1,172 @@
+"""EvoPrompt-DE (Guo et al., ICLR 2024): differential evolution whose operator is one meta-LLM call.
+
+P ← seed prompts, topped up to N with meta-LLM paraphrases (as EvoPrompt-GA);  evaluate P
+for t = 1..T:
+    b ← the best of P
+    for i = 1..N:   r1, r2 ← two distinct random members other than p_i
+                    u_i ← LLM(1. parts where p_r1 and p_r2 differ  2. mutate those parts
+                              3. merge them into p_b  4. cross the result with p_i)
+    evaluate all u_i together;  for each i: p_i ← u_i if f(u_i) > f(p_i)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from typing import ClassVar
+
+from pydantic import Field
+
+from evo.algorithms.evoprompt import PARAPHRASE, EvoPromptGA, GAParams
+from evo.candidate import Candidate
+from evo.engine import Engine
+from evo.llm import Message
+from evo.operators import clean_proposal, normalize
+
+# The worked example spells out the four steps; by default the answer is pre-filled with the
+# final tag, because a small model that writes the steps itself rarely gets to the tag.
+DE = """Make a new instruction from four given ones, in four steps:
+1. Find the words where Instruction 1 and Instruction 2 differ.
+2. Change those words into new words with a similar purpose.
+3. Put the changed words into the Best instruction.
+4. Mix the result of step 3 with the Current instruction. That is the final instruction.
+
+Instruction 1: Tell me the language of the sentence.
+Instruction 2: Name the language this text is written in.
+Best instruction: Identify which language the sentence below is written in.
+Current instruction: What language is this?
+1. Differences: "Tell me" / "Name"; "the sentence" / "this text is written in"
+2. Changed: "Say"; "the passage is in"
+3. Into Best: Say which language the passage below is in.
+4. Final: <prompt>Say which language the passage below is in, in one word.</prompt>
+
+Task: {task}
+Instruction 1: {other_1}
+Instruction 2: {other_2}
+Best instruction: {best}
+Current instruction: {current}"""
+
+STEPS_PREFILL = "1. Differences:"
+_FIELD = re.compile(r"\s(?:Instruction [12]|Best instruction|Current instruction)\s*:", re.I)
+
+
+class DEParams(GAParams):
+    population: int = Field(
+        10, ge=3, le=500, description="N, prompts kept (each needs two others to differ from)"
+    )
+    write_steps: bool = Field(
+        False, description="let the optimizer write steps 1-3 before the final prompt, as in "
+        "the paper (for capable models; the bundled small one does better answering directly)"
+    )
+
+
+class EvoPromptDE(EvoPromptGA):
+    """Shares EvoPrompt-GA's initial population (seeds plus paraphrases) and fitness."""
+
+    name = "evoprompt-de"
+    summary = "EvoPrompt DE: mutate p_best by the difference of two others, cross with p_i"
+    params_model = DEParams
+    templates: ClassVar[Mapping[str, str]] = {"paraphrase": PARAPHRASE, "de": DE}
+    params: DEParams
+
+    async def run(self, engine: Engine) -> None:
+        p = self.params
+        population = await self.initial_population(engine)
+        fitness = await self.fitness(engine, population)
+        await engine.generation_done(0, population, self.state(population, fitness))
+
+        for t in range(1, p.generations + 1):
+            best = max(population, key=lambda c: fitness[c.id])
+            donors = [self.donors(engine, population, i) for i in range(len(population))]
+            trials = await asyncio.gather(
+                *(
+                    self.trial(engine, current, best, pair, t)
+                    for current, pair in zip(population, donors, strict=True)
+                    if pair is not None
+                )
+            )
+            made = [u for u in trials if u is not None]
+            fitness.update(await self.fitness(engine, made) if made else {})
+            by_target = {u.parents[0]: u for u in made}
+            population = [
+                by_target[c.id]
+                if c.id in by_target and fitness[by_target[c.id].id] > fitness[c.id]
+                else c
+                for c in population
+            ]
+            await engine.generation_done(t, population, self.state(population, fitness))
+
+    @staticmethod
+    def donors(
+        engine: Engine, population: list[Candidate], i: int
+    ) -> tuple[Candidate, Candidate] | None:
+        """p_r1, p_r2: two distinct members other than p_i (None when fewer than two exist, which
+        happens only if paraphrasing could not fill the population)."""
+        others = population[:i] + population[i + 1 :]
+        if len(others) < 2:
+            return None
+        r1, r2 = engine.rng.sample(others, 2)
+        return r1, r2
+
+    async def trial(
+        self,
+        engine: Engine,
+        current: Candidate,
+        best: Candidate,
+        pair: tuple[Candidate, Candidate],
+        t: int,
+    ) -> Candidate | None:
+        parents = [current, best, *pair]  # the order lineage records: p_i first
+        meta = self.render(
+            "de",
+            task=engine.task.description,
+            other_1=pair[0].text,
+            other_2=pair[1].text,
+            best=best.text,
+            current=current.text,
+        )
+        # the worked example's answer counts as a parent: a copy of it is no new prompt
+        originals = [c.text for c in parents] + re.findall(r"<prompt>(.*?)</prompt>", meta)
+        for _ in range(self.params.attempts):
+            text = await self.ask(engine, meta, originals)
+            if text is not None:
+                return engine.candidate(text, operator="de", generation=t, parents=parents)
+        return None
+
+    async def ask(self, engine: Engine, meta: str, originals: list[str]) -> str | None:
+        """One optimizer answer: the final prompt, or None with the reason recorded.
+
+        Directly, the answer starts inside the final tag; with ``write_steps`` the optimizer
+        writes the steps first and the final prompt is what follows the last opening tag.
+        """
+        steps = self.params.write_steps
+        [raw] = await engine.generate(
+            [Message("user", meta)],
+            temperature=self.params.temperature,
+            max_tokens=320 if steps else 120,
+            prefill=STEPS_PREFILL if steps else "<prompt>",
+            stop=("</prompt>",),
+            purpose="de",
+        )
+        if raw is None:
+            return self.rejected(engine, "call_failed")
+        if steps:
+            if "<prompt>" not in raw:
+                return self.rejected(engine, "no_final_prompt")
+            raw = raw.rsplit("<prompt>", 1)[1]
+        text, reason = clean_proposal(raw, "prompt", 1500)
+        if text is None:
+            return self.rejected(engine, reason)
+        # small models run on into the next field ("Instruction 1: ..."): cut it off
+        text = _FIELD.split(" " + text, maxsplit=1)[0].strip()
+        if not text:
+            return self.rejected(engine, "empty")
+        if normalize(text) in {normalize(o) for o in originals}:
+            return self.rejected(engine, "unchanged")
+        return text
+
+    @staticmethod
+    def rejected(engine: Engine, reason: str) -> None:
+        engine.reject("de", reason)
+        return None

@@ -1,0 +1,169 @@
+"""The response cache in Redis: one cache shared by every job, process and machine.
+
+Layout under a prefix (default ``evo:``):
+
+- ``{prefix}cache:{key}``: the ``LLMResponse`` as JSON (``dataclasses.asdict``), with a TTL
+  (default 7 days) that each hit renews, so an entry lives ``ttl_s`` after its last use.
+- ``{prefix}cache:lru``: a sorted set of keys scored by last use (Redis server time, ms). It bounds
+  the entry count: each put drops members unused for a TTL (their entries have expired) and then
+  evicts the least recently used beyond ``max_entries``. Eviction happens on put, at most
+  ``MAX_EVICT_PER_PUT`` at a time, so after the bound is lowered the cache shrinks over the next
+  puts: the bound is approximate, never a reason for a slow call.
+
+Both operations are Lua scripts (one round trip, atomic across processes). The scripts touch entry
+keys they compute themselves, which a single Redis server allows; on Redis Cluster give the prefix a
+hash tag (``{evo}:``) so all keys share a slot.
+
+A Redis outage turns gets into misses and puts into no-ops, with one warning (see ``RedisGuard``):
+a job pays for calls again but does not stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, fields, replace
+from typing import Any
+
+import redis
+
+from evo.llm import LLMResponse
+from evo.settings import Settings
+from workers.cache import MemoryCache, ResponseCache
+from workers.redis_bus import DEFAULT_PREFIX, RedisGuard, sync_client
+
+log = logging.getLogger(__name__)
+
+CACHE_TTL_S = 7 * 24 * 3600
+MAX_EVICT_PER_PUT = 1_000
+_FIELDS = frozenset(f.name for f in fields(LLMResponse))
+
+# KEYS: entry, lru index. ARGV: member, ttl_s. A hit renews the TTL and the last-use score.
+_GET = """
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
+return v
+"""
+
+# KEYS: entry, lru index. ARGV: member, value, ttl_s, max_entries, entry key prefix, max evictions.
+# Returns how many entries were evicted for the size bound.
+_PUT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ttl)
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - ttl * 1000))
+local over = math.min(redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4]), tonumber(ARGV[6]))
+if over > 0 then
+  local old = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #old, 2 do redis.call('DEL', ARGV[5] .. old[i]) end
+else
+  over = 0
+end
+redis.call('EXPIRE', KEYS[2], ttl)
+return over
+"""
+
+
+class RedisCache:
+    """A ``ResponseCache`` in Redis. Failed responses (``error`` set) are never stored."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_entries: int = 200_000,
+        ttl_s: int = CACHE_TTL_S,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        self.url = url
+        self.max_entries = max_entries
+        self.ttl_s = ttl_s
+        self.entry_prefix = f"{prefix}cache:"
+        self.lru_key = f"{prefix}cache:lru"
+        self._redis = sync_client(url)
+        self._get = self._redis.register_script(_GET)
+        self._put = self._redis.register_script(_PUT)
+        self.guard = RedisGuard("the response cache", log)
+        self.hits = 0
+        self.misses = 0
+        self.evicted = 0
+
+    def get(self, key: str) -> LLMResponse | None:
+        return self.get_many([key])[0]
+
+    def get_many(self, keys: Sequence[str]) -> list[LLMResponse | None]:
+        """Look many keys up in one round trip (the driver checks a whole batch at once)."""
+        raw: list[Any] = [None] * len(keys)
+        if keys and self.guard.ready():
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for key in keys:
+                    self._get(
+                        keys=[self.entry_prefix + key, self.lru_key],
+                        args=[key, self.ttl_s],
+                        client=pipe,
+                    )
+                raw = pipe.execute()
+            except redis.RedisError as exc:
+                self.guard.failed(exc)
+            else:
+                self.guard.succeeded()
+        out = [_decode(value) if value else None for value in raw]
+        found = sum(r is not None for r in out)
+        self.hits += found
+        self.misses += len(out) - found
+        return out
+
+    def put(self, key: str, response: LLMResponse) -> None:
+        if response.error is not None or self.max_entries <= 0:
+            return  # a retry of a failed call may succeed; never replay the failure
+        if not self.guard.ready():
+            return
+        value = json.dumps(asdict(response), ensure_ascii=False)
+        try:
+            evicted = self._put(
+                keys=[self.entry_prefix + key, self.lru_key],
+                args=[key, value, self.ttl_s, self.max_entries, self.entry_prefix,
+                      MAX_EVICT_PER_PUT],
+            )
+        except redis.RedisError as exc:
+            self.guard.failed(exc)
+        else:
+            self.guard.succeeded()
+            self.evicted += int(evicted)
+
+    def stats(self) -> dict[str, int]:
+        """Counts of this instance (not of the shared cache)."""
+        return {"hits": self.hits, "misses": self.misses, "evicted": self.evicted}
+
+    def __len__(self) -> int:
+        """Entries in the shared cache (those indexed for the size bound)."""
+        return int(self._redis.zcard(self.lru_key))
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def _decode(value: str) -> LLMResponse | None:
+    try:
+        data = json.loads(value)
+        # Unknown fields (written by a newer version) are dropped rather than failing the hit.
+        response = LLMResponse(**{k: v for k, v in data.items() if k in _FIELDS})
+    except (ValueError, TypeError):
+        log.debug("unreadable cache entry ignored", exc_info=True)
+        return None
+    return replace(response, cached=True, latency_s=0.0)
+
+
+def make_cache(settings: Settings, max_entries: int | None = None, **options: Any) -> ResponseCache:
+    """A ``RedisCache`` when ``EVO_REDIS_URL`` is set, else a ``MemoryCache`` (same bound)."""
+    bound = settings.cache_entries if max_entries is None else max_entries
+    if settings.redis_url:
+        return RedisCache(settings.redis_url, max_entries=bound, **options)
+    return MemoryCache(bound)
