@@ -6,12 +6,19 @@ scripted model reads the example's position from its input). Meta-LLM replies ar
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from evo.candidate import Candidate
 from evo.llm import LLMRequest
 from evo.metrics import get_metric
 from evo.task import Example, Task
+from storage import Store
+from workers.cache import MemoryCache
+from workers.driver import Driver
+from workers.pool import LocalWorker, Pool
+from workers.scripted import ScriptedClient
 
 N_DEV = 10
 _Q = re.compile(r"q=([0-9.]+)")
@@ -59,3 +66,97 @@ def scripted(meta: Callable[[LLMRequest], str]) -> Callable[[LLMRequest], str | 
         return label_reply(request) if request.labels else meta(request)
 
     return reply
+
+
+def scripted_job(
+    spec: dict,
+    meta: Callable[[LLMRequest], str],
+    store: Store,
+    seeds: tuple[str, ...] | None = None,
+    job_id: str | None = None,
+) -> tuple[Driver, ScriptedClient, dict[int, dict]]:
+    """A job on the toy task with the scripted model, and the state each generation checkpoints.
+
+    The spec's algorithm parameters are validated as the CLI does; ``meta`` answers the
+    generation requests. Give the ``job_id`` of a stored job to resume it.
+    """
+    from evo.spec import JobSpec
+    from evo.spec_io import parse_spec
+
+    merged = {"task": "toy", "evaluation": {"top_k": 2}, "budget": {"calls": 100_000}, **spec}
+    parse_spec({**merged, "task": "sentiment"})  # the algorithm's own keys, checked
+    client = ScriptedClient(scripted(meta))
+    pool = Pool([LocalWorker(client)], model="scripted")
+    task = toy_task(seeds) if seeds else toy_task()
+    driver = Driver(JobSpec.model_validate(merged), task, store=store, task_pool=pool,
+                    meta_pool=pool, cache=MemoryCache(),
+                    job_id=job_id or f"job{random.random():.12f}"[5:])
+    states: dict[int, dict] = {}
+    original = driver.generation_done
+
+    async def done(generation: int, population: Sequence[Candidate], state: dict) -> None:
+        states[generation] = state
+        await original(generation, population, state)
+
+    driver.generation_done = done  # type: ignore[method-assign]
+    return driver, client, states
+
+
+def meta_requests(client: ScriptedClient) -> list[LLMRequest]:
+    """The meta-LLM requests a job made, in order (label requests are evaluations)."""
+    return [r for r in client.requests if not r.labels]
+
+
+class Crash(Exception):
+    """Stands in for a driver that dies in the middle of a job."""
+
+
+async def crash_and_resume(
+    spec: dict,
+    meta: Callable[[LLMRequest], str],
+    store: Store,
+    seeds: tuple[str, ...] | None,
+    crash_at: int,
+) -> tuple[str, str]:
+    """One job run straight through, and the same job stopped at the start of its
+    ``crash_at``-th evaluation (meta calls of that generation already paid) and then resumed by
+    a fresh driver from its last checkpoint: the two job ids."""
+    straight, _, _ = scripted_job(spec, meta, store, seeds)
+    await straight.run()
+    crashing, _, _ = scripted_job(spec, meta, store, seeds)
+    original = crashing.evaluate
+    calls = 0
+
+    async def evaluate(candidates: Sequence[Candidate], split: str = "dev",
+                       subset: int | None = None) -> list:
+        nonlocal calls
+        calls += 1
+        if calls == crash_at:
+            raise Crash
+        return await original(candidates, split, subset)
+
+    crashing.evaluate = evaluate  # type: ignore[method-assign]
+    try:
+        await crashing.run()
+    except Crash:
+        pass
+    else:
+        raise AssertionError(f"the job made fewer than {crash_at} evaluations")
+    resumed, _, _ = scripted_job(spec, meta, store, seeds, job_id=crashing.job_id)
+    await resumed.run(resume=True)
+    return straight.job_id, resumed.job_id
+
+
+def job_record(store: Store, job_id: str) -> dict:
+    """What a job left, with candidate ids replaced by their position (ids differ per job)."""
+    cands = store.candidates(job_id)
+    index = {c.id: i for i, c in enumerate(cands)}
+    job = store.get_job(job_id)
+    return {
+        "status": job.status,
+        "candidates": [(c.text, c.operator, c.generation, tuple(index[p] for p in c.parents),
+                        c.meta) for c in cands],
+        "scores": sorted((index[e.candidate_id], e.split, e.subset or "", e.value, e.n)
+                         for e in store.evaluations(job_id)),
+        "calls": job.stats["calls"],
+    }

@@ -155,8 +155,8 @@ class RedisBus(InProcessBus):
         """Up to ``count`` events after ``last_id`` ("0": from the start), oldest first.
 
         With ``block_ms`` it waits that long for the first one when none is there yet (0: for
-        ever). Redis
-        errors propagate (``redis.RedisError``): a reader can answer 503 and the client retry.
+        ever). Redis errors propagate (``redis.RedisError``): a reader can answer 503 and the
+        client retry.
         """
         client = self._redis if block_ms is None else self._blocking_client()
         reply = client.xread({self.stream_key(job_id): last_id}, count=count, block=block_ms)
@@ -202,7 +202,11 @@ class RedisBus(InProcessBus):
 
 def _entries(reply: Any) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
-    for _stream, entries in reply or []:
+    # RESP2 answers [[stream, entries]]; RESP3 (a "?protocol=3" URL) {stream: [entries]}.
+    streams = reply.items() if isinstance(reply, dict) else (reply or [])
+    for _stream, entries in streams:
+        if entries and isinstance(entries[0], list):
+            entries = entries[0]
         for entry_id, fields in entries:
             out.append((entry_id, json.loads(fields["data"])))
     return out

@@ -4,7 +4,7 @@ Layout under a prefix (default ``evo:``):
 
 - ``{prefix}cache:{key}``: the ``LLMResponse`` as JSON (``dataclasses.asdict``), with a TTL
   (default 7 days) that each hit renews, so an entry lives ``ttl_s`` after its last use.
-- ``{prefix}cache:lru``: a sorted set of keys scored by last use (Redis server time, ms). It bounds
+- ``{prefix}cache:lru``: a sorted set of keys scored by last use (Redis server time, µs). It bounds
   the entry count: each put drops members unused for a TTL (their entries have expired) and then
   evicts the least recently used beyond ``max_entries``. Eviction happens on put, at most
   ``MAX_EVICT_PER_PUT`` at a time, so after the bound is lowered the cache shrinks over the next
@@ -39,25 +39,33 @@ CACHE_TTL_S = 7 * 24 * 3600
 MAX_EVICT_PER_PUT = 1_000
 _FIELDS = frozenset(f.name for f in fields(LLMResponse))
 
+# Last use in µs of Redis server time (exact in a double; '%.0f' keeps Lua from rounding it).
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+"""
+
 # KEYS: entry, lru index. ARGV: member, ttl_s. A hit renews the TTL and the last-use score.
-_GET = """
+_GET = (
+    _NOW
+    + """
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
+redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
 return v
 """
+)
 
 # KEYS: entry, lru index. ARGV: member, value, ttl_s, max_entries, entry key prefix, max evictions.
 # Returns how many entries were evicted for the size bound.
-_PUT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+_PUT = (
+    _NOW
+    + """
 local ttl = tonumber(ARGV[3])
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ttl)
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - ttl * 1000))
+redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - ttl * 1000000))
 local over = math.min(redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4]), tonumber(ARGV[6]))
 if over > 0 then
   local old = redis.call('ZPOPMIN', KEYS[2], over)
@@ -68,6 +76,7 @@ end
 redis.call('EXPIRE', KEYS[2], ttl)
 return over
 """
+)
 
 
 class RedisCache:
@@ -95,10 +104,25 @@ class RedisCache:
         self.evicted = 0
 
     def get(self, key: str) -> LLMResponse | None:
-        return self.get_many([key])[0]
+        value = None
+        if self.guard.ready():
+            try:
+                value = self._get(
+                    keys=[self.entry_prefix + key, self.lru_key], args=[key, self.ttl_s]
+                )
+            except redis.RedisError as exc:
+                self.guard.failed(exc)
+            else:
+                self.guard.succeeded()
+        hit = _decode(value) if value else None
+        if hit is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return hit
 
     def get_many(self, keys: Sequence[str]) -> list[LLMResponse | None]:
-        """Look many keys up in one round trip (the driver checks a whole batch at once)."""
+        """Look many keys up at once (one pipeline, not one round trip per key)."""
         raw: list[Any] = [None] * len(keys)
         if keys and self.guard.ready():
             try:
@@ -125,12 +149,23 @@ class RedisCache:
             return  # a retry of a failed call may succeed; never replay the failure
         if not self.guard.ready():
             return
-        value = json.dumps(asdict(response), ensure_ascii=False)
+        try:
+            value = json.dumps(asdict(response), ensure_ascii=False)
+        except (TypeError, ValueError):
+            # meta that JSON cannot hold: skip caching rather than fail the call
+            log.debug("response not cacheable as JSON", exc_info=True)
+            return
         try:
             evicted = self._put(
                 keys=[self.entry_prefix + key, self.lru_key],
-                args=[key, value, self.ttl_s, self.max_entries, self.entry_prefix,
-                      MAX_EVICT_PER_PUT],
+                args=[
+                    key,
+                    value,
+                    self.ttl_s,
+                    self.max_entries,
+                    self.entry_prefix,
+                    MAX_EVICT_PER_PUT,
+                ],
             )
         except redis.RedisError as exc:
             self.guard.failed(exc)

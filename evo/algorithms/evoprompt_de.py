@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from evo.algorithms.base import Resume
 from evo.algorithms.evoprompt import PARAPHRASE, EvoPromptGA, GAParams
 from evo.candidate import Candidate
 from evo.engine import Engine
@@ -70,13 +71,18 @@ class EvoPromptDE(EvoPromptGA):
     templates: ClassVar[Mapping[str, str]] = {"paraphrase": PARAPHRASE, "de": DE}
     params: DEParams
 
-    async def run(self, engine: Engine) -> None:
+    async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
-        population = await self.initial_population(engine)
-        fitness = await self.fitness(engine, population)
-        await engine.generation_done(0, population, self.state(population, fitness))
+        if resume:
+            start, state = resume[0] + 1, resume[1]
+            population, fitness = engine.lookup(state["population"]), state["fitness"]
+        else:
+            start = 1
+            population = await self.initial_population(engine)
+            fitness = await self.fitness(engine, population)
+            await engine.generation_done(0, population, self.state(population, fitness))
 
-        for t in range(1, p.generations + 1):
+        for t in range(start, p.generations + 1):
             best = max(population, key=lambda c: fitness[c.id])
             donors = [self.donors(engine, population, i) for i in range(len(population))]
             trials = await asyncio.gather(
@@ -88,14 +94,16 @@ class EvoPromptDE(EvoPromptGA):
             )
             made = [u for u in trials if u is not None]
             fitness.update(await self.fitness(engine, made) if made else {})
-            by_target = {u.parents[0]: u for u in made}
-            population = [
-                by_target[c.id]
-                if c.id in by_target and fitness[by_target[c.id].id] > fitness[c.id]
-                else c
-                for c in population
-            ]
+            trial_of = {u.parents[0]: u for u in made}  # p_i's id → its trial
+            population = [self.select(c, trial_of.get(c.id), fitness) for c in population]
             await engine.generation_done(t, population, self.state(population, fitness))
+
+    @staticmethod
+    def select(
+        member: Candidate, trial: Candidate | None, fitness: dict[str, float]
+    ) -> Candidate:
+        """The trial takes its target's place only when strictly fitter; a tie keeps the member."""
+        return trial if trial is not None and fitness[trial.id] > fitness[member.id] else member
 
     @staticmethod
     def donors(

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from evo.algorithms.base import Algorithm, Params
+from evo.algorithms.base import Algorithm, Params, Resume
 from evo.candidate import Candidate
 from evo.edits import mask_span
 from evo.engine import Engine
@@ -110,16 +110,21 @@ class GPS(Algorithm):
     }
     params: GPSParams
 
-    async def run(self, engine: Engine) -> None:
+    async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
-        population = [
-            engine.candidate(s, operator="seed", generation=0)
-            for s in dict.fromkeys(engine.task.seed_prompts)
-        ]
-        fitness = await self.fitness(engine, population)
-        await engine.generation_done(0, population, self.state(population, fitness))
+        if resume:
+            start, state = resume[0] + 1, resume[1]
+            population, fitness = engine.lookup(state["population"]), state["fitness"]
+        else:
+            start = 1
+            population = [
+                engine.candidate(s, operator="seed", generation=0)
+                for s in dict.fromkeys(engine.task.seed_prompts)
+            ]
+            fitness = await self.fitness(engine, population)
+            await engine.generation_done(0, population, self.state(population, fitness))
 
-        for t in range(1, p.generations + 1):
+        for t in range(start, p.generations + 1):
             kept = top_k(population, [fitness[c.id] for c in population], p.keep)
             made = await asyncio.gather(*self.offspring(engine, kept, t))
             children = self.distinct(engine, population, made)

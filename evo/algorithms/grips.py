@@ -1,13 +1,13 @@
 """GrIPS (Prasad et al., EACL 2023): greedy search over phrase-level edits of one instruction.
 
 base ← the best seed by the objective;  deleted ← ∅;  stale ← 0
-for i = 1..I:
+for i = 1..I, while stale < P:
     phrases ← chunk(base)                          (punctuation and conjunctions, evo.edits)
     C ← m candidates, each base with l random edits from {delete, swap, paraphrase, add}
         (paraphrase: the meta-LLM rewords one phrase; add: a phrase from `deleted` comes back)
     score C on a dev sample:  objective = balanced accuracy + w · entropy(predicted labels)
     if the best c ∈ C beats base:  base ← c;  deleted ← deleted + c's deletions − c's additions
-    else:  stale ← stale + 1;  stop when stale = P
+    else:  stale ← stale + 1
 
 The entropy term (in nats, weight 0.1: the paper's 10 points on its 100-point scale) keeps an
 instruction from winning by answering one label everywhere. Tasks without labels use the mean score.
@@ -25,13 +25,14 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from evo.algorithms.base import Algorithm, Params
+from evo.algorithms.base import Algorithm, Params, Resume
 from evo.candidate import Candidate, Score
 from evo.edits import EDIT_OPS, Edit, EditOp, add, applicable, chunk, delete, join, paraphrase, swap
 from evo.engine import Engine
 from evo.llm import Message
 from evo.metrics import ParsingMetric
 from evo.operators import normalize, propose
+from evo.task import Task
 
 REWORD = """Say one phrase of an instruction in other words. Keep what it means and the part it \
 plays in the instruction. Write the new phrase only.
@@ -111,19 +112,28 @@ class GrIPS(Algorithm):
     templates: ClassVar[Mapping[str, str]] = {"paraphrase": REWORD}
     params: GrIPSParams
 
-    async def run(self, engine: Engine) -> None:
+    async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
-        seeds = [
-            engine.candidate(s, operator="seed", generation=0)
-            for s in dict.fromkeys(engine.task.seed_prompts)
-        ]
-        scores = await self.objective(engine, seeds)
-        base = max(seeds, key=lambda c: scores[c.id])  # the first of equals: seeds keep order
-        deleted: list[str] = []
-        stale = 0
-        await engine.generation_done(0, seeds, self.state(base, scores, deleted, stale, scores))
+        if resume:
+            start, state = resume[0] + 1, resume[1]
+            [base] = engine.lookup([state["base"]])
+            base_score, deleted, stale = state["base_score"], state["deleted"], state["stale"]
+        else:
+            start = 1
+            seeds = [
+                engine.candidate(s, operator="seed", generation=0)
+                for s in dict.fromkeys(engine.task.seed_prompts)
+            ]
+            scores = await self.objective(engine, seeds)
+            base = max(seeds, key=lambda c: scores[c.id])  # the first of equals: seeds keep order
+            base_score, deleted, stale = scores[base.id], [], 0
+            await engine.generation_done(
+                0, seeds, self.state(base, base_score, deleted, stale, scores)
+            )
 
-        for i in range(1, p.iterations + 1):
+        for i in range(start, p.iterations + 1):
+            if stale >= p.patience:
+                break
             phrases = chunk(base.text, p.min_phrase_words)
             # one generator per candidate, drawn up front: edits stay reproducible however the
             # concurrent paraphrase calls interleave
@@ -132,20 +142,17 @@ class GrIPS(Algorithm):
                 *(self.edited(engine, base, phrases, deleted, r, i) for r in rngs)
             )
             cands = self.distinct(engine, base, made)
-            new = await self.objective(engine, cands) if cands else {}
-            scores.update(new)
-            best = max(cands, key=lambda c: new[c.id], default=None)
+            scores = await self.objective(engine, cands) if cands else {}
+            best = max(cands, key=lambda c: scores[c.id], default=None)
             parent = base
-            if best is not None and new[best.id] > scores[base.id]:
-                base, stale = best, 0
+            if best is not None and scores[best.id] > base_score:
+                base, base_score, stale = best, scores[best.id], 0
                 deleted = self.updated_pool(deleted, best)
             else:
                 stale += 1
             await engine.generation_done(
-                i, [parent, *cands], self.state(base, scores, deleted, stale, new)
+                i, [parent, *cands], self.state(base, base_score, deleted, stale, scores)
             )
-            if stale >= p.patience:
-                break
 
     async def edited(
         self,
@@ -233,7 +240,8 @@ class GrIPS(Algorithm):
 
     async def objective(self, engine: Engine, cands: list[Candidate]) -> dict[str, float]:
         task = engine.task
-        parse = task.metric.parse if isinstance(task.metric, ParsingMetric) else None
+        metric = task.metric if isinstance(task, Task) else None
+        parse = metric.parse if isinstance(metric, ParsingMetric) else None
         scores = await engine.evaluate(cands, "dev", self.params.dev_subset)
         return {
             s.candidate_id: grips_objective(s, task.labels, parse, self.params.entropy_weight)
@@ -243,15 +251,15 @@ class GrIPS(Algorithm):
     @staticmethod
     def state(
         base: Candidate,
-        scores: dict[str, float],
+        base_score: float,
         deleted: list[str],
         stale: int,
-        iteration: dict[str, float],
+        scores: dict[str, float],
     ) -> dict[str, Any]:
         return {
             "base": base.id,
-            "base_score": scores[base.id],
+            "base_score": base_score,
             "deleted": list(deleted),
             "stale": stale,
-            "scores": dict(iteration),  # this iteration's candidates by the GrIPS objective
+            "scores": dict(scores),  # this generation's candidates by the GrIPS objective
         }

@@ -1,0 +1,63 @@
+"""GPS, GrIPS and EvoPrompt-DE end to end on the real bundled model, with tiny settings.
+
+The small model's proposals are often unusable (and then rejected), so these check that a job
+completes and that what it recorded carries the expected operator names, not that it improved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evo.settings import Settings
+from storage import Store
+from tests.test_e2e_local import small_copy
+from workers.runner import optimize
+
+pytestmark = pytest.mark.model
+
+
+def run_small(tmp_path: Path, algorithm: dict) -> tuple[set[str], set[str]]:
+    """Run a job on a six-example copy of the topic task: (operators recorded, call purposes)."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'job.db'}", executor="inprocess")
+    spec = {
+        "task": small_copy(tmp_path, "topic", n=6),
+        "algorithm": algorithm,
+        "models": {"task": {"provider": "local", "workers": 1}},
+        "evaluation": {"top_k": 1},
+        "budget": {"calls": 300},
+        "seed": 1,
+    }
+    result = optimize(spec, settings=settings)
+    assert result.status == "completed", result.reason
+    assert result.best is not None and result.best.test is not None
+    with Store(settings.database_url) as store:
+        ops = {c.operator for c in store.candidates(result.job_id)}
+        purposes = {c.purpose for c in store.llm_calls(result.job_id)}
+    return ops, purposes
+
+
+def test_gps_on_the_local_model(tmp_path: Path) -> None:
+    ops, purposes = run_small(tmp_path, {
+        "name": "gps", "keep": 2, "generations": 1, "children_per_generator": 1,
+        "languages": ["French"],
+    })
+    made = {"back_translation(French)", "cloze", "continuation"}
+    assert "seed" in ops and ops <= {"seed"} | made
+    assert made | {"evaluate"} <= purposes
+
+
+def test_grips_on_the_local_model(tmp_path: Path) -> None:
+    ops, purposes = run_small(tmp_path, {"name": "grips", "iterations": 1, "candidates": 3})
+    assert "seed" in ops and len(ops) > 1
+    assert ops <= {"seed", "delete", "swap", "paraphrase", "add"}
+    assert purposes <= {"evaluate", "paraphrase"}
+
+
+def test_evoprompt_de_on_the_local_model(tmp_path: Path) -> None:
+    ops, purposes = run_small(tmp_path, {
+        "name": "evoprompt-de", "population": 3, "generations": 1, "attempts": 1,
+    })
+    assert "seed" in ops and ops <= {"seed", "paraphrase", "de"}
+    assert {"de", "evaluate"} <= purposes
