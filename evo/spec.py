@@ -32,6 +32,8 @@ class ModelSpec(BaseModel):
     max_retries: int = Field(4, ge=0, le=20)
     n_ctx: int = Field(2048, ge=256)
     threads: int = Field(1, ge=1, le=64, description="llama.cpp threads per local worker")
+    rpm: int | None = Field(None, ge=1, description="requests per minute to this endpoint")
+    tpm: int | None = Field(None, ge=1, description="tokens per minute to this endpoint")
 
 
 class AlgorithmSpec(BaseModel):

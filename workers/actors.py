@@ -13,13 +13,15 @@ from evo.spec import ModelSpec
 
 @ray.remote
 class LLMWorker:
-    def __init__(self, spec: dict[str, Any], api_key: str | None) -> None:
+    def __init__(self, spec: dict[str, Any], api_key: str | None, redis_url: str | None) -> None:
+        from evo.settings import Settings
         from workers.llm import make_client
 
         model = ModelSpec.model_validate(spec)
         if api_key is not None:
             model = model.model_copy(update={"api_key": api_key})
-        self.client = make_client(model)
+        # the URL travels with the actor: a remote node does not see the driver's environment
+        self.client = make_client(model, Settings(redis_url=redis_url))
 
     async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
         return list(await asyncio.gather(*(self.client.call(r) for r in requests)))

@@ -400,7 +400,7 @@ class Driver:
         from the pool. Paid calls are recorded at once with their responses; cache hits go out
         with the generation."""
         keys = [r.cache_key(pool.model) for r in requests]
-        out: list[LLMResponse | None] = [self.cache.get(k) for k in keys]
+        out: list[LLMResponse | None] = self._lookup(keys)
         misses: dict[str, list[int]] = {}
         for i, hit in enumerate(out):
             if hit is None:
@@ -435,6 +435,10 @@ class Driver:
         self.budget.cached += len(hits)
         self.bus.publish(CallsMade(self.job_id, self.budget.calls, self.budget.tokens, len(hits)))
         return out  # type: ignore[return-value]
+
+    def _lookup(self, keys: list[str]) -> list[LLMResponse | None]:
+        many = getattr(self.cache, "get_many", None)  # one round trip to a shared cache
+        return list(many(keys)) if many else [self.cache.get(k) for k in keys]
 
     def _ledger_row(
         self, owner: str | None, purpose: str, resp: LLMResponse | None
@@ -557,7 +561,10 @@ class Driver:
         self, candidates: Sequence[Candidate], examples: Sequence[Example], label: bool
     ) -> int:
         """How many candidates (in order) the budget can score completely, cache hits being free."""
-        left = self.budget.affordable(10**12)
+        unlimited = 10**12
+        left = self.budget.affordable(unlimited)
+        if left == unlimited:
+            return len(candidates)
         seen: set[str] = set()
         for k, cand in enumerate(candidates):
             keys = {
@@ -566,7 +573,8 @@ class Driver:
                 )
                 for ex in examples
             }
-            new = {key for key in keys - seen if self.cache.get(key) is None}
+            fresh = sorted(keys - seen)
+            new = {key for key, hit in zip(fresh, self._lookup(fresh), strict=True) if hit is None}
             if len(new) > left:
                 return k
             left -= len(new)

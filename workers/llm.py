@@ -11,7 +11,9 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from evo.llm import LLMClient, LLMUnavailable
+from evo.settings import Settings
 from workers.llm_openai import DEFAULT_BASE_URL, OpenAIClient
+from workers.ratelimit import endpoint_key, make_rate_limiter
 
 if TYPE_CHECKING:
     from evo.spec import ModelSpec
@@ -22,7 +24,7 @@ __all__ = ["LocalLlamaClient", "OpenAIClient", "bundled_model_path", "make_clien
 BASE_URL_ENV = "EVO_LLM_BASE_URL"
 
 
-def make_client(spec: ModelSpec) -> LLMClient:
+def make_client(spec: ModelSpec, settings: Settings | None = None) -> LLMClient:
     """The client a spec describes. Raises ``LLMUnavailable`` when it cannot work at all (no model
     file, no model name, no key for OpenAI itself)."""
     if spec.provider == "scripted":
@@ -45,8 +47,15 @@ def make_client(spec: ModelSpec) -> LLMClient:
         raise LLMUnavailable(
             f"no API key for {DEFAULT_BASE_URL}: set the environment variable {spec.api_key_env}"
         )
+    limiter = make_rate_limiter(
+        settings or Settings(),
+        endpoint_key(base_url or DEFAULT_BASE_URL, spec.model, key),
+        spec.rpm,
+        spec.tpm,
+    )
     return OpenAIClient(
         spec.model,
+        rate_limiter=limiter,
         base_url=base_url,
         api_key=key,  # None for a keyless local server: the client sends a placeholder
         timeout_s=spec.timeout_s,

@@ -129,8 +129,11 @@ class OpenAIClient:
         concurrency: int = 8,
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        rate_limiter: Any | None = None,
     ) -> None:
         self.model = model
+        # shared with every client of the same endpoint (across processes when Redis is set)
+        self._limiter = rate_limiter
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.supports_label_scoring = True
         self.max_retries = max_retries
@@ -276,7 +279,7 @@ class OpenAIClient:
             try:
                 async for attempt in retrying:
                     with attempt:
-                        out = await self._send(messages, params)
+                        out = await self._limited_send(messages, params)
             except openai.APIStatusError as exc:
                 if exc.status_code in _FATAL_STATUS:
                     raise self._unavailable(exc) from None
@@ -290,6 +293,23 @@ class OpenAIClient:
         if not getattr(out, "choices", None):
             raise MalformedReply("the reply has no choices")
         return out
+
+    async def _limited_send(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
+        """One attempt under the endpoint's rate limits: every retry is a request too."""
+        if self._limiter is None:
+            return await self._send(messages, params)
+        est = sum(len(m["content"]) for m in messages) // 4 + int(
+            params.get("max_tokens") or params.get("max_completion_tokens") or 0
+        )
+        await self._limiter.acquire(est)
+        used = 0
+        try:
+            out = await self._send(messages, params)
+            usage = getattr(out, "usage", None)
+            used = usage.total_tokens if usage is not None else est
+            return out
+        finally:
+            await self._limiter.settle(est, used)
 
     async def _send(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
         tokens = params.pop("max_tokens", None)

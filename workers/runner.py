@@ -24,9 +24,11 @@ from evo.spec_io import load_spec, parse_spec
 from evo.task import load_task
 from storage import Store
 from workers import faults
-from workers.cache import MemoryCache, ResponseCache
+from workers.cache import ResponseCache
 from workers.driver import Driver, JobResult
 from workers.pool import LocalWorker, Pool
+from workers.redis_bus import make_bus
+from workers.redis_cache import make_cache
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +51,13 @@ def optimize(
     settings = settings or Settings()
     own_store = store is None
     store = store or Store(settings.database_url)
-    bus = InProcessBus()
+    bus = make_bus(settings)
     for fn in subscribe:
         bus.subscribe(fn)
     try:
         return asyncio.run(run_job(spec, store=store, settings=settings, bus=bus, clients=clients))
     finally:
+        _close(bus)
         if own_store:
             store.close()
 
@@ -72,7 +75,8 @@ async def run_job(
 ) -> JobResult:
     faults.install(store.engine)
     task = load_task(spec.task, base_dir=spec._base_dir)
-    cache = cache if cache is not None else MemoryCache(settings.cache_entries)
+    own_cache = cache is None
+    cache = cache if cache is not None else make_cache(settings, settings.cache_entries)
     pools = PoolFactory(settings, spec.evaluation.batch_size)
     try:
         task_pool = pools.build(spec.models.task, (clients or {}).get("task"))
@@ -94,6 +98,8 @@ async def run_job(
         return await driver.run(resume=resume)
     finally:
         pools.close()
+        if own_cache:
+            _close(cache)
 
 
 RESUMABLE = ("interrupted", "failed", "cancelled", "running")
@@ -123,11 +129,14 @@ def resume(
         raise CannotResume(f"job {job.id[:8]} is running (its driver reported within the last "
                            f"{stale_after_s:.0f} s); cancel it or wait for the reaper")
     spec = parse_spec(job.spec)
-    bus = InProcessBus()
+    bus = make_bus(settings)
     for fn in subscribe:
         bus.subscribe(fn)
-    return asyncio.run(run_job(spec, store=store, settings=settings, bus=bus, job_id=job.id,
-                               resume=True))
+    try:
+        return asyncio.run(run_job(spec, store=store, settings=settings, bus=bus, job_id=job.id,
+                                   resume=True))
+    finally:
+        _close(bus)
 
 
 def is_stale(job: Any, after_s: float) -> bool:
@@ -219,7 +228,9 @@ class PoolFactory:
         from workers.scripted import ScriptedClient
 
         def new() -> LLMClient:
-            return ScriptedClient() if model.provider == "scripted" else make_client(model)
+            if model.provider == "scripted":
+                return ScriptedClient()
+            return make_client(model, self.settings)
 
         clients = [new() for _ in range(size)]
         for c in clients:
@@ -246,7 +257,10 @@ class PoolFactory:
             options = {"num_cpus": model.threads}
         else:
             options = {"num_cpus": 0, "max_concurrency": model.concurrency}
-        handles = [LLMWorker.options(**options).remote(public, key) for _ in range(size)]
+        handles = [
+            LLMWorker.options(**options).remote(public, key, self.settings.redis_url)
+            for _ in range(size)
+        ]
         name = ray.get(handles[0].model.remote())
         self._closers.append(lambda: [ray.kill(h) for h in handles])
         inflight = 1 if model.provider == "local" else max(1, model.concurrency // self.batch_size)
@@ -264,6 +278,12 @@ class PoolFactory:
             except Exception:
                 log.debug("closing a worker failed", exc_info=True)
         self._closers.clear()
+
+
+def _close(thing: object) -> None:
+    close = getattr(thing, "close", None)
+    if close is not None:
+        close()
 
 
 def _as_spec(spec: JobSpec | Mapping[str, Any] | str | Path, overrides: Iterable[str]) -> JobSpec:
