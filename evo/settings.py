@@ -13,6 +13,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field("sqlite:///./evo.db", description="SQLAlchemy URL of the store")
     redis_url: str | None = Field(None, description="Redis for events, cache and rate limits")
+    redis_prefix: str = Field("evo:", description="namespace of every key Evo writes to Redis")
     ray_address: str | None = Field(None, description="an existing Ray cluster; unset: start one")
     llm_base_url: str | None = Field(None, description="default OpenAI-compatible base URL")
     executor: Literal["ray", "inprocess"] = Field(

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -78,3 +79,33 @@ def settings(sqlite_url: str):
     from evo.settings import Settings
 
     return Settings(database_url=sqlite_url, executor="inprocess")
+
+
+# Redis for the tests that use it: an unreachable server fails them, unless
+# EVO_TEST_SKIP_REDIS=1 says to skip them.
+REDIS_URL = os.environ.get("EVO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_problem() -> str | None:
+    """Why Redis cannot be used, or None (checked once per run)."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return (
+            f"Redis at {REDIS_URL} is not reachable ({exc}). Start it, point EVO_TEST_REDIS_URL "
+            "at another server, or set EVO_TEST_SKIP_REDIS=1 to skip."
+        )
+    finally:
+        client.close()
+    return None
+
+
+@pytest.fixture
+def redis_url(redis_problem: str | None) -> str:
+    if redis_problem is not None:
+        if os.environ.get("EVO_TEST_SKIP_REDIS") == "1":
+            pytest.skip(redis_problem)
+        pytest.fail(redis_problem, pytrace=False)
+    return REDIS_URL

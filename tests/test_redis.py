@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import threading
 import time
@@ -33,33 +32,6 @@ from evo.settings import Settings
 from workers.cache import MemoryCache
 from workers.redis_bus import RedisBus, make_bus
 from workers.redis_cache import RedisCache, make_cache
-
-REDIS_URL = os.environ.get("EVO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture(scope="session")
-def redis_problem() -> str | None:
-    """Why Redis cannot be used, or None (checked once per run)."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return (
-            f"Redis at {REDIS_URL} is not reachable ({exc}). Start it, point EVO_TEST_REDIS_URL "
-            "at another server, or set EVO_TEST_SKIP_REDIS=1 to skip."
-        )
-    finally:
-        client.close()
-    return None
-
-
-@pytest.fixture
-def redis_url(redis_problem: str | None) -> str:
-    if redis_problem is not None:
-        if os.environ.get("EVO_TEST_SKIP_REDIS") == "1":
-            pytest.skip(redis_problem)
-        pytest.fail(redis_problem, pytrace=False)
-    return REDIS_URL
 
 
 @pytest.fixture

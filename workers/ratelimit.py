@@ -283,12 +283,14 @@ def make_rate_limiter(
     """
     if rpm is None and tpm is None:
         return None
-    ident = (settings.redis_url, key, rpm, tpm)
+    ident = (settings.redis_url, settings.redis_prefix, key, rpm, tpm)
     with _made_lock:
         limiter = _made.get(ident)
         if limiter is None:
             if settings.redis_url:
-                limiter = RateLimiter(settings.redis_url, key, rpm=rpm, tpm=tpm)
+                limiter = RateLimiter(
+                    settings.redis_url, key, rpm=rpm, tpm=tpm, prefix=settings.redis_prefix
+                )
             else:
                 limiter = LocalRateLimiter(rpm, tpm)
             _made[ident] = limiter

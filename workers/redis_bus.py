@@ -215,5 +215,5 @@ def _entries(reply: Any) -> list[tuple[str, dict[str, Any]]]:
 def make_bus(settings: Settings, **options: Any) -> InProcessBus:
     """A ``RedisBus`` when ``EVO_REDIS_URL`` is set, else an ``InProcessBus``."""
     if settings.redis_url:
-        return RedisBus(settings.redis_url, **options)
+        return RedisBus(settings.redis_url, **{"prefix": settings.redis_prefix, **options})
     return InProcessBus()

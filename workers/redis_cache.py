@@ -200,5 +200,6 @@ def make_cache(settings: Settings, max_entries: int | None = None, **options: An
     """A ``RedisCache`` when ``EVO_REDIS_URL`` is set, else a ``MemoryCache`` (same bound)."""
     bound = settings.cache_entries if max_entries is None else max_entries
     if settings.redis_url:
+        options = {"prefix": settings.redis_prefix, **options}
         return RedisCache(settings.redis_url, max_entries=bound, **options)
     return MemoryCache(bound)
