@@ -13,6 +13,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 os.environ.setdefault("EVO_EXECUTOR", "inprocess")
+# Test clusters live on loopback and come and go within one process; one auth mode for all of
+# them (a process that switches modes between clusters cannot start actors on the second).
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 # PostgreSQL for the tests that run on it: each test gets a schema of its own, dropped afterwards.
 # An unreachable server fails those tests, unless EVO_TEST_SKIP_POSTGRES=1 says to skip them.

@@ -49,3 +49,31 @@ async def test_idle_worker_steals_from_a_busy_one() -> None:
     await pool.call_many(requests)
     assert all(w.batches for w in workers)  # both worked
     assert sum(len(b) for w in workers for b in w.batches) == 12
+
+
+class FailingWorker(RecordingWorker):
+    async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
+        self.batches.append(requests)
+        raise ConnectionError("actor died")
+
+
+async def test_a_failed_worker_leaves_and_its_work_is_redone() -> None:
+    workers = [FailingWorker("a"), RecordingWorker("b", 0.001)]
+    pool = Pool(workers, model="m", batch_size=2, labels=["node-a", "node-b"])
+    requests = [req(f"prompt {p}", e) for p in range(5) for e in range(4)]
+    answers = await pool.call_many(requests)
+    assert all(a.text.startswith("b:") for a in answers)
+    assert pool.dead == {0} and "actor died" in pool.last_error
+    assert pool.served == {"node-b": 20}
+    again = await pool.call_many(requests[:3])  # the dead worker gets no more work
+    assert len(workers[0].batches) == 1 and len(again) == 3
+
+
+async def test_no_worker_left_is_an_error() -> None:
+    import pytest
+
+    from workers.pool import PoolExhausted
+
+    pool = Pool([FailingWorker("a"), FailingWorker("b")], model="m")
+    with pytest.raises(PoolExhausted, match="actor died"):
+        await pool.call_many([req("p", 1)])

@@ -26,8 +26,9 @@ class LLMWorker:
     async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
         return list(await asyncio.gather(*(self.client.call(r) for r in requests)))
 
-    def model(self) -> str:
-        return self.client.model
+    def describe(self) -> tuple[str, str]:
+        """(model name, the node this actor runs on)."""
+        return self.client.model, ray.get_runtime_context().get_node_id()
 
 
 class ActorWorker:

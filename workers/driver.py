@@ -660,6 +660,7 @@ class Driver:
             "candidates": len(self.search_scores),
             "rejected": dict(self.rejections),
             "racing_saved_calls": self.racing_saved,
+            "served_by": dict(self.task_pool.served),
             "elapsed_s": round(self.budget.elapsed(), 2),
         }
         if board:

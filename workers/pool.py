@@ -9,13 +9,16 @@ shared prefix; an idle worker steals batches from the longest queue so no core s
 from __future__ import annotations
 
 import asyncio
+import logging
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from evo.llm import LLMClient, LLMRequest, LLMResponse
+from evo.llm import LLMClient, LLMRequest, LLMResponse, LLMUnavailable
 from workers import faults
+
+log = logging.getLogger(__name__)
 
 
 class Worker(Protocol):
@@ -36,6 +39,10 @@ class LocalWorker:
         return await self.client.call(request)
 
 
+class PoolExhausted(RuntimeError):
+    """No worker of the pool is left to answer."""
+
+
 class Pool:
     def __init__(
         self,
@@ -45,6 +52,7 @@ class Pool:
         batch_size: int = 16,
         inflight_per_worker: int = 1,
         close: Callable[[], None] | None = None,
+        labels: Sequence[str] | None = None,
     ) -> None:
         if not workers:
             raise ValueError("a pool needs at least one worker")
@@ -53,24 +61,48 @@ class Pool:
         self.batch_size = batch_size
         self.inflight = inflight_per_worker
         self._close = close
+        # where each worker runs (a Ray node id, or "local"); requests served per place
+        self.labels = list(labels) if labels else [f"worker-{i}" for i in range(len(workers))]
+        self.served: Counter[str] = Counter()
+        self.dead: set[int] = set()
+        self.last_error = ""
 
     async def call_many(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answers in request order. A worker that fails (a dead actor, a lost node) is taken
+        out of the pool and its batches go to the others; only when none is left does this
+        raise ``PoolExhausted``."""
         queues = self._plan(requests)
         results: list[LLMResponse | None] = [None] * len(requests)
 
         async def drain(home: int) -> None:
-            while batch := _next_batch(queues, home):
-                answers = await self.workers[home].call_batch([requests[i] for i in batch])
+            while home not in self.dead and (batch := _next_batch(queues, home)):
+                try:
+                    answers = await self.workers[home].call_batch([requests[i] for i in batch])
+                except LLMUnavailable:
+                    raise  # the endpoint itself is gone: no other worker can do better
+                except Exception as exc:  # any other worker fault: the batch goes elsewhere
+                    self._retire(home, exc)
+                    queues[home].appendleft(batch)
+                    return
                 for i, answer in zip(batch, answers, strict=True):
                     results[i] = answer
+                self.served[self.labels[home]] += len(batch)
 
-        lanes: list[Awaitable[None]] = [
-            drain(w) for w in range(len(self.workers)) for _ in range(self.inflight)
-        ]
-        await asyncio.gather(*lanes)
+        while any(queues):
+            alive = [w for w in range(len(self.workers)) if w not in self.dead]
+            if not alive:
+                raise PoolExhausted(f"every LLM worker failed; last error: {self.last_error}")
+            lanes: list[Awaitable[None]] = [drain(w) for w in alive for _ in range(self.inflight)]
+            await asyncio.gather(*lanes)
         if any(r is None for r in results):  # every batch answers all of its requests (strict zip)
             raise RuntimeError("a worker left requests unanswered")
         return results  # type: ignore[return-value]
+
+    def _retire(self, index: int, exc: Exception) -> None:
+        self.dead.add(index)
+        self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("LLM worker %s failed and left the pool: %s", self.labels[index],
+                    self.last_error)
 
     def _plan(self, requests: Sequence[LLMRequest]) -> list[deque[list[int]]]:
         groups: dict[str, list[int]] = {}

@@ -251,17 +251,23 @@ class PoolFactory:
                 log_to_driver=False,
                 configure_logging=False,
             )
+        if model.workers is None and model.provider == "local":
+            # one model per core budget of the whole cluster, not just this machine
+            size = max(1, int(ray.cluster_resources().get("CPU", 1)) // model.threads)
         key = model.api_key.get_secret_value() if model.api_key else None
         public = model.model_dump(mode="json")
+        # SPREAD: the pool's actors go to different nodes where the cluster has them
         if model.provider == "local":
-            options = {"num_cpus": model.threads}
+            options = {"num_cpus": model.threads, "scheduling_strategy": "SPREAD"}
         else:
-            options = {"num_cpus": 0, "max_concurrency": model.concurrency}
+            options = {"num_cpus": 0, "max_concurrency": model.concurrency,
+                       "scheduling_strategy": "SPREAD"}
         handles = [
             LLMWorker.options(**options).remote(public, key, self.settings.redis_url)
             for _ in range(size)
         ]
-        name = ray.get(handles[0].model.remote())
+        described = ray.get([h.describe.remote() for h in handles])
+        name = described[0][0]
         self._closers.append(lambda: [ray.kill(h) for h in handles])
         inflight = 1 if model.provider == "local" else max(1, model.concurrency // self.batch_size)
         return Pool(
@@ -269,6 +275,7 @@ class PoolFactory:
             model=name,
             batch_size=self.batch_size,
             inflight_per_worker=inflight,
+            labels=[node for _, node in described],
         )
 
     def close(self) -> None:
