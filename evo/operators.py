@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.llm import Message
 
@@ -84,3 +85,21 @@ async def propose(
             seen.add(normalize(text))
             kept.append(text)
     return kept
+
+
+def distinct_new(
+    engine: Engine, existing: Sequence[str], made: Sequence[Candidate | None]
+) -> list[Candidate]:
+    """The candidates of ``made`` whose text (normalized) is neither in ``existing`` nor an
+    earlier sibling's: scoring a repeat would only spend evaluation calls."""
+    seen = {normalize(t) for t in existing}
+    out = []
+    for c in made:
+        if c is None:
+            continue
+        if normalize(c.text) in seen:
+            engine.reject(c.operator, "duplicate")
+            continue
+        seen.add(normalize(c.text))
+        out.append(c)
+    return out

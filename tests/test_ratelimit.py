@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import time
 import uuid
@@ -26,33 +25,8 @@ from workers.ratelimit import (
     make_rate_limiter,
 )
 
-REDIS_URL = os.environ.get("EVO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # How far a measured time may stray from the schedule: event-loop wake-ups on a busy machine.
 SLACK_S = 0.06
-
-
-@pytest.fixture(scope="session")
-def redis_problem() -> str | None:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return (
-            f"Redis at {REDIS_URL} is not reachable ({exc}). Start it, point EVO_TEST_REDIS_URL "
-            "at another server, or set EVO_TEST_SKIP_REDIS=1 to skip."
-        )
-    finally:
-        client.close()
-    return None
-
-
-@pytest.fixture
-def redis_url(redis_problem: str | None) -> str:
-    if redis_problem is not None:
-        if os.environ.get("EVO_TEST_SKIP_REDIS") == "1":
-            pytest.skip(redis_problem)
-        pytest.fail(redis_problem, pytrace=False)
-    return REDIS_URL
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from evo.candidate import Candidate
 from evo.edits import mask_span
 from evo.engine import Engine
 from evo.llm import Message
-from evo.operators import normalize, propose
+from evo.operators import distinct_new, propose
 from evo.selection import top_k
 
 Generator = Literal["back_translation", "cloze", "continuation"]
@@ -127,7 +127,7 @@ class GPS(Algorithm):
         for t in range(start, p.generations + 1):
             kept = top_k(population, [fitness[c.id] for c in population], p.keep)
             made = await asyncio.gather(*self.offspring(engine, kept, t))
-            children = self.distinct(engine, population, made)
+            children = distinct_new(engine, [c.text for c in population], made)
             fitness.update(await self.fitness(engine, children))
             population = kept + children
             await engine.generation_done(t, population, self.state(population, fitness))
@@ -217,23 +217,6 @@ class GPS(Algorithm):
             temperature=self.params.temperature,
         )
         return out[0] if out else None
-
-    @staticmethod
-    def distinct(
-        engine: Engine, population: list[Candidate], made: list[Candidate | None]
-    ) -> list[Candidate]:
-        """New children only: one that repeats a kept prompt or a sibling is not scored again."""
-        seen = {normalize(c.text) for c in population}
-        out = []
-        for c in made:
-            if c is None:
-                continue
-            if normalize(c.text) in seen:
-                engine.reject(c.operator, "duplicate")
-                continue
-            seen.add(normalize(c.text))
-            out.append(c)
-        return out
 
     async def fitness(self, engine: Engine, cands: list[Candidate]) -> dict[str, float]:
         if not cands:

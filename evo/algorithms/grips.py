@@ -31,7 +31,7 @@ from evo.edits import EDIT_OPS, Edit, EditOp, add, applicable, chunk, delete, jo
 from evo.engine import Engine
 from evo.llm import Message
 from evo.metrics import ParsingMetric
-from evo.operators import normalize, propose
+from evo.operators import distinct_new, propose
 from evo.task import Task
 
 REWORD = """Say one phrase of an instruction in other words. Keep what it means and the part it \
@@ -141,7 +141,7 @@ class GrIPS(Algorithm):
             made = await asyncio.gather(
                 *(self.edited(engine, base, phrases, deleted, r, i) for r in rngs)
             )
-            cands = self.distinct(engine, base, made)
+            cands = distinct_new(engine, [base.text], made)
             scores = await self.objective(engine, cands) if cands else {}
             best = max(cands, key=lambda c: scores[c.id], default=None)
             parent = base
@@ -208,24 +208,6 @@ class GrIPS(Algorithm):
             max_chars=2 * len(phrase) + 40,
         )
         return out[0] if out else None
-
-    @staticmethod
-    def distinct(
-        engine: Engine, base: Candidate, made: Sequence[Candidate | None]
-    ) -> list[Candidate]:
-        """Candidates that differ from the base and from each other (a swap of equal phrases,
-        or two identical edits, would only spend evaluation calls)."""
-        seen = {normalize(base.text)}
-        out = []
-        for c in made:
-            if c is None:
-                continue
-            if normalize(c.text) in seen:
-                engine.reject(c.operator, "duplicate")
-                continue
-            seen.add(normalize(c.text))
-            out.append(c)
-        return out
 
     @staticmethod
     def updated_pool(deleted: list[str], accepted: Candidate) -> list[str]:
