@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from evo.candidate import Candidate
 from evo.engine import Engine
 
 
@@ -61,3 +62,32 @@ class Algorithm(ABC):
     async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         """Search until done. ``resume`` = (generation, state) of the last checkpoint: continue
         with the generation after it, from that state (candidates via ``engine.lookup``)."""
+
+
+class PopulationAlgorithm(Algorithm):
+    """A method that keeps a scored population: it says how generation 0 is made and how a
+    candidate is scored; this class starts the search or picks it up from a checkpoint."""
+
+    @abstractmethod
+    async def initial_population(self, engine: Engine) -> list[Candidate]: ...
+
+    @abstractmethod
+    async def fitness(self, engine: Engine, cands: list[Candidate]) -> dict[str, float]:
+        """Fitness by candidate id; a candidate that could not be scored is left out."""
+
+    async def start(
+        self, engine: Engine, resume: Resume | None
+    ) -> tuple[int, list[Candidate], dict[str, float]]:
+        """(first generation still to run, population, fitness), restored or made afresh."""
+        if resume:
+            generation, state = resume
+            return generation + 1, engine.lookup(state["population"]), state["fitness"]
+        population = await self.initial_population(engine)
+        fitness = await self.fitness(engine, population)
+        population = [c for c in population if c.id in fitness]
+        await engine.generation_done(0, population, self.state(population, fitness))
+        return 1, population, fitness
+
+    @staticmethod
+    def state(population: list[Candidate], fitness: dict[str, float]) -> dict[str, Any]:
+        return {"population": [c.id for c in population], "fitness": dict(fitness)}

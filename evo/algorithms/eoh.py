@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from evo.algorithms.base import Algorithm, Params, Resume
+from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.llm import Message
@@ -71,7 +71,7 @@ class EoHParams(Params):
     split: str = Field("train", description="instances scored during the search")
 
 
-class EoH(Algorithm):
+class EoH(PopulationAlgorithm):
     name = "eoh"
     summary = "EoH: evolve (thought, code) heuristics with five prompt strategies, run in a sandbox"
     params_model = EoHParams
@@ -86,15 +86,7 @@ class EoH(Algorithm):
 
     async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
-        if resume:
-            start, state = resume[0] + 1, resume[1]
-            population, fitness = engine.lookup(state["population"]), state["fitness"]
-        else:
-            start = 1
-            population = await self.initial_population(engine)
-            fitness = await self.fitness(engine, population)
-            population = [c for c in population if c.id in fitness]
-            await engine.generation_done(0, population, self.state(population, fitness))
+        start, population, fitness = await self.start(engine, resume)
 
         for g in range(start, p.generations + 1):
             if not population:
@@ -190,9 +182,6 @@ class EoH(Algorithm):
         scores = await engine.evaluate(cands, self.params.split)
         return {s.candidate_id: s.value for s in scores if s.n > 0}  # failed runs have no fitness
 
-    @staticmethod
-    def state(population: list[Candidate], fitness: dict[str, float]) -> dict:
-        return {"population": [c.id for c in population], "fitness": fitness}
 
 
 def _objective(fitness: float | None, direction: str) -> str:

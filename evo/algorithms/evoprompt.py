@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from evo.algorithms.base import Algorithm, Params, Resume
+from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.llm import Message
@@ -55,7 +55,7 @@ class GAParams(Params):
     temperature: float = Field(1.0, ge=0.0, le=2.0, description="meta-LLM sampling temperature")
 
 
-class EvoPromptGA(Algorithm):
+class EvoPromptGA(PopulationAlgorithm):
     name = "evoprompt-ga"
     summary = "EvoPrompt GA: roulette parents, LLM crossover+mutation, keep the best N"
     params_model = GAParams
@@ -67,14 +67,7 @@ class EvoPromptGA(Algorithm):
 
     async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
-        if resume:
-            start, state = resume[0] + 1, resume[1]
-            population, fitness = engine.lookup(state["population"]), state["fitness"]
-        else:
-            start = 1
-            population = await self.initial_population(engine)
-            fitness = await self.fitness(engine, population)
-            await engine.generation_done(0, population, self.state(population, fitness))
+        start, population, fitness = await self.start(engine, resume)
 
         for t in range(start, p.generations + 1):
             parents = [
@@ -144,6 +137,3 @@ class EvoPromptGA(Algorithm):
         scores = await engine.evaluate(cands, "dev", self.params.dev_subset)
         return {s.candidate_id: s.value for s in scores}
 
-    @staticmethod
-    def state(population: list[Candidate], fitness: dict[str, float]) -> dict:
-        return {"population": [c.id for c in population], "fitness": fitness}

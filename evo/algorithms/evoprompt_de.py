@@ -73,14 +73,7 @@ class EvoPromptDE(EvoPromptGA):
 
     async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
-        if resume:
-            start, state = resume[0] + 1, resume[1]
-            population, fitness = engine.lookup(state["population"]), state["fitness"]
-        else:
-            start = 1
-            population = await self.initial_population(engine)
-            fitness = await self.fitness(engine, population)
-            await engine.generation_done(0, population, self.state(population, fitness))
+        start, population, fitness = await self.start(engine, resume)
 
         for t in range(start, p.generations + 1):
             best = max(population, key=lambda c: fitness[c.id])

@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Mapping
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from evo.algorithms.base import Algorithm, Params, Resume
+from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
 from evo.edits import mask_span
 from evo.engine import Engine
@@ -98,7 +98,7 @@ class GPSParams(Params):
     temperature: float = Field(1.0, ge=0.0, le=2.0, description="meta-LLM sampling temperature")
 
 
-class GPS(Algorithm):
+class GPS(PopulationAlgorithm):
     name = "gps"
     summary = "GPS: keep the top K, regenerate by back-translation, cloze and continuation"
     params_model = GPSParams
@@ -112,17 +112,7 @@ class GPS(Algorithm):
 
     async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
-        if resume:
-            start, state = resume[0] + 1, resume[1]
-            population, fitness = engine.lookup(state["population"]), state["fitness"]
-        else:
-            start = 1
-            population = [
-                engine.candidate(s, operator="seed", generation=0)
-                for s in dict.fromkeys(engine.task.seed_prompts)
-            ]
-            fitness = await self.fitness(engine, population)
-            await engine.generation_done(0, population, self.state(population, fitness))
+        start, population, fitness = await self.start(engine, resume)
 
         for t in range(start, p.generations + 1):
             kept = top_k(population, [fitness[c.id] for c in population], p.keep)
@@ -218,12 +208,15 @@ class GPS(Algorithm):
         )
         return out[0] if out else None
 
+    async def initial_population(self, engine: Engine) -> list[Candidate]:
+        return [
+            engine.candidate(s, operator="seed", generation=0)
+            for s in dict.fromkeys(engine.task.seed_prompts)
+        ]
+
     async def fitness(self, engine: Engine, cands: list[Candidate]) -> dict[str, float]:
         if not cands:
             return {}
         scores = await engine.evaluate(cands, "dev", self.params.dev_subset)
         return {s.candidate_id: s.value for s in scores}
 
-    @staticmethod
-    def state(population: list[Candidate], fitness: dict[str, float]) -> dict[str, Any]:
-        return {"population": [c.id for c in population], "fitness": dict(fitness)}
