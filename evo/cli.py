@@ -1,4 +1,5 @@
-"""The ``evo`` command line: run, jobs, show, export, tasks, algorithms."""
+"""The ``evo`` command line: run, resume, submit, cancel, pause, worker, jobs, show, export,
+compare, tasks, algorithms."""
 
 from __future__ import annotations
 
@@ -121,6 +122,108 @@ def resume(
         store.close()
     console.print(leaderboard_table(result))
     console.print(f"job [bold]{result.job_id}[/] {result.status}")
+
+
+def _settings(db: str | None):
+    from evo.settings import Settings
+
+    settings = Settings()
+    return settings.model_copy(update={"database_url": db}) if db else settings
+
+
+@app.command()
+def submit(
+    spec: Annotated[str, typer.Argument(help="a YAML/JSON spec file, or a shipped example name")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="override a field: --set algorithm.population=8"),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Queue a job for the service (`evo worker` or `evo serve`) to run."""
+    from evo.spec_io import load_spec
+    from workers import jobs as job_rules
+
+    parsed = load_spec(_spec_path(spec), set_ or ())
+    if parsed.models.task.api_key or (parsed.models.meta and parsed.models.meta.api_key):
+        raise UserError("a queued job cannot carry an inline api_key (it is never stored); "
+                        "name an environment variable with api_key_env instead")
+    with _store(db) as store:
+        job = job_rules.submit(store, parsed)
+    console.print(f"job [bold]{job.id}[/] queued")
+
+
+def _control(action: str, job: str, db: str | None) -> None:
+    from workers import jobs as job_rules
+
+    act = {"cancel": job_rules.cancel, "pause": job_rules.pause, "resume": job_rules.requeue}
+    with _store(db) as store:
+        try:
+            record = act[action](store, job)
+        except (job_rules.JobNotFound, job_rules.JobConflict) as exc:
+            raise UserError(str(exc)) from None
+    if record.control:
+        console.print(f"job {record.id} is running: asked its driver to {record.control}")
+    else:
+        console.print(f"job {record.id} is {record.status}")
+
+
+@app.command()
+def cancel(
+    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    db: DbOption = None,
+) -> None:
+    """Cancel a job: a running one stops its calls within a second and keeps what it did."""
+    _control("cancel", job, db)
+
+
+@app.command()
+def pause(
+    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    db: DbOption = None,
+) -> None:
+    """Pause a job after its next generation (`evo requeue` or `evo resume` continues it)."""
+    _control("pause", job, db)
+
+
+@app.command()
+def requeue(
+    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    db: DbOption = None,
+) -> None:
+    """Queue a paused, interrupted, failed or cancelled job again, for the service to resume."""
+    _control("resume", job, db)
+
+
+@app.command()
+def worker(
+    db: DbOption = None,
+    max_jobs: Annotated[
+        int | None, typer.Option(help="jobs run at once (default EVO_MAX_JOBS)")
+    ] = None,
+) -> None:
+    """Run queued jobs from the store until stopped (Ctrl-C: running jobs are interrupted and
+    resume from their checkpoints at the next start)."""
+    import threading
+
+    from workers.service import JobService
+
+    settings = _settings(db)
+    if max_jobs:
+        settings = settings.model_copy(update={"max_jobs": max_jobs})
+    store = _store(settings.database_url)
+    service = JobService(store, settings)
+    service.on_end.append(lambda job_id, status: console.print(f"job {job_id} {status}"))
+    service.start()
+    console.print(f"running queued jobs from {store.url} ({settings.max_jobs} at a time, "
+                  f"{settings.executor} executor); Ctrl-C stops")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        console.print("stopping: running jobs are interrupted and will resume")
+    finally:
+        service.stop()
+        store.close()
 
 
 @app.command()

@@ -20,3 +20,4 @@ class Settings(BaseSettings):
         "ray", description="where LLM workers run: Ray actors, or clients inside this process"
     )
     cache_entries: int = Field(200_000, ge=0, description="in-memory response cache size")
+    max_jobs: int = Field(2, ge=1, le=1000, description="jobs one service runs at the same time")

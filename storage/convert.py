@@ -27,6 +27,7 @@ def job_record(row: JobRow) -> JobRecord:
         ended_at=row.ended_at,
         heartbeat_at=row.heartbeat_at,
         owner=row.owner,
+        control=row.control,
     )
 
 

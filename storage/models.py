@@ -101,6 +101,8 @@ class JobRow(Base):
     ended_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
     owner: Mapped[str | None] = mapped_column(String(64))
+    # "cancel" or "pause" while a request waits for the running driver to act on it
+    control: Mapped[str | None] = mapped_column(String(16))
 
 
 class CandidateRow(Base):

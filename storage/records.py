@@ -29,6 +29,7 @@ class JobRecord:
     ended_at: datetime | None
     heartbeat_at: datetime | None
     owner: str | None
+    control: str | None = None
 
 
 @dataclass(frozen=True)

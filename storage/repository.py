@@ -42,7 +42,16 @@ from storage.records import (
 
 MIN_PREFIX = 6
 UPDATABLE_JOB_FIELDS = frozenset(
-    {"status", "reason", "best_candidate_id", "stats", "started_at", "ended_at", "heartbeat_at"}
+    {
+        "status",
+        "reason",
+        "best_candidate_id",
+        "stats",
+        "started_at",
+        "ended_at",
+        "heartbeat_at",
+        "control",
+    }
 )
 _UPSERT_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -122,6 +131,24 @@ class Store:
         with self._writing.begin() as session:
             _update_job(session, job_id, fields)
 
+    def transition(self, job_id: str, from_status: Iterable[str], **fields: Any) -> bool:
+        """Update the job only if its status is one of ``from_status``, atomically (one
+        conditional UPDATE), so that two processes cannot both make the same move. True when it
+        moved; False when the job is in another state or does not exist."""
+        allowed = list(from_status)
+        for status in allowed:
+            _check_status(status)
+        with self._writing.begin() as session:
+            return _update_job(session, job_id, fields, only_from=allowed) > 0
+
+    def job_control(self, job_id: str) -> tuple[str, str | None] | None:
+        """(status, pending control request) of a job: the one read a running driver polls."""
+        with self._reading() as session:
+            row = session.execute(
+                select(JobRow.status, JobRow.control).where(JobRow.id == job_id)
+            ).first()
+        return None if row is None else (row.status, row.control)
+
     def get_job(self, job_id: str) -> JobRecord | None:
         """The job with this id, or with this unique prefix of an id (at least 6 characters)."""
         with self._reading() as session:
@@ -131,12 +158,30 @@ class Store:
             return None if row is None else convert.job_record(row)
 
     def list_jobs(
-        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        owner: str | None = None,
+        algorithm: str | None = None,
+        task: str | None = None,
+        oldest_first: bool = False,
     ) -> list[JobRecord]:
-        """Newest first."""
-        stmt = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc())
-        if status is not None:
-            stmt = stmt.where(JobRow.status == status)
+        """Newest first (or oldest first), optionally filtered by status, owner, algorithm,
+        task."""
+        if oldest_first:
+            stmt = select(JobRow).order_by(JobRow.created_at, JobRow.id)
+        else:
+            stmt = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc())
+        for column, value in (
+            (JobRow.status, status),
+            (JobRow.owner, owner),
+            (JobRow.algorithm, algorithm),
+            (JobRow.task, task),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
         with self._reading() as session:
             rows = session.scalars(stmt.limit(limit).offset(offset)).all()
             return [convert.job_record(r) for r in rows]
@@ -274,6 +319,17 @@ class Store:
             )
             return [(r.digest, r.response) for r in rows]
 
+    def paid_response(self, job_id: str, digest: str) -> dict[str, Any] | None:
+        """One paid response of a job by its request key (for a meta-LLM call, with the request
+        that was sent): how a candidate's ``made_by`` is shown."""
+        with self._reading() as session:
+            row = session.execute(
+                select(ResponseRow.response).where(
+                    ResponseRow.job_id == job_id, ResponseRow.digest == digest
+                )
+            ).first()
+        return None if row is None else dict(row.response)
+
     def events(
         self, job_id: str, *, kind: str | None = None, after: int = 0
     ) -> list[tuple[int, dict[str, Any]]]:
@@ -304,20 +360,30 @@ def _check_status(status: str) -> None:
         raise ValueError(f"unknown job status {status!r}; expected one of {sorted(JOB_STATUSES)}")
 
 
-def _update_job(session: Session, job_id: str, fields: dict[str, Any]) -> None:
+def _update_job(
+    session: Session,
+    job_id: str,
+    fields: dict[str, Any],
+    *,
+    only_from: list[str] | None = None,
+) -> int:
     unknown = set(fields) - UPDATABLE_JOB_FIELDS
     if unknown:
         raise ValueError(f"cannot update job field(s) {sorted(unknown)}")
     if "status" in fields:
         _check_status(fields["status"])
     if not fields:
-        return
+        return 0
+    stmt = update(JobRow).where(JobRow.id == job_id)
+    if only_from is not None:
+        stmt = stmt.where(JobRow.status.in_(only_from))
     result = session.execute(
-        update(JobRow).where(JobRow.id == job_id).values(**fields),
-        execution_options={"synchronize_session": False},
+        stmt.values(**fields), execution_options={"synchronize_session": False}
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    moved: int = result.rowcount  # type: ignore[attr-defined]
+    if moved == 0 and only_from is None:
         raise LookupError(f"no job {job_id!r}")
+    return moved
 
 
 def _by_prefix(session: Session, prefix: str) -> JobRow | None:

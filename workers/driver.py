@@ -17,6 +17,7 @@ import os
 import random
 from collections import Counter
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,22 @@ from workers.racing import survivors
 from workers.sandbox import Limits, RunResult, Sandbox, SubprocessSandbox
 
 log = logging.getLogger(__name__)
+
+
+# (request key, answer text) of the meta-LLM samples this task got last and has not yet turned
+# into candidates: how a candidate is linked to the call that wrote it, without the algorithm
+# saying so. A context variable, so concurrent children (asyncio tasks) never see each other's.
+_GENERATED: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("evo_generated", default=())
+
+# control requests that stop a job at once: the status and reason it ends with
+STOPS = {
+    "cancel": ("cancelled", "cancelled by request"),
+    "interrupt": ("interrupted", "the service stopped; the job resumes from its last checkpoint"),
+}
+
+
+class JobPaused(Exception):
+    """Raised at a generation boundary, after its checkpoint, when a pause was requested."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +125,7 @@ class Driver:
         self._generation = 0
         self.rejections: Counter[str] = Counter()
         self.racing_saved = 0
+        self.abandoned = 0  # calls in flight when the job was stopped, never answered
         self._paid = 0  # responses paid so far, in order
         self._replay: dict[str, dict] = {}  # paid before a crash, not yet asked again
         # best complete per-example scores so far, per example set: what racing compares with
@@ -118,6 +136,7 @@ class Driver:
         self._pending_cands: list[Candidate] = []
         self._pending_evals: list[EvaluationRecord] = []
         self._pending_calls: list[LLMCallRecord] = []
+        self._requested: str | None = None  # a control request acted on: "cancel" | "pause"
 
     # ---- the Engine interface -------------------------------------------------------------
 
@@ -132,13 +151,20 @@ class Driver:
     ) -> Candidate:
         self._count += 1
         cid = hashlib.blake2b(f"{self.job_id}:{self._count}".encode(), digest_size=16).hexdigest()
+        meta = dict(meta or {})
+        samples = _GENERATED.get()
+        for i, (key, answer) in enumerate(samples):
+            if text.strip() and text.strip() in answer:
+                meta.setdefault("made_by", key)
+                _GENERATED.set(samples[:i] + samples[i + 1 :])
+                break
         cand = Candidate(
             id=cid,
             text=text,
             generation=generation,
             operator=operator,
             parents=tuple(p.id for p in parents),
-            meta=dict(meta or {}),
+            meta=meta,
         )
         self.candidates[cid] = cand
         return cand
@@ -178,6 +204,10 @@ class Driver:
             for i in range(n)
         ]
         responses = await self._call(self.meta_pool, requests, purpose, [None] * n)
+        _GENERATED.set(tuple(
+            (req.cache_key(self.meta_pool.model), prefill + r.text)
+            for req, r in zip(requests, responses, strict=True) if not r.error
+        ))
         return [None if r.error else r.text for r in responses]
 
     async def evaluate(
@@ -205,11 +235,14 @@ class Driver:
         checkpoint = {"algorithm": state, "driver": self._state()}
         await self._flush(checkpoint=(generation, checkpoint), events=[event.payload()])
         self.bus.publish(event)
+        if self._requested == "pause":
+            raise JobPaused(f"paused by request after generation {generation}")
 
     # ---- running a job ----------------------------------------------------------------------
 
     async def run(self, *, resume: bool = False) -> JobResult:
-        """Run the job; with ``resume``, continue a stored one from its last checkpoint."""
+        """Run the job; with ``resume``, continue a stored one (queued by a service, or
+        interrupted) from its last checkpoint, if it has one."""
         algo_cls = get_algorithm(self.spec.algorithm.name)
         algorithm = algo_cls(
             algo_cls.params_model.model_validate(self.spec.algorithm.params),
@@ -228,47 +261,87 @@ class Driver:
             )
             self.store.update_job(self.job_id, started_at=_now(), heartbeat_at=_now())
         else:
-            self.store.update_job(self.job_id, status="running", reason=None, heartbeat_at=_now())
-        heartbeat = asyncio.create_task(self._heartbeat())
-        self.bus.publish(
-            JobStarted(
-                self.job_id,
-                algo_cls.name,
-                self.task.name,
-                self.spec.budget.calls,
-                self.budget.reserve,
-            )
+            job = self.store.get_job(self.job_id)
+            fields: dict[str, Any] = {"status": "running", "reason": None, "control": None,
+                                      "heartbeat_at": _now(), "ended_at": None}
+            if job is not None and job.started_at is None:
+                fields["started_at"] = _now()
+            self.store.update_job(self.job_id, **fields)
+        started = JobStarted(
+            self.job_id,
+            algo_cls.name,
+            self.task.name,
+            self.spec.budget.calls,
+            self.budget.reserve,
         )
-        status, reason = "completed", None
+        await asyncio.to_thread(self.store.write_batch, self.job_id, events=[started.payload()])
+        self.bus.publish(started)
+        work = asyncio.create_task(self._work(algorithm, checkpoint))
+        watch = asyncio.create_task(self._watch(work))
+        status = "completed"
         try:
-            try:
-                await algorithm.run(self, checkpoint)
-            except BudgetExhausted as exc:
-                reason = f"search stopped: {exc}"
+            board, seed, reason = await work
+        except JobPaused as exc:
             await self._flush()
-            self.budget.release_reserve()
-            self.bus.publish(PhaseChanged(self.job_id, "final"))
-            board, seed = await self._final()
-        except (Exception, asyncio.CancelledError) as exc:
-            status = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
-            reason = _describe(exc)
+            self._end("paused", str(exc), None)
+            return JobResult(self.job_id, "paused", [], None, self._stats([], None), str(exc))
+        except asyncio.CancelledError:
             await self._flush()
-            self._end(status, reason, None)
+            if self._requested in STOPS and work.cancelled():
+                # asked to stop: the job ends here, keeping everything it recorded
+                status, reason = STOPS[self._requested]
+                self._end(status, reason, None)
+                return JobResult(self.job_id, status, [], None, self._stats([], None), reason)
+            self._end("cancelled", "cancelled", None)
+            raise
+        except Exception as exc:
+            await self._flush()
+            self._end("failed", _describe(exc), None)
             raise
         finally:
-            heartbeat.cancel()
+            watch.cancel()
+            work.cancel()
         stats = self._stats(board, seed)
         best_id = board[0].candidate.id if board else None
         self._end(status, reason, best_id, stats)
         return JobResult(self.job_id, status, board, seed, stats, reason)
 
-    HEARTBEAT_S = 10.0
+    async def _work(
+        self, algorithm: Any, checkpoint: tuple[int, dict[str, Any]] | None
+    ) -> tuple[list[Entry], Entry | None, str | None]:
+        """The search, then the final scoring on the reserved budget."""
+        reason = None
+        try:
+            await algorithm.run(self, checkpoint)
+        except BudgetExhausted as exc:
+            reason = f"search stopped: {exc}"
+        await self._flush()
+        self.budget.release_reserve()
+        self.bus.publish(PhaseChanged(self.job_id, "final"))
+        board, seed = await self._final()
+        return board, seed, reason
 
-    async def _heartbeat(self) -> None:
-        """Tell the store this driver is alive, so a reaper can tell a dead one from a slow one."""
+    HEARTBEAT_S = 10.0
+    CONTROL_POLL_S = 0.5
+
+    async def _watch(self, work: asyncio.Task) -> None:
+        """Poll the job's control request (cancel: stop the search now; pause: stop at the next
+        generation boundary) and tell the store this driver is alive, so a reaper can tell a
+        dead driver from a slow one."""
+        loop = asyncio.get_running_loop()
+        last_beat = loop.time()
         while True:
-            await asyncio.sleep(self.HEARTBEAT_S)
-            await asyncio.to_thread(self.store.update_job, self.job_id, heartbeat_at=_now())
+            await asyncio.sleep(self.CONTROL_POLL_S)
+            state = await asyncio.to_thread(self.store.job_control, self.job_id)
+            control = state[1] if state else None
+            if control in STOPS and self._requested not in STOPS:
+                self._requested = control
+                work.cancel()
+            elif control == "pause" and self._requested is None:
+                self._requested = "pause"
+            if loop.time() - last_beat >= self.HEARTBEAT_S:
+                last_beat = loop.time()
+                await asyncio.to_thread(self.store.update_job, self.job_id, heartbeat_at=_now())
 
     def _state(self) -> dict[str, Any]:
         """What the driver needs, beside the stored rows, to continue exactly where it was."""
@@ -318,7 +391,7 @@ class Driver:
             self.candidates[cand.id] = cand
             self._written.add(cand.id)
         for key, response in paid[: self._paid]:
-            self.cache.put(key, LLMResponse(**response))
+            self.cache.put(key, _response(response))
         self._replay = dict(paid[self._paid :])
         return generation, checkpoint["algorithm"]
 
@@ -326,15 +399,20 @@ class Driver:
         self, status: str, reason: str | None, best: str | None, stats: dict | None = None
     ) -> None:
         stats = stats or self._stats([], None)
-        self.store.update_job(
+        ended = JobEnded(self.job_id, status, reason, best, stats)
+        self.store.write_batch(
             self.job_id,
-            status=status,
-            reason=reason,
-            best_candidate_id=best,
-            stats=stats,
-            ended_at=_now(),
+            events=[ended.payload()],
+            job={
+                "status": status,
+                "reason": reason,
+                "best_candidate_id": best,
+                "stats": stats,
+                "ended_at": _now(),
+                "control": None,
+            },
         )
-        self.bus.publish(JobEnded(self.job_id, status, reason, best, stats))
+        self.bus.publish(ended)
 
     async def _final(self) -> tuple[list[Entry], Entry | None]:
         """Re-score the search's top-k on the full dev split; test the winner and the best seed."""
@@ -411,16 +489,27 @@ class Driver:
         )
         self.budget.take(len(uniq), est)
         fresh = [k for k in misses if k not in self._replay]
-        answered = await pool.call_many([requests[misses[k][0]] for k in fresh]) if fresh else []
+        try:
+            answered = (
+                await pool.call_many([requests[misses[k][0]] for k in fresh]) if fresh else []
+            )
+        except asyncio.CancelledError:
+            # stopped mid-flight: only answered calls count, so the ledger and stats agree
+            self.budget.calls -= len(uniq)
+            self.abandoned += len(fresh)
+            raise
         answers = dict(zip(fresh, answered, strict=True))
         ledger, paid = [], []
         for key, idx in misses.items():
             replayed = self._replay.pop(key, None)
-            answer = LLMResponse(**replayed) if replayed is not None else answers[key]
+            answer = _response(replayed) if replayed is not None else answers[key]
             if replayed is None:  # a replayed call already has its ledger row
                 ledger.append(self._ledger_row(owners[idx[0]], purpose, answer))
                 if answer.error is None:  # a failed call is asked again, not replayed
-                    paid.append((self._paid, key, asdict(answer)))
+                    record = asdict(answer)
+                    if purpose != "evaluate":  # meta-prompts are few: keep them, for lineage
+                        record["request"] = _request_record(requests[idx[0]])
+                    paid.append((self._paid, key, record))
             self._paid += 1
             self.cache.put(key, answer)
             self.budget.spend_tokens(answer.tokens)
@@ -660,6 +749,7 @@ class Driver:
             "candidates": len(self.search_scores),
             "rejected": dict(self.rejections),
             "racing_saved_calls": self.racing_saved,
+            "abandoned_calls": self.abandoned,
             "served_by": dict(self.task_pool.served),
             "elapsed_s": round(self.budget.elapsed(), 2),
         }
@@ -692,6 +782,23 @@ def program_score(
 def _seed(job_seed: int, key: str, sample: int) -> int:
     digest = hashlib.blake2b(f"{job_seed}:{key}:{sample}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big")
+
+
+def _request_record(request: LLMRequest) -> dict[str, Any]:
+    return {
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "prefill": request.prefill,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+    }
+
+
+_RESPONSE_FIELDS = frozenset(LLMResponse.__dataclass_fields__)
+
+
+def _response(stored: dict[str, Any]) -> LLMResponse:
+    """A stored paid response back as an LLMResponse (its recorded request left aside)."""
+    return LLMResponse(**{k: v for k, v in stored.items() if k in _RESPONSE_FIELDS})
 
 
 def _as_cached(resp: LLMResponse) -> LLMResponse:

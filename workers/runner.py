@@ -102,7 +102,7 @@ async def run_job(
             _close(cache)
 
 
-RESUMABLE = ("interrupted", "failed", "cancelled", "running")
+RESUMABLE = ("interrupted", "failed", "cancelled", "paused", "running")
 
 
 class CannotResume(ValueError):
@@ -124,7 +124,7 @@ def resume(
         raise CannotResume(f"no job {job_ref!r} in {store.url}")
     if job.status not in RESUMABLE:
         raise CannotResume(f"job {job.id[:8]} is {job.status}; only jobs that are "
-                           f"{', '.join(RESUMABLE[:3])} (or running with a dead driver) resume")
+                           f"{', '.join(RESUMABLE[:4])} (or running with a dead driver) resume")
     if job.status == "running" and not is_stale(job, stale_after_s):
         raise CannotResume(f"job {job.id[:8]} is running (its driver reported within the last "
                            f"{stale_after_s:.0f} s); cancel it or wait for the reaper")
@@ -205,6 +205,19 @@ def check_budget(driver: Driver) -> None:
         )
 
 
+def init_ray(settings: Settings) -> None:
+    """Connect to ``EVO_RAY_ADDRESS``, or start a local cluster, once per process."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            address=settings.ray_address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+
+
 class PoolFactory:
     """Builds pools of workers for model specs and closes them all at the end."""
 
@@ -244,13 +257,7 @@ class PoolFactory:
 
         from workers.actors import ActorWorker, LLMWorker
 
-        if not ray.is_initialized():
-            ray.init(
-                address=self.settings.ray_address,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
+        init_ray(self.settings)
         if model.workers is None and model.provider == "local":
             # one model per core budget of the whole cluster, not just this machine
             size = max(1, int(ray.cluster_resources().get("CPU", 1)) // model.threads)

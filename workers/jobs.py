@@ -1,0 +1,99 @@
+"""Job state changes requested from outside a job (CLI, REST): submit, cancel, pause, resume.
+
+States: queued → running → completed | failed | cancelled | paused | interrupted; paused,
+interrupted, failed and cancelled jobs go back to queued when resumed. Every move is one
+conditional UPDATE (``Store.transition``), so two processes never make the same move twice. A
+running job is not changed here: its driver is asked (``control``) and acts within a second.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from evo.spec import JobSpec
+from storage import JobRecord, Store
+
+# from which states each request may act, and on a job that is not running, what it does
+CANCELLABLE = ("queued", "paused", "interrupted")
+PAUSABLE = ("queued",)
+RESUMABLE = ("paused", "interrupted", "failed", "cancelled")
+
+
+class JobNotFound(LookupError):
+    """No such job (or not one the caller may see)."""
+
+
+class JobConflict(ValueError):
+    """The request does not fit the job's current state (e.g. resuming a completed job)."""
+
+
+def submit(store: Store, spec: JobSpec, *, owner: str | None = None) -> JobRecord:
+    """Queue a job for a service to run. The spec must already be validated; what is stored is
+    its public form (inline keys are never stored)."""
+    from evo.task import load_task
+
+    task = load_task(spec.task, base_dir=spec._base_dir)
+    return store.create_job(
+        job_id=uuid.uuid4().hex,
+        name=spec.name or f"{spec.algorithm.name} on {task.name}",
+        task=task.name,
+        algorithm=spec.algorithm.name,
+        spec=spec.public_dict(),
+        seed=spec.seed,
+        status="queued",
+        owner=owner,
+    )
+
+
+def get(store: Store, job_ref: str) -> JobRecord:
+    try:
+        job = store.get_job(job_ref)
+    except ValueError as exc:  # an ambiguous prefix
+        raise JobNotFound(str(exc)) from exc
+    if job is None:
+        raise JobNotFound(f"no job {job_ref!r}")
+    return job
+
+
+def cancel(store: Store, job_ref: str) -> JobRecord:
+    """A job not running is cancelled at once; a running one is asked to stop, and its driver
+    stops its fan-out within a second, keeping everything it recorded."""
+    job = get(store, job_ref)
+    if store.transition(job.id, CANCELLABLE, status="cancelled", reason="cancelled by request",
+                        ended_at=_now(), control=None):
+        return get(store, job.id)
+    if store.transition(job.id, ("running",), control="cancel"):
+        return get(store, job.id)
+    raise JobConflict(
+        f"job {job.id} is {get(store, job.id).status}; only queued, running, paused or "
+        "interrupted jobs can be cancelled"
+    )
+
+
+def pause(store: Store, job_ref: str) -> JobRecord:
+    """A queued job is held; a running one stops after its next generation's checkpoint."""
+    job = get(store, job_ref)
+    if store.transition(job.id, PAUSABLE, status="paused", reason="paused by request"):
+        return get(store, job.id)
+    if store.transition(job.id, ("running",), control="pause"):
+        return get(store, job.id)
+    raise JobConflict(
+        f"job {job.id} is {get(store, job.id).status}; only queued or running jobs can be paused"
+    )
+
+
+def requeue(store: Store, job_ref: str) -> JobRecord:
+    """Queue a stopped job again; the service resumes it from its last checkpoint."""
+    job = get(store, job_ref)
+    if store.transition(job.id, RESUMABLE, status="queued", reason=None, control=None,
+                        ended_at=None):
+        return get(store, job.id)
+    raise JobConflict(
+        f"job {job.id} is {get(store, job.id).status}; only "
+        f"{', '.join(RESUMABLE)} jobs can be resumed"
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
