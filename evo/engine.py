@@ -68,6 +68,11 @@ class Engine(Protocol):
         """Candidates made earlier in this job (also before a resume), by id."""
         ...
 
+    def prefer(self, fitness: dict[str, float]) -> None:
+        """The algorithm's own fitness of some candidates (GrIPS: its objective), where it is
+        not the task metric: the final top-k are chosen by it instead of the mean score."""
+        ...
+
     def reject(self, operator: str, reason: str) -> None:
         """Note a meta-LLM answer that could not be used (empty, unchanged, unparsed)."""
         ...

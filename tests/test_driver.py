@@ -122,3 +122,24 @@ async def test_dev_subset_fixed_or_fresh_each_generation(store: Store, resample:
     sets = [frozenset(v) for _, v in sorted(seen.items())]
     assert len(sets) == 4 and all(len(s) == 4 for s in sets)
     assert (len(set(sets)) > 1) == resample
+
+
+async def test_final_top_k_follow_the_algorithms_own_fitness(store: Store) -> None:
+    """An algorithm with its own objective (GrIPS) names the finalists, not the mean score."""
+    spec = {"algorithm": {"name": "evoprompt-ga", "population": 4, "generations": 2},
+            "evaluation": {"top_k": 1}, "seed": 2}
+    driver = run_toy(store, spec)
+    original = driver.generation_done
+    favoured = []
+
+    async def done(generation, population, state):
+        await original(generation, population, state)
+        worst = min(driver.search_scores.values(), key=lambda s: s.value)
+        favoured.append(worst.candidate_id)
+        driver.prefer({worst.candidate_id: 2.0})
+
+    driver.generation_done = done
+    result = await driver.run()
+    best_mean = max(s.value for s in driver.search_scores.values())
+    assert result.best.candidate.id in favoured
+    assert driver.search_scores[result.best.candidate.id].value < best_mean

@@ -132,6 +132,7 @@ class Driver:
         self._incumbents: dict[tuple[str, int | None], tuple[float, dict[str, float]]] = {}
         self.candidates: dict[str, Candidate] = {}
         self.search_scores: dict[str, Score] = {}
+        self.preferred: dict[str, float] = {}  # the algorithm's own fitness, where it has one
         self._written: set[str] = set()
         self._pending_cands: list[Candidate] = []
         self._pending_evals: list[EvaluationRecord] = []
@@ -171,6 +172,9 @@ class Driver:
 
     def lookup(self, ids: Sequence[str]) -> list[Candidate]:
         return [self.candidates[i] for i in ids]
+
+    def prefer(self, fitness: dict[str, float]) -> None:
+        self.preferred.update(fitness)
 
     def reject(self, operator: str, reason: str) -> None:
         self.rejections[f"{operator}:{reason}"] += 1
@@ -356,6 +360,7 @@ class Driver:
                        "cached": self.budget.cached, "elapsed": self.budget.elapsed()},
             "rejections": dict(self.rejections),
             "racing_saved": self.racing_saved,
+            "preferred": dict(self.preferred),
             "scores": {c: [s.split, s.value, s.n, s.failures, s.subset]
                        for c, s in self.search_scores.items()},
             "incumbents": [[split, subset, value, per]
@@ -382,6 +387,7 @@ class Driver:
         self.budget.started -= d["budget"]["elapsed"]
         self.rejections = Counter(d["rejections"])
         self.racing_saved = d["racing_saved"]
+        self.preferred = dict(d.get("preferred", {}))
         self.search_scores = {
             c: Score(c, split, value, n, failures, subset)
             for c, (split, value, n, failures, subset) in d["scores"].items()
@@ -417,7 +423,10 @@ class Driver:
     async def _final(self) -> tuple[list[Entry], Entry | None]:
         """Re-score the search's top-k on the full dev split; test the winner and the best seed."""
         ev = self.spec.evaluation
-        ranked = sorted(self.search_scores.values(), key=lambda s: -s.value)
+        ranked = sorted(
+            self.search_scores.values(),
+            key=lambda s: -self.preferred.get(s.candidate_id, s.value),
+        )
         if not ranked:
             return [], None
         top = [self.candidates[s.candidate_id] for s in ranked[: ev.top_k]]

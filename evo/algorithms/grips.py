@@ -225,10 +225,12 @@ class GrIPS(Algorithm):
         metric = task.metric if isinstance(task, Task) else None
         parse = metric.parse if isinstance(metric, ParsingMetric) else None
         scores = await engine.evaluate(cands, "dev", self.params.dev_subset)
-        return {
+        fitness = {
             s.candidate_id: grips_objective(s, task.labels, parse, self.params.entropy_weight)
             for s in scores
         }
+        engine.prefer(fitness)  # the finalists are GrIPS's best by its objective
+        return fitness
 
     @staticmethod
     def state(
