@@ -226,6 +226,37 @@ def worker(
         store.close()
 
 
+db_app = typer.Typer(no_args_is_help=True, help="The store's schema: migrate, show version.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Bring the store's schema to the newest migration (stores also do so when opened)."""
+    from storage import Store
+    from storage.db import current_revision
+
+    settings = _settings(db)
+    with Store(settings.database_url, upgrade=False) as store:
+        before = current_revision(store.engine)
+        store.upgrade()
+        after = current_revision(store.engine)
+        console.print(f"{store.url}: {before or 'empty'} → {after}"
+                      if before != after else f"{store.url}: at {after}, nothing to do")
+
+
+@db_app.command("current")
+def db_current(db: DbOption = None) -> None:
+    """The migration the store is at, and the newest one."""
+    from storage import Store
+    from storage.db import current_revision, head_revision
+
+    settings = _settings(db)
+    with Store(settings.database_url, upgrade=False) as store:
+        now = current_revision(store.engine)
+    console.print(f"{store.url}: at {now or 'nothing (empty)'}; newest {head_revision()}")
+
+
 @app.command()
 def reap(
     db: DbOption = None,

@@ -153,3 +153,51 @@ def test_usage_errors_are_short(tmp_path: Path, db: str) -> None:
     out = evo("jobs", "--no-such-flag", db=db, cwd=tmp_path)
     assert out.returncode == 2 and "No such option" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_queue_a_job_and_let_a_worker_run_it(tmp_path: Path, db: str) -> None:
+    """submit → worker runs it → the job is completed; cancel/requeue/pause act on the queue."""
+    from storage import Store
+
+    queued = evo("submit", "quickstart", *SCRIPTED, db=db, cwd=tmp_path)
+    assert queued.returncode == 0, queued.stderr
+    job_id = queued.stdout.split("job ")[1].split()[0]
+    held = evo("submit", "quickstart", *SCRIPTED, db=db, cwd=tmp_path)
+    other = held.stdout.split("job ")[1].split()[0]
+    assert "is paused" in evo("pause", other[:8], db=db, cwd=tmp_path).stdout
+    assert "is queued" in evo("requeue", other[:8], db=db, cwd=tmp_path).stdout
+    assert "is cancelled" in evo("cancel", other[:8], db=db, cwd=tmp_path).stdout
+    again = evo("cancel", other[:8], db=db, cwd=tmp_path)
+    assert again.returncode == 2 and "only queued, running, paused or interrupted" in again.stderr
+    assert "Traceback" not in again.stderr
+
+    env = {**os.environ, "EVO_EXECUTOR": "inprocess", "EVO_DATABASE_URL": db}
+    worker = subprocess.Popen([*EVO, "worker"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        with Store(db) as store:
+            import time
+
+            deadline = time.monotonic() + 90
+            while store.get_job(job_id).status != "completed":
+                assert time.monotonic() < deadline and worker.poll() is None
+                time.sleep(0.2)
+            assert store.get_job(other).status == "cancelled"  # never run
+    finally:
+        worker.send_signal(2)  # Ctrl-C
+        out, errs = worker.communicate(timeout=30)
+    assert worker.returncode == 0, errs
+    assert f"job {job_id} completed" in out
+
+
+def test_submit_refuses_inline_keys_and_db_commands(tmp_path: Path, db: str) -> None:
+    spec = tmp_path / "keyed.yaml"
+    spec.write_text(yaml.safe_dump({"task": "sentiment", "models": {"task": {
+        "provider": "openai", "model": "m", "api_key": "sk-not-to-be-stored"}}}))
+    out = evo("submit", str(spec), db=db, cwd=tmp_path)
+    assert out.returncode == 2 and "inline api_key" in out.stderr
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert "empty" in evo("db", "current", db=fresh, cwd=tmp_path).stdout
+    up = evo("db", "upgrade", db=fresh, cwd=tmp_path)
+    assert up.returncode == 0 and "empty →" in up.stdout
+    assert "nothing to do" in evo("db", "upgrade", db=fresh, cwd=tmp_path).stdout
