@@ -183,3 +183,31 @@ def test_service_runs_jobs_as_ray_tasks(tmp_path) -> None:
         finally:
             svc.stop()
             ray.shutdown()
+
+
+def test_a_job_that_cannot_start_fails_with_its_reason(store: Store, service,
+                                                        tmp_path) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(f'{{"input": "item {i}", "target": "{"ab"[i % 2]}"}}\n'
+                            for i in range(30)))
+    spec = parse_spec({"task": {"name": "mine", "data": {"train": str(data), "dev": str(data),
+                                                         "test": str(data)},
+                                "metric": "label_accuracy", "labels": ["a", "b"]},
+                       "models": {"task": {"provider": "scripted"}},
+                       "algorithm": {"name": "opro", "steps": 1}, "budget": {"calls": 1000}})
+    job = jobs.submit(store, spec)
+    data.unlink()  # gone before the service gets to it
+    svc = service()
+    svc.start()
+    (failed,) = wait_for(store, [job.id], ("failed",))
+    assert failed.reason.startswith("could not start:") and "data.jsonl" in failed.reason
+
+
+def test_submit_refuses_a_budget_that_cannot_pay_for_final_scoring(store: Store) -> None:
+    from evo.spec_io import SpecError
+
+    with pytest.raises(SpecError) as err:
+        jobs.submit(store, scripted_spec().model_copy(update={"budget": parse_spec(
+            {"task": "sentiment", "budget": {"calls": 10}}).budget}))
+    assert err.value.errors[0].loc == ("budget", "calls")
+    assert store.list_jobs() == []

@@ -741,14 +741,7 @@ class Driver:
         )
 
     def final_reserve(self) -> int:
-        """Calls held back so that final scoring always fits: top-k and a seed on full dev,
-        and the winner and the seed on test."""
-        ev = self.spec.evaluation
-        if isinstance(self.task, ProgramTask):
-            return 0  # programs are scored in the sandbox, not by paid calls
-        dev = len(self.task.split("dev"))
-        test = len(self.task.split("test")) if ev.test else 0
-        return (ev.top_k + 1) * dev + 2 * test
+        return final_reserve(self.spec, self.task)
 
     def _stats(self, board: list[Entry], seed: Entry | None) -> dict[str, Any]:
         stats: dict[str, Any] = {
@@ -767,6 +760,17 @@ class Driver:
         if seed:
             stats |= {"seed_dev": seed.dev, "seed_test": seed.test}
         return stats
+
+
+def final_reserve(spec: JobSpec, task: Task | ProgramTask) -> int:
+    """Calls held back so that final scoring always fits: top-k and a seed on full dev, and the
+    winner and the seed on test."""
+    ev = spec.evaluation
+    if isinstance(task, ProgramTask):
+        return 0  # programs are scored in the sandbox, not by paid calls
+    dev = len(task.split("dev"))
+    test = len(task.split("test")) if ev.test else 0
+    return (ev.top_k + 1) * dev + 2 * test
 
 
 def program_score(

@@ -29,11 +29,15 @@ class JobConflict(ValueError):
 
 
 def submit(store: Store, spec: JobSpec, *, owner: str | None = None) -> JobRecord:
-    """Queue a job for a service to run. The spec must already be validated; what is stored is
-    its public form (inline keys are never stored)."""
+    """Queue a job for a service to run. The spec must already be validated; its task is loaded
+    and its budget checked here (``TaskError``, ``SpecError``), so that a job that cannot run is
+    refused now rather than failing later. What is stored is the spec's public form (inline keys
+    are never stored)."""
     from evo.task import load_task
+    from workers.runner import check_budget
 
     task = load_task(spec.task, base_dir=spec._base_dir)
+    check_budget(spec, task)
     return store.create_job(
         job_id=uuid.uuid4().hex,
         name=spec.name or f"{spec.algorithm.name} on {task.name}",

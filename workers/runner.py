@@ -18,10 +18,11 @@ from typing import Any
 from evo.compare import Run, run_specs
 from evo.events import InProcessBus
 from evo.llm import LLMClient
+from evo.programs import ProgramTask
 from evo.settings import Settings
 from evo.spec import JobSpec, ModelSpec
 from evo.spec_io import load_spec, parse_spec
-from evo.task import load_task
+from evo.task import Task, load_task
 from storage import Store
 from workers import faults
 from workers.cache import ResponseCache
@@ -75,6 +76,7 @@ async def run_job(
 ) -> JobResult:
     faults.install(store.engine)
     task = load_task(spec.task, base_dir=spec._base_dir)
+    check_budget(spec, task)
     own_cache = cache is None
     cache = cache if cache is not None else make_cache(settings, settings.cache_entries)
     pools = PoolFactory(settings, spec.evaluation.batch_size)
@@ -94,7 +96,6 @@ async def run_job(
             bus=bus,
             job_id=job_id or uuid.uuid4().hex,
         )
-        check_budget(driver)
         return await driver.run(resume=resume)
     finally:
         pools.close()
@@ -187,19 +188,20 @@ def compare_runs(
     return runs
 
 
-def check_budget(driver: Driver) -> None:
+def check_budget(spec: JobSpec, task: Task | ProgramTask) -> None:
+    """Refuse a call budget that cannot even pay for the final scoring."""
     from evo.spec_io import FieldError, SpecError
+    from workers.driver import final_reserve
 
-    calls = driver.spec.budget.calls
-    if calls is not None and calls <= driver.budget.reserve:
+    calls, reserve = spec.budget.calls, final_reserve(spec, task)
+    if calls is not None and calls <= reserve:
         raise SpecError(
             [
                 FieldError(
                     ("budget", "calls"),
                     f"{calls} calls cannot pay for the search: the final scoring alone reserves "
-                    f"{driver.budget.reserve} (top_k+1 candidates on "
-                    f"{len(driver.task.split('dev'))}"
-                    f" dev examples, 2 on test); raise budget.calls or lower evaluation.top_k",
+                    f"{reserve} (top_k+1 candidates on {len(task.split('dev'))} dev examples, "
+                    "2 on test); raise budget.calls or lower evaluation.top_k",
                 )
             ]
         )

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from evo.events import InProcessBus
@@ -56,9 +57,19 @@ async def run_stored(
     """Run (or resume) a claimed job to its end; returns its final status."""
     from workers.runner import run_job
 
-    spec = with_secrets(parse_spec(job.spec), secrets)
-    result = await run_job(spec, store=store, settings=settings, bus=bus, job_id=job.id,
-                           resume=True)
+    try:
+        spec = with_secrets(parse_spec(job.spec), secrets)
+        result = await run_job(spec, store=store, settings=settings, bus=bus, job_id=job.id,
+                               resume=True)
+    except Exception as exc:
+        # A job that failed before its driver started (its data file vanished, its endpoint
+        # has no key) would otherwise stay "running" until reaped, and be retried forever.
+        reason = f"could not start: {type(exc).__name__}: {exc}"
+        if await asyncio.to_thread(store.transition, job.id, ("running",), status="failed",
+                                   reason=reason, ended_at=datetime.now(UTC), control=None):
+            log.warning("job %s %s", job.id, reason)
+            return "failed"
+        raise
     return result.status
 
 
