@@ -66,6 +66,7 @@ class LocalLlamaClient:
 
     ``seed`` varies the per-call sampling seeds, which are otherwise derived from each request
     (a request's own ``seed`` wins). ``n_batch`` is llama.cpp's evaluation batch size.
+    ``reuse_prefix=False`` evaluates every prompt from scratch (for measuring what reuse gains).
     """
 
     supports_label_scoring = True
@@ -78,6 +79,7 @@ class LocalLlamaClient:
         threads: int = 1,
         seed: int = 0,
         n_batch: int = 512,
+        reuse_prefix: bool = True,
     ) -> None:
         path = Path(model_path or bundled_model_path())
         if not path.is_file():
@@ -98,6 +100,7 @@ class LocalLlamaClient:
         except (ValueError, RuntimeError) as exc:
             raise LLMUnavailable(f"cannot load model {path}: {exc}") from exc
         self._seed = seed
+        self._reuse = reuse_prefix
         self._closed = False
         self._lock = threading.Lock()
         self._n_vocab = self._llm.n_vocab()
@@ -175,7 +178,7 @@ class LocalLlamaClient:
         """
         llm = self._llm
         cached = llm.input_ids[: min(llm.n_tokens, self._exact_upto)]
-        limit = min(len(cached), len(tokens) - 2)
+        limit = min(len(cached), len(tokens) - 2) if self._reuse else 0
         keep = 0
         if limit > 0:
             diff = np.nonzero(cached[:limit] != np.asarray(tokens[:limit], dtype=cached.dtype))[0]

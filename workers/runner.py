@@ -212,11 +212,18 @@ def init_ray(settings: Settings) -> None:
     import ray
 
     if not ray.is_initialized():
+        extra: dict[str, Any] = {}
+        if settings.ray_address is None:
+            # Ray runs its workers at niceness 15; model actors are where a job's work is done,
+            # and at 15 they lose the CPU to any other process on the machine (3x slower with
+            # one busy neighbour on 2 cores). A cluster Evo joins keeps its own setting.
+            extra["_system_config"] = {"worker_niceness": 0}
         ray.init(
             address=settings.ray_address,
             include_dashboard=False,
             log_to_driver=False,
             configure_logging=False,
+            **extra,
         )
 
 
