@@ -66,11 +66,16 @@ class ProgramTask:
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.S)
 
 
-def extract_program(raw: str, entry: str) -> tuple[str, str] | tuple[None, str]:
+def extract_program(
+    raw: str, entry: str, arity: int | None = None
+) -> tuple[str, str] | tuple[None, str]:
     """(thought, code) from an answer shaped ``idea</thought><code>...``, or (None, reason).
 
     The answer may put the code in a fenced block or in <code> tags; anything the model adds
-    around it is dropped. The code must parse and define ``entry``.
+    around it is dropped. Small models write prose before or after the code and copy the name
+    of the example function, so the parse is forgiving: leading prose lines and trailing lines
+    that break the parse are cut, and when ``entry`` is missing, the last top-level function
+    taking ``arity`` arguments is renamed to it. The code must then parse and define ``entry``.
     """
     thought, _, rest = raw.partition("</thought>")
     if not rest:
@@ -81,10 +86,52 @@ def extract_program(raw: str, entry: str) -> tuple[str, str] | tuple[None, str]:
     code = (fenced.group(1) if fenced else body).strip("\n")
     if not code.strip():
         return None, "empty"
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
+    parsed = _parse_leniently(code)
+    if parsed is None:
         return None, "syntax_error"
-    if not any(isinstance(n, ast.FunctionDef) and n.name == entry for n in tree.body):
-        return None, "missing_function"
+    code, tree = parsed
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    if not any(f.name == entry for f in functions):
+        fitting = [f for f in functions if arity is not None and _arity(f) == arity]
+        if not fitting:
+            return None, "missing_function"
+        name = fitting[-1].name
+        code = re.sub(rf"^def {re.escape(name)}\(", f"def {entry}(", code, count=1, flags=re.M)
     return " ".join(thought.split()), code
+
+
+_CODE_START = re.compile(r"^(import |from |def |@|class )")
+
+
+def _parse_leniently(code: str) -> tuple[str, ast.Module] | None:
+    """The code, or the longest run of its lines from its first code line that parses."""
+    lines = code.split("\n")
+    first = next((i for i, line in enumerate(lines) if _CODE_START.match(line)), None)
+    if first is None:
+        return None
+    lines = lines[first:]
+    for end in range(len(lines), 0, -1):
+        candidate = "\n".join(lines[:end]).rstrip()
+        if "def " not in candidate:
+            return None
+        try:
+            return candidate, ast.parse(candidate)
+        except SyntaxError:
+            continue
+    return None
+
+
+def _arity(fn: ast.FunctionDef) -> int:
+    return len(fn.args.posonlyargs) + len(fn.args.args)
+
+
+def signature_arity(signature: str, entry: str) -> int | None:
+    """How many positional arguments ``entry`` takes in a task's signature text."""
+    try:
+        tree = ast.parse(signature.rstrip() + "\n    pass\n")
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == entry:
+            return _arity(node)
+    return None

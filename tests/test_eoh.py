@@ -7,7 +7,7 @@ from collections import Counter
 
 from evo.llm import LLMRequest
 from evo.problems.binpacking import bin_packing
-from evo.programs import extract_program
+from evo.programs import extract_program, signature_arity
 from evo.selection import rank_based
 from evo.spec import JobSpec
 from storage import Store
@@ -39,6 +39,21 @@ def test_extract_program() -> None:
         None, "missing_function")
     assert extract_program(f"x</thought><code>{BROKEN}", "priority") == (None, "syntax_error")
     assert extract_program("x</thought><code>   ", "priority") == (None, "empty")
+
+
+def test_extract_program_forgives_what_small_models_write() -> None:
+    prose = ("A tight fit.</thought>\nHere is the code:\ndef score(x, options):\n"
+             "    return -(options - x)\n\nThis returns the tightest bin first.")
+    assert extract_program(prose, "priority", 2) == (
+        "A tight fit.", "def priority(x, options):\n    return -(options - x)")
+    # the wrong number of arguments is not the function asked for
+    assert extract_program(prose, "priority", 3) == (None, "missing_function")
+    # helpers stay; the last function of the right shape becomes the entry
+    two = "x</thought><code>def helper(a, b):\n    return a\n\ndef main(a, b):\n    return b\n"
+    assert extract_program(two, "priority", 2)[1].endswith("def priority(a, b):\n    return b")
+    assert extract_program("x</thought>no code at all, sorry", "priority", 2) == (
+        None, "syntax_error")
+    assert signature_arity(bin_packing().signature, "priority") == 2
 
 
 def test_rank_based_prefers_the_fittest_gently() -> None:

@@ -21,7 +21,7 @@ from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.llm import Message
-from evo.programs import extract_program
+from evo.programs import extract_program, signature_arity
 from evo.selection import rank_based, top_k
 
 FORMAT = """Answer in exactly this shape: first the idea in one sentence between <thought> and \
@@ -166,7 +166,8 @@ class EoH(PopulationAlgorithm):
         if raw is None:
             engine.reject(strategy, "call_failed")
             return None
-        thought, code = extract_program(raw, task.entry)
+        thought, code = extract_program(raw, task.entry,
+                                        signature_arity(task.signature, task.entry))
         if thought is None:
             engine.reject(strategy, code)
             return None
