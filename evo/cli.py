@@ -426,6 +426,92 @@ def algorithms() -> None:
     console.print(table)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+    db: DbOption = None,
+) -> None:
+    """Serve the REST API (under /api/v1; schema at /api/v1/docs) and run submitted jobs."""
+    import uvicorn
+
+    from api import create_app
+
+    settings = _settings(db)
+    store = _store(settings.database_url)
+    if not store.api_keys():
+        err.print("no API keys yet: make one with `evo keys create NAME --admin`")
+    console.print(f"serving on http://{host}:{port}/api/v1 from {store.url} "
+                  f"({settings.max_jobs} job(s) at a time, {settings.executor} executor)")
+    try:
+        # a stream left open must not hold up shutdown: running jobs stop and resume later
+        uvicorn.run(create_app(store, settings), host=host, port=port,
+                    timeout_graceful_shutdown=10, log_level="info")
+    except KeyboardInterrupt:  # uvicorn passes Ctrl-C on once it has shut down cleanly
+        pass
+    finally:
+        store.close()
+    console.print("stopped: running jobs were interrupted and will resume")
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for `evo serve`.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="whose key: the owner of the jobs it submits")],
+    admin: Annotated[bool, typer.Option("--admin", help="may see and act on every job")] = False,
+    db: DbOption = None,
+) -> None:
+    """Make a key and print it (once: only a hash of it is stored)."""
+    from api import keys
+
+    with _store(db) as store:
+        try:
+            record, token = keys.create_key(store, name, admin=admin)
+        except keys.KeyProblem as exc:
+            raise UserError(str(exc)) from None
+    err.print(f"key for {record.name}{' (admin)' if record.admin else ''}; "
+              "store it now, it is not shown again:")
+    sys.stdout.write(token + "\n")
+
+
+@keys_app.command("list")
+def keys_list(db: DbOption = None) -> None:
+    """The keys: name, first characters, admin or not, when made and revoked."""
+    from rich.table import Table
+
+    with _store(db) as store:
+        rows = store.api_keys()
+    table = Table("name", "key", "admin", "created", "revoked")
+    for k in rows:
+        table.add_row(
+            k.name,
+            f"{k.hint}…",
+            "yes" if k.admin else "",
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            "" if k.revoked_at is None else f"{k.revoked_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="revoke every active key of this name")],
+    db: DbOption = None,
+) -> None:
+    """Revoke a name's keys: they are refused at once (its jobs stay, for an admin to see)."""
+    from api import keys
+
+    with _store(db) as store:
+        try:
+            count = keys.revoke(store, name)
+        except keys.KeyProblem as exc:
+            raise UserError(str(exc)) from None
+    console.print(f"revoked {count} key(s) of {name}")
+
+
 def _job(store, ref: str):
     try:
         record = store.get_job(ref)

@@ -21,3 +21,30 @@ class Settings(BaseSettings):
     )
     cache_entries: int = Field(200_000, ge=0, description="in-memory response cache size")
     max_jobs: int = Field(2, ge=1, le=1000, description="jobs one service runs at the same time")
+    # --- the REST API (`evo serve`) ---
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="largest request body the API reads (413 beyond)"
+    )
+    max_budget_calls: int = Field(
+        100_000, ge=1, description="most LLM calls a job submitted over the API may spend"
+    )
+    max_budget_tokens: int | None = Field(
+        100_000_000, ge=1, description="most tokens an API job may spend (unset: no server cap)"
+    )
+    max_budget_seconds: float | None = Field(
+        86_400.0, gt=0, description="longest search of an API job, s (unset: no server cap)"
+    )
+    api_data_dir: str | None = Field(
+        None, description="folder API specs may read task data and local model files from "
+        "(unset: API specs use built-in tasks and the bundled model only)",
+    )
+    api_key_envs: list[str] = Field(
+        default_factory=lambda: ["OPENAI_API_KEY"],
+        description="environment variables whose keys API specs may name with api_key_env",
+    )
+    api_custom_metrics: bool = Field(
+        False, description="let API specs name a metric as module:function (imports code)"
+    )
+    metrics_public: bool = Field(
+        False, description="serve /api/v1/metrics without a key (else an admin key is needed)"
+    )

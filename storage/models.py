@@ -222,3 +222,23 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """A REST API key. Only a SHA-256 of the token is kept: tokens are long random strings, so a
+    fast unsalted hash is enough, and lookups by hash stay one indexed read."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        Index("ux_api_keys_token_sha256", "token_sha256", unique=True),
+        Index("ix_api_keys_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    # the tenant: jobs submitted with the key are owned by this name
+    name: Mapped[str] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    hint: Mapped[str] = mapped_column(String(16))  # the token's first characters, for listings
+    admin: Mapped[bool]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from evo.candidate import Candidate
 from storage.convert import evaluation_record, to_candidate
 from storage.models import CandidateRow, EvaluationRow, JobRow, LineageRow, LLMCallRow
-from storage.records import EvaluationRecord, GenerationSummary, LineageEdge
+from storage.records import (
+    CANDIDATE_SORTS,
+    CandidatePage,
+    EvaluationRecord,
+    GenerationSummary,
+    LineageEdge,
+    ScoredCandidate,
+)
 
 # Guards the ancestry walk against a cycle in the lineage (which only a corrupted batch could
 # create); far deeper than any real run.
@@ -200,3 +207,142 @@ def lineage_edges(session: Session, job_id: str) -> list[LineageEdge]:
     return [
         LineageEdge(r.parent_id, r.child_id, r.operator, r.position) for r in session.scalars(stmt)
     ]
+
+
+# --- listings for the REST API -----------------------------------------------------------------
+
+
+def job_filters(
+    *,
+    status: str | None = None,
+    owner: str | None = None,
+    algorithm: str | None = None,
+    task: str | None = None,
+) -> list[Any]:
+    """WHERE criteria of a job listing (each filter only when given)."""
+    pairs = (
+        (JobRow.status, status),
+        (JobRow.owner, owner),
+        (JobRow.algorithm, algorithm),
+        (JobRow.task, task),
+    )
+    return [column == value for column, value in pairs if value is not None]
+
+
+def count_jobs(session: Session, criteria: Sequence[Any]) -> int:
+    return int(session.scalar(select(func.count()).select_from(JobRow).where(*criteria)) or 0)
+
+
+def jobs_by_status(session: Session) -> dict[str, int]:
+    stmt = select(JobRow.status, func.count()).group_by(JobRow.status)
+    return {status: int(n) for status, n in session.execute(stmt)}
+
+
+def latest_dev_scores(job_id: str) -> Any:
+    """Subquery (candidate_id, value): each candidate's latest dev evaluation over at least one
+    example. Ids grow with time, so the highest id is the latest."""
+    latest = (
+        select(EvaluationRow.candidate_id, func.max(EvaluationRow.id).label("id"))
+        .where(EvaluationRow.job_id == job_id, EvaluationRow.split == "dev", EvaluationRow.n > 0)
+        .group_by(EvaluationRow.candidate_id)
+        .subquery()
+    )
+    return (
+        select(latest.c.candidate_id, EvaluationRow.value)
+        .join(EvaluationRow, EvaluationRow.id == latest.c.id)
+        .subquery()
+    )
+
+
+def candidate_page(
+    session: Session,
+    job_id: str,
+    *,
+    generation: int | None = None,
+    operator: str | None = None,
+    min_score: float | None = None,
+    max_score: float | None = None,
+    sort: str = "created",
+    limit: int | None = 50,
+    offset: int = 0,
+) -> CandidatePage:
+    """Filter, count, order and page a job's candidates in the database (a job may have tens of
+    thousands); only the page's rows and their parents are loaded."""
+    score = latest_dev_scores(job_id)
+    criteria: list[Any] = [CandidateRow.job_id == job_id]
+    if generation is not None:
+        criteria.append(CandidateRow.generation == generation)
+    if operator is not None:
+        criteria.append(CandidateRow.operator == operator)
+    if min_score is not None:
+        criteria.append(score.c.value >= min_score)
+    if max_score is not None:
+        criteria.append(score.c.value <= max_score)
+    joined = select(CandidateRow, score.c.value).outerjoin(
+        score, score.c.candidate_id == CandidateRow.id
+    )
+    total = session.scalar(
+        select(func.count())
+        .select_from(CandidateRow)
+        .outerjoin(score, score.c.candidate_id == CandidateRow.id)
+        .where(*criteria)
+    )
+    stmt = joined.where(*criteria).order_by(*_candidate_order(sort, score.c.value)).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = session.execute(stmt).all()
+    parents = parents_by_child(session, [row.id for row, _ in rows])
+    items = tuple(
+        ScoredCandidate(job_id, to_candidate(row, parents.get(row.id, ())), value)
+        for row, value in rows
+    )
+    return CandidatePage(int(total or 0), items)
+
+
+def _candidate_order(sort: str, value: Any) -> list[Any]:
+    if sort not in CANDIDATE_SORTS:
+        raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(CANDIDATE_SORTS)}")
+    seq, cid, gen = CandidateRow.seq, CandidateRow.id, CandidateRow.generation
+    # unscored candidates go last whichever way scores are ordered
+    return {
+        "created": [seq, cid],
+        "-created": [seq.desc(), cid.desc()],
+        "score": [value.is_(None), value, seq, cid],
+        "-score": [value.is_(None), value.desc(), seq, cid],
+        "generation": [gen, seq, cid],
+        "-generation": [gen.desc(), seq, cid],
+    }[sort]
+
+
+def candidate_job_id(session: Session, candidate_id: str) -> str | None:
+    return session.scalar(select(CandidateRow.job_id).where(CandidateRow.id == candidate_id))
+
+
+def children(session: Session, candidate_id: str) -> list[str]:
+    """Ids of the candidates made from this one, each once, in insertion order."""
+    made_from = select(LineageRow.child_id).where(LineageRow.parent_id == candidate_id)
+    stmt = (
+        select(CandidateRow.id)
+        .where(CandidateRow.id.in_(made_from))
+        .order_by(CandidateRow.seq, CandidateRow.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def candidate_evaluations(session: Session, candidate_id: str) -> list[EvaluationRecord]:
+    stmt = (
+        select(EvaluationRow)
+        .where(EvaluationRow.candidate_id == candidate_id)
+        .order_by(EvaluationRow.id)
+    )
+    return [evaluation_record(r) for r in session.scalars(stmt)]
+
+
+def distinct_texts(session: Session, job_id: str) -> dict[int, int]:
+    """Distinct candidate texts per generation: a cheap measure of how diverse it is."""
+    stmt = (
+        select(CandidateRow.generation, func.count(func.distinct(CandidateRow.text)))
+        .where(CandidateRow.job_id == job_id)
+        .group_by(CandidateRow.generation)
+    )
+    return {gen: int(n) for gen, n in session.execute(stmt)}

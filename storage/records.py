@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 
+from evo.candidate import Candidate
+
 JobStatus = Literal[
     "queued", "running", "paused", "cancelled", "failed", "completed", "interrupted"
 ]
@@ -80,3 +82,38 @@ class LineageEdge:
     child_id: str
     operator: str
     position: int
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """A REST API key as listed: never the token, only its first characters (``hint``)."""
+
+    id: int
+    name: str
+    hint: str
+    admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+# Orders of a candidate listing: by insertion, by latest dev score, by generation; "-" = reversed.
+CandidateSort = Literal["created", "-created", "score", "-score", "generation", "-generation"]
+CANDIDATE_SORTS: tuple[str, ...] = get_args(CandidateSort)
+
+
+@dataclass(frozen=True)
+class ScoredCandidate:
+    """A candidate with its latest dev score (over at least one example; ``None`` when it has
+    none yet, or could not be scored)."""
+
+    job_id: str
+    candidate: Candidate
+    score: float | None
+
+
+@dataclass(frozen=True)
+class CandidatePage:
+    """One page of a filtered candidate listing; ``total`` counts every match."""
+
+    total: int
+    items: tuple[ScoredCandidate, ...]

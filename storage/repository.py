@@ -21,6 +21,7 @@ from storage import convert, db
 from storage import queries as q
 from storage.models import (
     ID_LEN,
+    ApiKeyRow,
     CandidateRow,
     CheckpointRow,
     EvaluationRow,
@@ -33,6 +34,8 @@ from storage.models import (
 )
 from storage.records import (
     JOB_STATUSES,
+    ApiKeyRecord,
+    CandidatePage,
     EvaluationRecord,
     GenerationSummary,
     JobRecord,
@@ -353,6 +356,129 @@ class Store:
         with self._reading() as session:
             row = session.execute(stmt).first()
         return None if row is None else (row.generation, dict(row.state))
+
+
+    # --- REST API: listings and keys ------------------------------------------------------------
+
+    def count_jobs(
+        self,
+        *,
+        status: str | None = None,
+        owner: str | None = None,
+        algorithm: str | None = None,
+        task: str | None = None,
+    ) -> int:
+        """How many jobs ``list_jobs`` with the same filters would find without a limit."""
+        criteria = q.job_filters(status=status, owner=owner, algorithm=algorithm, task=task)
+        with self._reading() as session:
+            return q.count_jobs(session, criteria)
+
+    def jobs_by_status(self) -> dict[str, int]:
+        """Number of jobs in each status (statuses without jobs are left out)."""
+        with self._reading() as session:
+            return q.jobs_by_status(session)
+
+    def candidate_page(
+        self,
+        job_id: str,
+        *,
+        generation: int | None = None,
+        operator: str | None = None,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        sort: str = "created",
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> CandidatePage:
+        """A job's candidates with their latest dev score, filtered, ordered and paged by the
+        database. ``sort``: one of ``CANDIDATE_SORTS``; ``limit=None``: all from ``offset``."""
+        if (limit is not None and limit < 0) or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        with self._reading() as session:
+            return q.candidate_page(
+                session,
+                job_id,
+                generation=generation,
+                operator=operator,
+                min_score=min_score,
+                max_score=max_score,
+                sort=sort,
+                limit=limit,
+                offset=offset,
+            )
+
+    def candidate_job_id(self, candidate_id: str) -> str | None:
+        """The job a candidate belongs to, or None when there is no such candidate."""
+        with self._reading() as session:
+            return q.candidate_job_id(session, candidate_id)
+
+    def children(self, candidate_id: str) -> list[str]:
+        """Ids of the candidates that have this one as a parent, in insertion order."""
+        with self._reading() as session:
+            return q.children(session, candidate_id)
+
+    def candidate_evaluations(self, candidate_id: str) -> list[EvaluationRecord]:
+        """Every evaluation of one candidate, in the order they were written."""
+        with self._reading() as session:
+            return q.candidate_evaluations(session, candidate_id)
+
+    def distinct_texts(self, job_id: str) -> dict[int, int]:
+        """Generation → number of distinct candidate texts in it."""
+        with self._reading() as session:
+            return q.distinct_texts(session, job_id)
+
+    def create_api_key(
+        self, *, name: str, token_sha256: str, hint: str, admin: bool = False
+    ) -> ApiKeyRecord:
+        """Record a key by the hash of its token (the token itself is never stored)."""
+        if not name or len(name) > 64:
+            raise ValueError(f"key name must be 1..64 characters, got {name!r}")
+        if len(token_sha256) != 64:
+            raise ValueError("token_sha256 must be a hex SHA-256 digest")
+        row = ApiKeyRow(
+            name=name, token_sha256=token_sha256, hint=hint, admin=admin, created_at=utcnow()
+        )
+        with self._writing.begin() as session:
+            session.add(row)
+            session.flush()
+            return _api_key_record(row)
+
+    def api_key(self, token_sha256: str) -> ApiKeyRecord | None:
+        """The active (not revoked) key with this token hash."""
+        stmt = select(ApiKeyRow).where(
+            ApiKeyRow.token_sha256 == token_sha256, ApiKeyRow.revoked_at.is_(None)
+        )
+        with self._reading() as session:
+            row = session.scalars(stmt).first()
+            return None if row is None else _api_key_record(row)
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        """Every key, revoked ones included, oldest first."""
+        with self._reading() as session:
+            rows = session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)).all()
+            return [_api_key_record(r) for r in rows]
+
+    def revoke_api_keys(self, name: str) -> int:
+        """Revoke every active key of ``name``; returns how many were revoked."""
+        stmt = (
+            update(ApiKeyRow)
+            .where(ApiKeyRow.name == name, ApiKeyRow.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        with self._writing.begin() as session:
+            result = session.execute(stmt, execution_options={"synchronize_session": False})
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _api_key_record(row: ApiKeyRow) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row.id,
+        name=row.name,
+        hint=row.hint,
+        admin=row.admin,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
 
 
 def _check_status(status: str) -> None:

@@ -1,0 +1,154 @@
+"""Error responses: one shape per kind, documented in the OpenAPI schema.
+
+- 422: ``{"detail": [{"loc": ["body", "budget", "calls"], "msg": ..., "type": ...}]}``, the shape
+  FastAPI uses for its own validation errors, also for a job spec's problems;
+- 401, 404, 409, 413, 503: ``{"detail": "what went wrong"}``.
+
+Input is never echoed back (a spec may carry an API key), and an unexpected failure is logged and
+answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+
+from evo.spec_io import SpecError
+from workers.jobs import JobConflict, JobNotFound
+
+log = logging.getLogger(__name__)
+
+Loc = Sequence[str | int]
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[FieldProblem]
+
+
+class InvalidInput(Exception):
+    """Input that fails a check: one (location, message) per problem, answered with 422."""
+
+    def __init__(self, problems: Iterable[tuple[Loc, str]], kind: str = "value_error") -> None:
+        self.problems = [FieldProblem(loc=list(loc), msg=msg, type=kind) for loc, msg in problems]
+        super().__init__("; ".join(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in self.problems))
+
+
+# pydantic names the validator of a union member in an error's path
+# ("function-after[_check_parts(), TaskSpec]"); a person wants the field
+_VALIDATOR_STEP = re.compile(r"^function-(after|before|wrap|plain)\[")
+
+
+def spec_problems(exc: SpecError) -> InvalidInput:
+    """A spec's field errors, located in the request body."""
+    return InvalidInput(
+        (("body", *(p for p in e.loc if not _VALIDATOR_STEP.match(str(p)))), e.message)
+        for e in exc.errors
+    )
+
+
+_DESCRIPTIONS = {
+    401: "no API key, or an invalid or revoked one",
+    403: "the key is valid but this needs an admin key",
+    404: "no such resource (or not one this key may see)",
+    409: "the request does not fit the job's current state",
+    413: "the request body is larger than the server accepts",
+    422: "invalid input: the location and a message for each bad field",
+    503: "the store (or Redis) is unreachable",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses."""
+    return {
+        code: {
+            "model": ValidationErrorOut if code == 422 else ErrorOut,
+            "description": _DESCRIPTIONS[code],
+        }
+        for code in codes
+    }
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(InvalidInput, _invalid)
+    app.add_exception_handler(SpecError, _spec_error)
+    app.add_exception_handler(JobNotFound, _not_found)
+    app.add_exception_handler(JobConflict, _conflict)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _store_down)
+    app.add_exception_handler(InterfaceError, _store_down)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _problems(items: list[FieldProblem]) -> JSONResponse:
+    body = ValidationErrorOut(detail=items).model_dump()
+    return JSONResponse(body, status_code=422)
+
+
+async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    items = [
+        FieldProblem(
+            loc=[p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+            msg=str(e.get("msg", "invalid value")),
+            type=str(e.get("type", "value_error")),
+        )
+        for e in exc.errors()
+    ]
+    return _problems(items)
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidInput)
+    return _problems(exc.problems)
+
+
+async def _spec_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SpecError)
+    return _problems(spec_problems(exc).problems)
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(
+        {"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _store_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("store unreachable on %s %s: %s", request.method, request.url.path,
+                type(exc).__name__)
+    return JSONResponse({"detail": "the store is unreachable; try again later"},
+                        status_code=503)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)

@@ -1,0 +1,149 @@
+"""Candidates: a job's filtered listing, one candidate in full, its ancestry, the job's lineage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.auth import CallerDep, StateDep, visible_candidate_job, visible_job
+from api.errors import InvalidInput, responses
+from api.params import NoNul
+from api.schemas import (
+    PREVIEW_CHARS,
+    AncestryOut,
+    CandidateBrief,
+    CandidateDetail,
+    CandidateOut,
+    CandidatePageOut,
+    LineageEdgeOut,
+    LineageNode,
+    LineageOut,
+    MetaCallOut,
+    ScoreOut,
+    plain,
+)
+from storage import CandidateSort, ScoredCandidate
+
+router = APIRouter(tags=["candidates"])
+
+MAX_OFFSET = 1_000_000_000
+Score = Annotated[float | None, Query(allow_inf_nan=False)]
+
+
+@router.get(
+    "/jobs/{job_id}/candidates",
+    response_model=CandidatePageOut,
+    summary="List a job's candidates",
+    responses=responses(401, 404, 422),
+)
+def list_candidates(
+    job_id: str,
+    caller: CallerDep,
+    state: StateDep,
+    generation: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    operator: Annotated[NoNul | None, Query(max_length=64)] = None,
+    min_score: Annotated[Score, Query(description="latest dev score at least this")] = None,
+    max_score: Annotated[Score, Query(description="latest dev score at most this")] = None,
+    sort: Annotated[
+        CandidateSort,
+        Query(description="created (insertion order), score, generation; '-' reverses; "
+                          "unscored candidates come last"),
+    ] = "created",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> CandidatePageOut:
+    """Filtered, ordered and paged by the database, so a job of any size answers fast."""
+    job = visible_job(state, caller, job_id)
+    if min_score is not None and max_score is not None and min_score > max_score:
+        raise InvalidInput([(("query", "min_score"), "must not be above max_score")])
+    page = state.store.candidate_page(
+        job.id,
+        generation=generation,
+        operator=operator,
+        min_score=min_score,
+        max_score=max_score,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    return CandidatePageOut(
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        items=[CandidateOut.scored(item) for item in page.items],
+    )
+
+
+@router.get(
+    "/candidates/{candidate_id}",
+    response_model=CandidateDetail,
+    summary="Show a candidate",
+    responses=responses(401, 404),
+)
+def get_candidate(candidate_id: str, caller: CallerDep, state: StateDep) -> CandidateDetail:
+    """Its text, every evaluation and the latest per split, parents and children, and the
+    meta-LLM call that wrote it (the messages sent and the answer)."""
+    job = visible_candidate_job(state, caller, candidate_id)
+    cand = state.store.candidate(candidate_id)
+    if cand is None:  # deleted between the two reads
+        raise HTTPException(404, f"no candidate {candidate_id!r}")
+    evaluations = [ScoreOut.of(e) for e in state.store.candidate_evaluations(candidate_id)]
+    latest = {e.split: e for e in evaluations}
+    dev = next((e.value for e in reversed(evaluations) if e.split == "dev" and e.n > 0), None)
+    made_by = None
+    key = cand.meta.get("made_by")
+    if isinstance(key, str):
+        response = state.store.paid_response(job.id, key)
+        made_by = None if response is None else MetaCallOut.of(key, response)
+    base = CandidateOut.scored(ScoredCandidate(job.id, cand, dev))
+    return CandidateDetail(
+        **base.model_dump(),
+        scores=latest,
+        evaluations=evaluations,
+        children=state.store.children(candidate_id),
+        made_by=made_by,
+    )
+
+
+@router.get(
+    "/candidates/{candidate_id}/ancestry",
+    response_model=AncestryOut,
+    summary="A candidate's ancestors",
+    responses=responses(401, 404),
+)
+def ancestry(candidate_id: str, caller: CallerDep, state: StateDep) -> AncestryOut:
+    visible_candidate_job(state, caller, candidate_id)
+    return AncestryOut(
+        candidate_id=candidate_id,
+        ancestors=[CandidateBrief.of(c) for c in state.store.ancestry(candidate_id)],
+    )
+
+
+@router.get(
+    "/jobs/{job_id}/lineage",
+    response_model=LineageOut,
+    summary="A job's lineage graph",
+    responses=responses(401, 404),
+)
+def lineage(job_id: str, caller: CallerDep, state: StateDep) -> LineageOut:
+    """Every candidate as a node (with its latest dev score) and every parent → child link as
+    an edge, ready for a graph view."""
+    job = visible_job(state, caller, job_id)
+    page = state.store.candidate_page(job.id, limit=None)
+    nodes = [
+        LineageNode(
+            id=item.candidate.id,
+            generation=item.candidate.generation,
+            operator=item.candidate.operator,
+            score=plain(item.score),
+            label=item.candidate.text[:PREVIEW_CHARS],
+        )
+        for item in page.items
+    ]
+    edges = [
+        LineageEdgeOut(source=e.parent_id, target=e.child_id, operator=e.operator,
+                       position=e.position)
+        for e in state.store.lineage(job.id)
+    ]
+    return LineageOut(job_id=job.id, nodes=nodes, edges=edges)

@@ -1,0 +1,254 @@
+"""Response bodies of the API, built from the store's records (never from ORM rows)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from evo.candidate import Candidate
+from storage import EvaluationRecord, JobRecord, JobStatus, ScoredCandidate
+
+PREVIEW_CHARS = 80
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats (which JSON cannot carry) become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+class JobOut(BaseModel):
+    id: str
+    name: str
+    task: str
+    algorithm: str
+    status: JobStatus
+    reason: str | None = Field(None, description="why the job is in its state, when it says")
+    owner: str | None = Field(None, description="the name of the key that submitted it")
+    seed: int
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    best_candidate_id: str | None = None
+    pending_control: str | None = Field(
+        None, description="a request (cancel, pause) the running job has not acted on yet"
+    )
+    stats: dict[str, Any] = Field(description="calls, tokens, scores... (after the job ends)")
+    spec: dict[str, Any] = Field(description="the job spec as stored: defaults filled, no keys")
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobOut:
+        return cls(
+            id=job.id,
+            name=job.name,
+            task=job.task,
+            algorithm=job.algorithm,
+            status=job.status,  # type: ignore[arg-type]
+            reason=job.reason,
+            owner=job.owner,
+            seed=job.seed,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            ended_at=job.ended_at,
+            heartbeat_at=job.heartbeat_at,
+            best_candidate_id=job.best_candidate_id,
+            pending_control=job.control,
+            stats=plain(job.stats or {}),
+            spec=plain(job.spec or {}),
+        )
+
+
+class JobPage(BaseModel):
+    total: int = Field(description="jobs matching the filters, over all pages")
+    limit: int
+    offset: int
+    items: list[JobOut]
+
+
+class GenerationOut(BaseModel):
+    generation: int
+    size: int = Field(description="candidates made in this generation")
+    best: float | None = Field(description="best dev score among them")
+    mean: float | None = Field(description="mean dev score of those scored")
+    best_candidate_id: str | None
+    distinct: int = Field(description="distinct candidate texts")
+    diversity: float = Field(description="share of distinct texts: 1 = no two alike")
+    calls: int | None = Field(None, description="LLM calls paid for during this generation")
+    tokens: int | None = Field(None, description="tokens paid for during this generation")
+    calls_total: int | None = Field(None, description="calls paid for up to its end")
+    tokens_total: int | None = Field(None, description="tokens paid for up to its end")
+
+
+class CandidateBrief(BaseModel):
+    id: str
+    generation: int
+    operator: str = Field(description="how it was made (seed, paraphrase, ...)")
+    kind: str
+    text: str
+    parents: list[str] = Field(description="parent ids, in the order the operator used them")
+
+    @classmethod
+    def of(cls, c: Candidate) -> CandidateBrief:
+        return cls(
+            id=c.id,
+            generation=c.generation,
+            operator=c.operator,
+            kind=c.kind,
+            text=c.text,
+            parents=list(c.parents),
+        )
+
+
+class CandidateOut(CandidateBrief):
+    job_id: str
+    island: int
+    score: float | None = Field(description="latest dev score (null: not scored)")
+    meta: dict[str, Any]
+
+    @classmethod
+    def scored(cls, item: ScoredCandidate) -> CandidateOut:
+        c = item.candidate
+        return cls(
+            **CandidateBrief.of(c).model_dump(),
+            job_id=item.job_id,
+            island=c.island,
+            score=plain(item.score),
+            meta=plain(dict(c.meta)),
+        )
+
+
+class CandidatePageOut(BaseModel):
+    total: int = Field(description="candidates matching the filters, over all pages")
+    limit: int
+    offset: int
+    items: list[CandidateOut]
+
+
+class ScoreOut(BaseModel):
+    split: str
+    subset: str | None = Field(description="null: the whole split; else which sample of it")
+    value: float | None
+    n: int = Field(description="examples scored")
+    failures: int = Field(description="examples whose call failed or answer was not understood")
+    generation: int | None
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, e: EvaluationRecord) -> ScoreOut:
+        return cls(
+            split=e.split,
+            subset=e.subset,
+            value=plain(e.value),
+            n=e.n,
+            failures=e.failures,
+            generation=e.generation,
+            created_at=e.created_at,
+        )
+
+
+class MessageOut(BaseModel):
+    role: str
+    content: str
+
+
+class MetaCallOut(BaseModel):
+    """The meta-LLM call that wrote a candidate: what it was asked and what it answered."""
+
+    key: str = Field(description="the request's cache key")
+    model: str | None
+    messages: list[MessageOut]
+    prefill: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    text: str | None = Field(description="the model's answer")
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+
+    @classmethod
+    def of(cls, key: str, response: dict[str, Any]) -> MetaCallOut:
+        request = response.get("request") or {}
+        return cls(
+            key=key,
+            model=response.get("model"),
+            messages=[
+                MessageOut(role=str(m.get("role")), content=str(m.get("content")))
+                for m in request.get("messages", [])
+                if isinstance(m, dict)
+            ],
+            prefill=request.get("prefill"),
+            temperature=plain(request.get("temperature")),
+            max_tokens=request.get("max_tokens"),
+            text=response.get("text"),
+            prompt_tokens=response.get("prompt_tokens"),
+            completion_tokens=response.get("completion_tokens"),
+            latency_s=plain(response.get("latency_s")),
+        )
+
+
+class CandidateDetail(CandidateOut):
+    scores: dict[str, ScoreOut] = Field(description="latest evaluation per split")
+    evaluations: list[ScoreOut] = Field(description="every evaluation, oldest first")
+    children: list[str] = Field(description="ids of candidates made from this one")
+    made_by: MetaCallOut | None = Field(
+        description="the meta-LLM call that wrote it (null for seeds and replayed text)"
+    )
+
+
+class AncestryOut(BaseModel):
+    candidate_id: str
+    ancestors: list[CandidateBrief] = Field(description="every ancestor once, nearest first")
+
+
+class LineageNode(BaseModel):
+    id: str
+    generation: int
+    operator: str
+    score: float | None
+    label: str = Field(description=f"the first {PREVIEW_CHARS} characters of the text")
+
+
+class LineageEdgeOut(BaseModel):
+    source: str = Field(description="parent id")
+    target: str = Field(description="child id")
+    operator: str
+    position: int = Field(description="the parent's place among the child's parents")
+
+
+class LineageOut(BaseModel):
+    job_id: str
+    nodes: list[LineageNode]
+    edges: list[LineageEdgeOut]
+
+
+class TaskOut(BaseModel):
+    name: str
+    description: str
+    kind: Literal["prompt", "program"]
+    metric: str
+    splits: dict[str, int] = Field(description="examples (or instances) per split")
+    labels: list[str]
+
+
+class AlgorithmOut(BaseModel):
+    name: str
+    summary: str
+    kinds: list[str] = Field(description="what it searches: prompts or programs")
+    parameters: dict[str, Any] = Field(description="JSON schema of its parameters")
+    defaults: dict[str, Any]
+    templates: list[str] = Field(description="meta-prompts a spec may replace")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    store: Literal["ok", "error"]
+    redis: Literal["ok", "error", "not configured"]

@@ -1,0 +1,177 @@
+"""The OpenAPI schema is the contract: requests generated from it (valid and invalid) never get a
+server error, and every answer has a status, content type, headers and body the schema
+documents. Run against the live server with an admin key, on real records as well."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from evo.settings import Settings
+from evo.spec_io import parse_spec
+from storage import Store
+from tests.api_helpers import PREFIX, LiveApi, scripted_spec
+from workers import jobs
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+EXAMPLES_PER_OPERATION = 30
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('schema-db') / 'evo.db'}"
+    # No generated spec can start a job here: every budget is over this maximum or cannot pay
+    # for the final scoring, so the fuzzing never runs a model.
+    settings = Settings(database_url=url, executor="inprocess", max_budget_calls=1)
+    with Store(url) as store, LiveApi(store, settings) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def admin(live: LiveApi) -> dict[str, str]:
+    return {"Authorization": f"Bearer {live.key('root', admin=True)}"}
+
+
+@pytest.fixture(scope="module")
+def finished_job(live: LiveApi) -> str:
+    """A real completed job (queued past the API's budget rule, straight into the store)."""
+    job = jobs.submit(live.store, parse_spec(scripted_spec(generations=1, seed=9)), owner="root")
+    live.service.wake()
+    deadline = time.monotonic() + 30
+    while live.store.get_job(job.id).status != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return job.id
+
+
+@pytest.fixture(scope="module")
+def api_schema(live: LiveApi):
+    return schemathesis.openapi.from_url(f"{live.base_url}{PREFIX}/openapi.json")
+
+
+OPERATIONS = [
+    ("POST", "/jobs"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{job_id}"),
+    ("POST", "/jobs/{job_id}/cancel"),
+    ("POST", "/jobs/{job_id}/pause"),
+    ("POST", "/jobs/{job_id}/resume"),
+    ("GET", "/jobs/{job_id}/generations"),
+    ("GET", "/jobs/{job_id}/candidates"),
+    ("GET", "/jobs/{job_id}/lineage"),
+    ("GET", "/jobs/{job_id}/events"),
+    ("GET", "/jobs/{job_id}/export"),
+    ("GET", "/candidates/{candidate_id}"),
+    ("GET", "/candidates/{candidate_id}/ancestry"),
+    ("GET", "/tasks"),
+    ("GET", "/algorithms"),
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+]
+
+
+# Invalid requests for every operation that takes any input (health takes none: no key, no
+# parameters, so there is nothing to get wrong).
+CASES = [
+    pytest.param(method, path, mode, id=f"{method} {path} {mode.value}")
+    for method, path in OPERATIONS
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if not (path == "/health" and mode is GenerationMode.NEGATIVE)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "mode"), CASES)
+def test_generated_requests_conform_to_the_schema(
+    api_schema, admin: dict[str, str], method: str, path: str, mode: GenerationMode
+) -> None:
+    operation = api_schema[PREFIX + path][method]
+    calls = []
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @hypothesis_settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def check(case) -> None:
+        calls.append(case.call_and_validate(headers=admin, checks=CHECKS, timeout=30))
+
+    check()
+    # the strategy produced requests, and each one passed every check
+    assert calls
+    if mode is GenerationMode.NEGATIVE:
+        assert any(400 <= r.status_code < 500 for r in calls)
+
+
+def test_real_records_conform_to_the_schema(live: LiveApi, api_schema, admin: dict[str, str],
+                                            finished_job: str) -> None:
+    job = live.store.get_job(finished_job)
+    assert job is not None and job.best_candidate_id
+    cand = job.best_candidate_id
+    calls = [
+        ("/jobs", "GET", {}, {"limit": 5}),
+        ("/jobs/{job_id}", "GET", {"job_id": job.id}, {}),
+        ("/jobs/{job_id}/generations", "GET", {"job_id": job.id}, {}),
+        ("/jobs/{job_id}/candidates", "GET", {"job_id": job.id}, {"sort": "-score"}),
+        ("/jobs/{job_id}/lineage", "GET", {"job_id": job.id}, {}),
+        ("/jobs/{job_id}/events", "GET", {"job_id": job.id}, {}),
+        ("/jobs/{job_id}/export", "GET", {"job_id": job.id}, {"format": "md"}),
+        ("/jobs/{job_id}/export", "GET", {"job_id": job.id}, {"format": "json"}),
+        ("/jobs/{job_id}/cancel", "POST", {"job_id": job.id}, {}),
+        ("/candidates/{candidate_id}", "GET", {"candidate_id": cand}, {}),
+        ("/candidates/{candidate_id}/ancestry", "GET", {"candidate_id": cand}, {}),
+        ("/tasks", "GET", {}, {}),
+        ("/algorithms", "GET", {}, {}),
+        ("/health", "GET", {}, {}),
+        ("/metrics", "GET", {}, {}),
+    ]
+    statuses = []
+    for path, method, path_parameters, query in calls:
+        operation = api_schema[PREFIX + path][method]
+        case = operation.Case(path_parameters=path_parameters, query=query)
+        response = case.call_and_validate(headers=admin, checks=CHECKS, timeout=30)
+        statuses.append(response.status_code)
+    # everything answered, and cancelling a completed job is a documented 409
+    assert statuses == [200] * 8 + [409] + [200] * 6
+
+
+def test_the_schema_documents_every_route(live: LiveApi) -> None:
+    doc = httpx.get(f"{live.base_url}{PREFIX}/openapi.json").json()
+    assert set(doc["paths"]) == {
+        PREFIX + p for p in (
+            "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/cancel", "/jobs/{job_id}/pause",
+            "/jobs/{job_id}/resume", "/jobs/{job_id}/generations", "/jobs/{job_id}/candidates",
+            "/jobs/{job_id}/lineage", "/jobs/{job_id}/events", "/jobs/{job_id}/export",
+            "/candidates/{candidate_id}", "/candidates/{candidate_id}/ancestry", "/tasks",
+            "/algorithms", "/health", "/metrics",
+        )
+    }
+    submit = doc["paths"][f"{PREFIX}/jobs"]["post"]
+    assert submit["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/JobSpec"}
+    assert {"201", "401", "413", "422"} <= set(submit["responses"])
+    spec = doc["components"]["schemas"]["JobSpec"]
+    assert spec["required"] == ["task"] and "budget" in spec["properties"]
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
