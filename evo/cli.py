@@ -1,5 +1,5 @@
-"""The ``evo`` command line: run, resume, submit, cancel, pause, worker, jobs, show, export,
-compare, tasks, algorithms."""
+"""The ``evo`` command line: run, resume, submit, cancel, pause, requeue, worker, serve, keys, db,
+jobs, show, export, compare, tasks, algorithms."""
 
 from __future__ import annotations
 

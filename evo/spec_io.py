@@ -7,6 +7,7 @@ came from a YAML file, the line it is on.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,13 @@ def parse_spec(
     try:
         spec = JobSpec.model_validate(dict(data))
     except ValidationError as exc:
+        # a task given as a mapping is not wrong for failing to be a name: keep only the
+        # errors of the branch the user meant
+        task_is_mapping = isinstance(data.get("task"), Mapping)
+        errors = [e for e in exc.errors()
+                  if not (task_is_mapping and e["loc"][:2] == ("task", "str"))]
         raise SpecError(
-            [err(_clean_loc(e["loc"]), e["msg"]) for e in exc.errors()], source
+            [err(_clean_loc(e["loc"]), e["msg"]) for e in errors or exc.errors()], source
         ) from None
     if isinstance(spec.task, str):
         from evo.task import builtin_tasks
@@ -195,6 +201,16 @@ def _task_kind(task: object) -> str:
     return "program" if isinstance(task, str) and task in PROBLEMS else "prompt"
 
 
+# pydantic names the validator of a union member in an error's path
+# ("function-after[_check_parts(), TaskSpec]"); a person wants the field
+_VALIDATOR_STEP = re.compile(r"^function-(after|before|wrap|plain)\[")
+
+
 def _clean_loc(loc: tuple) -> tuple:
-    # pydantic names union branches in the path (task.TaskSpec.template, task.str); drop them
-    return tuple(p for p in loc if not (isinstance(p, str) and (p[:1].isupper() or p == "str")))
+    # pydantic names union branches (task.TaskSpec.template, task.str) and validator steps in
+    # the path; drop them
+    return tuple(
+        p for p in loc
+        if not (isinstance(p, str) and (p[:1].isupper() or p == "str"
+                                         or _VALIDATOR_STEP.match(p)))
+    )

@@ -211,3 +211,18 @@ def test_submit_refuses_a_budget_that_cannot_pay_for_final_scoring(store: Store)
             {"task": "sentiment", "budget": {"calls": 10}}).budget}))
     assert err.value.errors[0].loc == ("budget", "calls")
     assert store.list_jobs() == []
+
+
+def test_start_fails_at_once_when_the_store_is_unreachable(tmp_path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    conf = Settings(database_url=f"sqlite:///{tmp_path / 'gone.db'}", executor="inprocess")
+    store = Store(conf.database_url)
+    (tmp_path / "gone.db").unlink()
+    (tmp_path / "gone.db").mkdir()  # a directory where the database file was: unusable
+    store.close()
+    svc = JobService(store, conf)
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        svc.start()
+    assert time.monotonic() - started < 10

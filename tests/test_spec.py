@@ -93,3 +93,13 @@ def test_unknown_task_names_builtins(tmp_path: Path) -> None:
         load_spec(path)
     (error,) = info.value.errors
     assert error.path == "task" and error.line == 2 and "sentiment" in error.message
+
+
+def test_errors_of_a_task_mapping_name_its_fields_only() -> None:
+    from evo.spec_io import SpecError, parse_spec
+
+    with pytest.raises(SpecError) as err:
+        parse_spec({"task": {"name": "x", "data": {"dev": "d.jsonl"}, "template": "{input}"}})
+    locs = [e.loc for e in err.value.errors]
+    assert locs == [("task", "data"), ("task", "template")]  # not "task: a valid string"
+    assert not any("function-after" in str(p) for loc in locs for p in loc)

@@ -116,6 +116,7 @@ class JobService:
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
+        self._failed: Exception | None = None
         self.on_end: list[Callable[[str, str], None]] = []
 
     # --- requests ------------------------------------------------------------------------------
@@ -150,6 +151,9 @@ class JobService:
         self._thread = threading.Thread(target=self._thread_main, name="evo-service", daemon=True)
         self._thread.start()
         self._ready.wait(timeout=60)
+        if self._failed is not None:
+            self._thread = None
+            raise self._failed
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop claiming jobs; running jobs stop at once and are marked interrupted, so the next
@@ -183,7 +187,12 @@ class JobService:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
-        await asyncio.to_thread(self.recover)
+        try:
+            await asyncio.to_thread(self.recover)
+        except Exception as exc:  # the store is unreachable: say so to whoever started us
+            self._failed = exc
+            self._ready.set()
+            return
         self._ready.set()
         last_reap = self._loop.time()
         try:
