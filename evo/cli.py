@@ -287,8 +287,13 @@ def compare(
         Path | None, typer.Option("--csv", help="also write the table as CSV")
     ] = None,
     db: DbOption = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="run everything again, even runs the store has")
+    ] = False,
 ) -> None:
-    """Run several algorithms on one task with one budget and compare them in one table."""
+    """Run several algorithms on one task with one budget and compare them in one table.
+    Runs whose exact spec already completed in the store are reused, so an interrupted
+    comparison continues where it stopped."""
     from rich.table import Table
 
     from evo.algorithms import UnknownAlgorithm, get_algorithm
@@ -307,6 +312,19 @@ def compare(
     settings = Settings()
     if db:
         settings = settings.model_copy(update={"database_url": db})
+    title = (f"{base.task if isinstance(base.task, str) else 'task'} · "
+             f"budget {base.budget.calls} calls · {repeats} run(s) each")
+    total = len(names) * repeats
+
+    def write(runs: list) -> None:
+        # after every run, so a long comparison that stops early still leaves its table
+        rows = summarize(runs)
+        note = "" if len(runs) == total else f" · {len(runs)} of {total} runs so far"
+        if markdown:
+            markdown.write_text(to_markdown(rows, title=title + note))
+        if csv_out:
+            csv_out.write_text(to_csv(rows))
+
     store = _store(settings.database_url)
     try:
         runs = compare_runs(
@@ -316,24 +334,18 @@ def compare(
             store=store,
             settings=settings,
             progress=lambda msg: err.print(msg, highlight=False),
+            on_run=write,
+            reuse=not fresh,
         )
     finally:
         store.close()
-    rows = summarize(runs)
-    table = Table(
-        *COLUMNS,
-        title=f"{base.task if isinstance(base.task, str) else 'task'} · "
-        f"budget {base.budget.calls} calls · {repeats} run(s) each",
-    )
-    for row in rows:
+    table = Table(*COLUMNS, title=title)
+    for row in summarize(runs):
         table.add_row(*cells(row))
     console.print(table)
-    if markdown:
-        markdown.write_text(to_markdown(rows, title=str(table.title)))
-        err.print(f"wrote {markdown}")
-    if csv_out:
-        csv_out.write_text(to_csv(rows))
-        err.print(f"wrote {csv_out}")
+    for path in (markdown, csv_out):
+        if path:
+            err.print(f"wrote {path}")
 
 
 @app.command()

@@ -33,6 +33,22 @@ class Run:
     wall_s: float
 
 
+def run_of_job(algorithm: str, repeat: int, job: Any) -> Run:
+    """A finished stored job as a comparison run (what ``evo compare`` reuses)."""
+    stats = job.stats or {}
+    return Run(
+        algorithm,
+        repeat,
+        job.id,
+        stats.get("best_dev"),
+        stats.get("best_test"),
+        tuple(stats.get("best_test_scores", ())),
+        int(stats.get("calls", 0)),
+        int(stats.get("tokens", 0)),
+        float(stats.get("elapsed_s", 0.0)),
+    )
+
+
 @dataclass(frozen=True)
 class Row:
     algorithm: str

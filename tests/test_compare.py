@@ -11,6 +11,7 @@ from pathlib import Path
 
 from evo.compare import Run, bootstrap_ci, run_specs, summarize, to_csv, to_markdown
 from evo.spec_io import parse_spec
+from storage import Store
 
 
 def test_run_specs_share_task_budget_and_accepted_params() -> None:
@@ -62,6 +63,21 @@ def test_cli_compare_writes_markdown_and_csv(tmp_path: Path) -> None:
     assert [r["algorithm"] for r in rows] == ["evoprompt-ga", "opro"]
     assert all(r["runs"] == "2" and float(r["calls"]) <= 2000 for r in rows)
     assert (tmp_path / "t.md").read_text().count("\n|") >= 3
+    first = (tmp_path / "t.csv").read_text()
+    with Store(f"sqlite:///{tmp_path / 'c.db'}") as store:
+        jobs_before = len(store.list_jobs(limit=100))
+    # the same comparison again: every run comes from the store, nothing runs twice
+    again = subprocess.run(
+        [sys.executable, "-m", "evo.cli", "compare", "quickstart", "--algorithms",
+         "evoprompt-ga,opro", "--repeats", "2", "--set", "models.task.provider=scripted",
+         "--set", "algorithm.generations=1", "--set", "budget.calls=2000",
+         "--csv", str(tmp_path / "t.csv"), "--db", f"sqlite:///{tmp_path / 'c.db'}"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("completed before") == 4
+    with Store(f"sqlite:///{tmp_path / 'c.db'}") as store:
+        assert len(store.list_jobs(limit=100)) == jobs_before
+    assert (tmp_path / "t.csv").read_text() == first  # same table, CIs included
     bad = subprocess.run([sys.executable, "-m", "evo.cli", "compare", "quickstart",
                           "--algorithms", "ga,opro"], capture_output=True, text=True, env=env,
                          cwd=tmp_path)

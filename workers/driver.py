@@ -757,6 +757,8 @@ class Driver:
         }
         if board:
             stats |= {"best_dev": board[0].dev, "best_test": board[0].test}
+            if board[0].test_scores:  # per test example: what confidence intervals need
+                stats["best_test_scores"] = list(board[0].test_scores)
         if seed:
             stats |= {"seed_dev": seed.dev, "seed_test": seed.test}
         return stats

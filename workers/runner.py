@@ -165,27 +165,55 @@ def compare_runs(
     store: Store,
     settings: Settings,
     progress: Callable[[str], None] = lambda _: None,
+    on_run: Callable[[list[Run]], None] = lambda _: None,
+    reuse: bool = True,
 ) -> list[Run]:
-    """Run each algorithm ``repeats`` times on the spec's task and budget (``evo compare``)."""
-    runs = []
+    """Run each algorithm ``repeats`` times on the spec's task and budget (``evo compare``).
+
+    With ``reuse``, a run whose exact spec already completed in the store is taken from there,
+    so a comparison that was interrupted continues where it stopped. ``on_run`` sees the runs
+    so far after each one."""
+    from evo.compare import run_of_job
+
+    done = _completed_by_spec(store) if reuse else {}
+    runs: list[Run] = []
     for name, r, one in run_specs(spec, algorithms, repeats):
-        progress(f"running {name} #{r + 1} (seed {one.seed})")
-        result = optimize(one, store=store, settings=settings)
-        best = result.best
-        runs.append(
-            Run(
-                name,
-                r,
-                result.job_id,
-                best.dev if best else None,
-                best.test if best else None,
-                best.test_scores if best else (),
-                int(result.stats.get("calls", 0)),
-                int(result.stats.get("tokens", 0)),
-                float(result.stats.get("elapsed_s", 0.0)),
+        key = _spec_key(one.public_dict())
+        if key in done:
+            progress(f"{name} #{r + 1} (seed {one.seed}): completed before, job {done[key].id}")
+            runs.append(run_of_job(name, r, done[key]))
+        else:
+            progress(f"running {name} #{r + 1} (seed {one.seed})")
+            result = optimize(one, store=store, settings=settings)
+            best = result.best
+            runs.append(
+                Run(
+                    name,
+                    r,
+                    result.job_id,
+                    best.dev if best else None,
+                    best.test if best else None,
+                    best.test_scores if best else (),
+                    int(result.stats.get("calls", 0)),
+                    int(result.stats.get("tokens", 0)),
+                    float(result.stats.get("elapsed_s", 0.0)),
+                )
             )
-        )
+        on_run(runs)
     return runs
+
+
+def _spec_key(spec: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(spec, sort_keys=True)
+
+
+def _completed_by_spec(store: Store) -> dict[str, Any]:
+    out = {}
+    for job in store.list_jobs(status="completed", limit=100_000, oldest_first=True):
+        out.setdefault(_spec_key(job.spec), job)
+    return out
 
 
 def check_budget(spec: JobSpec, task: Task | ProgramTask) -> None:
