@@ -66,14 +66,16 @@ class Row:
 def run_specs(
     spec: JobSpec, algorithms: Sequence[str], repeats: int
 ) -> list[tuple[str, int, JobSpec]]:
-    """One spec per (algorithm, repeat), validated like any other."""
+    """One spec per (algorithm, repeat), validated like any other. Repeat-major order: every
+    algorithm's first run comes before any second run, so a comparison stopped early still
+    covers every method."""
     base = spec.model_dump(mode="json", exclude_none=True)
     shared = spec.algorithm.params
     out = []
-    for name in algorithms:
-        accepted = get_algorithm(name).params_model.model_fields
-        params = {k: v for k, v in shared.items() if k in accepted}
-        for r in range(repeats):
+    for r in range(repeats):
+        for name in algorithms:
+            accepted = get_algorithm(name).params_model.model_fields
+            params = {k: v for k, v in shared.items() if k in accepted}
             data = {
                 **base,
                 "algorithm": {"name": name, **params},

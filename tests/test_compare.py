@@ -18,9 +18,10 @@ def test_run_specs_share_task_budget_and_accepted_params() -> None:
     spec = parse_spec({"task": "topic", "budget": {"calls": 900}, "seed": 4,
                        "algorithm": {"name": "evoprompt-ga", "population": 5, "dev_subset": 20}})
     runs = run_specs(spec, ["evoprompt-ga", "opro"], 2)
+    # every method's first run before any second run: a comparison stopped early covers all
     assert [(n, r, s.seed) for n, r, s in runs] == [
-        ("evoprompt-ga", 0, 4), ("evoprompt-ga", 1, 5), ("opro", 0, 4), ("opro", 1, 5)]
-    ga, opro = runs[0][2], runs[2][2]
+        ("evoprompt-ga", 0, 4), ("opro", 0, 4), ("evoprompt-ga", 1, 5), ("opro", 1, 5)]
+    ga, opro = runs[0][2], runs[1][2]
     assert ga.algorithm.params == {"population": 5, "dev_subset": 20}
     assert opro.algorithm.params == {}  # OPRO has neither parameter: its own defaults apply
     assert all(s.budget.calls == 900 and s.task == "topic" for _, _, s in runs)
