@@ -408,6 +408,27 @@ def export(
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+BENCHMARKS = ("orchestration", "local_model", "store", "savings", "quality", "task_difficulty")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               "help_option_names": []})
+def bench(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help=f"one of: {', '.join(BENCHMARKS)}")],
+) -> None:
+    """Run a benchmark (`evo bench NAME --help` for its options); it prints its figures."""
+    import importlib
+
+    if name not in BENCHMARKS:
+        raise UserError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    try:
+        module = importlib.import_module(f"bench.{name}")
+    except ModuleNotFoundError as exc:
+        raise UserError(f"benchmark {name!r} is not available here ({exc})") from None
+    module.main(list(ctx.args))
+
+
 @app.command()
 def tasks() -> None:
     """The built-in tasks."""

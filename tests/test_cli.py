@@ -201,3 +201,10 @@ def test_submit_refuses_inline_keys_and_db_commands(tmp_path: Path, db: str) -> 
     up = evo("db", "upgrade", db=fresh, cwd=tmp_path)
     assert up.returncode == 0 and "empty →" in up.stdout
     assert "nothing to do" in evo("db", "upgrade", db=fresh, cwd=tmp_path).stdout
+
+
+def test_bench_runs_a_benchmark_script_with_its_own_options(tmp_path: Path, db: str) -> None:
+    helped = evo("bench", "savings", "--help", db=db, cwd=tmp_path)
+    assert helped.returncode == 0 and "--crash-after" in helped.stdout
+    unknown = evo("bench", "nope", db=db, cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown benchmark 'nope'" in unknown.stderr
