@@ -2,7 +2,8 @@
 
 The app owns a ``JobService`` (started and stopped with the app), so a job submitted here runs
 exactly as one submitted with ``evo submit`` would; any other service on the same store may run
-it too. Everything is under ``/api/v1``; the schema is at ``/api/v1/openapi.json``.
+it too. Everything is under ``/api/v1``; the schema is at ``/api/v1/openapi.json``. The web
+dashboard (``api/dashboard.py``) is served at ``/``.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import errors, routes_candidates, routes_events, routes_jobs, routes_meta
+from api.dashboard import mount_dashboard
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.state import ApiState
@@ -39,6 +42,7 @@ def create_app(
     service: JobService | None = None,
     *,
     events_poll_s: float = 0.5,
+    dashboard_dir: Path | None = None,
 ) -> FastAPI:
     service = service or JobService(store, settings)
     state = ApiState(
@@ -71,6 +75,7 @@ def create_app(
     errors.install(app)
     for module in (routes_jobs, routes_candidates, routes_events, routes_meta):
         app.include_router(module.router, prefix=PREFIX)
+    mount_dashboard(app, dashboard_dir)  # the web dashboard at /, over the routes above
     # the last added runs first: count every request, 413s included
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, prefix=PREFIX)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from api import sorting
 from api.auth import CallerDep, StateDep, visible_candidate_job, visible_job
 from api.errors import InvalidInput, responses
 from api.params import NoNul
@@ -23,7 +24,7 @@ from api.schemas import (
     ScoreOut,
     plain,
 )
-from storage import CandidateSort, ScoredCandidate
+from storage import ScoredCandidate
 
 router = APIRouter(tags=["candidates"])
 
@@ -46,9 +47,9 @@ def list_candidates(
     min_score: Annotated[Score, Query(description="latest dev score at least this")] = None,
     max_score: Annotated[Score, Query(description="latest dev score at most this")] = None,
     sort: Annotated[
-        CandidateSort,
-        Query(description="created (insertion order), score, generation; '-' reverses; "
-                          "unscored candidates come last"),
+        sorting.ListSort,
+        Query(description="created (insertion order), score, generation, operator, length "
+                          "(of the text); '-' reverses; unscored candidates come last"),
     ] = "created",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -57,16 +58,12 @@ def list_candidates(
     job = visible_job(state, caller, job_id)
     if min_score is not None and max_score is not None and min_score > max_score:
         raise InvalidInput([(("query", "min_score"), "must not be above max_score")])
-    page = state.store.candidate_page(
-        job.id,
-        generation=generation,
-        operator=operator,
-        min_score=min_score,
-        max_score=max_score,
-        sort=sort,
-        limit=limit,
-        offset=offset,
-    )
+    filters = {"generation": generation, "operator": operator, "min_score": min_score,
+               "max_score": max_score, "sort": sort, "limit": limit, "offset": offset}
+    if sort in sorting.EXTRA_SORTS:
+        page = sorting.candidate_page(state.store, job.id, **filters)
+    else:
+        page = state.store.candidate_page(job.id, **filters)
     return CandidatePageOut(
         total=page.total,
         limit=limit,

@@ -1,0 +1,368 @@
+"""The dashboard in a real browser: headless Chromium driven by Playwright, against the real app
+served on loopback with jobs on the scripted model.
+
+A person signs in with a key, submits a job from the form, watches the chart gain a point per
+generation (through a dropped event stream, resumed with Last-Event-ID), opens the winner's
+family tree and its diffs, exports every format and compares two jobs; a bad spec shows each of
+the server's messages beside the field it names; another tenant's job is never shown. A
+screenshot of each view is written to EVO_TEST_ARTIFACTS (default: a temporary folder).
+
+Chromium comes from Debian's package (`.ci/run` installs it); without it these tests fail,
+they do not skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from api.dashboard import dashboard_built
+from api.routes_events import sse
+from evo.llm import LLMRequest, LLMResponse
+from evo.settings import Settings
+from storage import Store
+from tests.api_helpers import LiveApi, scripted_spec, wait_status
+from workers.scripted import ScriptedClient
+
+CHROMIUM = os.environ.get("EVO_TEST_CHROMIUM", "/usr/bin/chromium")
+# Each call that writes a candidate (not one that scores an example) takes this long, so that a
+# job's search runs for a few seconds, long enough to be watched, on any machine.
+WRITE_LATENCY_S = 0.15
+GENERATIONS = 10
+
+SPEC = """\
+name: watched live
+task: sentiment
+algorithm:
+  name: evoprompt-ga
+  population: 4
+  generations: 2
+  dev_subset: 6
+models:
+  task:
+    provider: local
+budget:
+  calls: 20000
+evaluation:
+  top_k: 2
+seed: 1
+"""
+
+# Appends what the chart shows each time it changes, with the job's status and the event
+# stream's state at that moment.
+WATCH_CHART = """() => {
+  window.chartLog = [];
+  new MutationObserver((records) => {
+    // records come in batches: each one's value is the next one's old value
+    const mine = records.filter((r) => r.target.id === "score-chart");
+    mine.forEach((r, i) => {
+      window.chartLog.push({
+        points: Number(i + 1 < mine.length ? mine[i + 1].oldValue : r.target.dataset.points),
+        status: document.querySelector(".page-head .badge")?.dataset.status ?? null,
+        stream: document.getElementById("stream-state")?.dataset.state ?? null,
+      });
+    });
+  }).observe(document.body, {
+    subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ["data-points"],
+  });
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: install Debian's package (`apt-get install -y "
+            "chromium`, which .ci/run does) or point EVO_TEST_CHROMIUM at one",
+            pytrace=False,
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright for Python is missing: pip install -e '.[dev]'", pytrace=False)
+    if not dashboard_built():
+        pytest.fail("the dashboard is not built: cd web && npm ci && npm run build "
+                    "(.ci/run does this before the tests)", pytrace=False)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    given = os.environ.get("EVO_TEST_ARTIFACTS")
+    folder = Path(given) if given else tmp_path_factory.mktemp("dashboard-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    real_call = ScriptedClient.call
+
+    async def slower(self: ScriptedClient, request: LLMRequest) -> LLMResponse:
+        if not request.labels:
+            await asyncio.sleep(WRITE_LATENCY_S)
+        return await real_call(self, request)
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('dashboard-browser-db') / 'evo.db'}"
+    settings = Settings(database_url=url, executor="inprocess", max_jobs=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ScriptedClient, "call", slower)
+        with Store(url) as store, LiveApi(store, settings) as api:
+            yield api
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(20_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert not errors, f"the page threw: {errors}"
+
+
+def sign_in(page: Any, api: LiveApi, key: str) -> None:
+    page.goto(api.base_url + "/")
+    page.fill("#api-key", key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#jobs-table tbody tr")  # loaded: a job, or the line saying none
+
+
+def open_form(page: Any) -> None:
+    if page.get_attribute("#new-job", "open") is None:
+        page.click("#new-job summary")
+    page.wait_for_selector('[data-path="algorithm.population"]')
+
+
+def field(path: str) -> str:
+    return f'[data-path="{path}"]'
+
+
+def error_beside(path: str) -> str:
+    return f'.field-error[data-for="{path}"]'
+
+
+def shoot(page: Any, folder: Path, name: str) -> None:
+    page.wait_for_timeout(300)  # let the charts and the graph settle
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def test_sign_in_submit_watch_explain_export_and_compare(
+    live: LiveApi, page: Any, artifacts: Path
+) -> None:
+    alice_key, bob_key = live.key("alice"), live.key("bob")
+    with live.client(alice_key) as alice, live.client(bob_key) as bob:
+        theirs = bob.post("/jobs", json=scripted_spec(generations=1, seed=2)).json()
+        earlier = alice.post("/jobs", json=scripted_spec(generations=3, seed=4)).json()
+        wait_status(alice, earlier["id"], "completed")
+        wait_status(bob, theirs["id"], "completed")
+
+        # sign in: a wrong key is refused on the spot
+        page.goto(live.base_url + "/")
+        page.wait_for_selector("#api-key")
+        shoot(page, artifacts, "login")
+        page.fill("#api-key", "not-a-key")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_selector("text=This key was refused")
+        sign_in(page, live, alice_key)
+        page.wait_for_selector(f'tr[data-job="{earlier["id"]}"]')
+        assert page.locator(f'tr[data-job="{theirs["id"]}"]').count() == 0
+
+        # the event stream drops after two events; the page must resume after the second
+        headers: list[str | None] = []
+        resumed_after: list[int] = []
+
+        def events(route: Any) -> None:
+            headers.append(route.request.headers.get("last-event-id"))
+            if len(headers) > 1:
+                route.continue_()
+                return
+            job_id = route.request.url.split("/jobs/")[1].split("/")[0]
+            deadline = time.monotonic() + 20
+            while len(rows := live.store.events(job_id)) < 2:
+                assert time.monotonic() < deadline, "the job wrote no events"
+                time.sleep(0.02)
+            resumed_after.append(rows[1][0])
+            body = "".join(sse(i, str(p["kind"]), p) for i, p in rows[:2])
+            route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+        page.route("**/api/v1/jobs/*/events", events)
+
+        # submit from the form: the spec editor and the fields edit one spec
+        open_form(page)
+        page.fill("#spec-editor", SPEC)
+        page.dispatch_event("#spec-editor", "input")
+        assert page.input_value(field("algorithm.population")) == "4"
+        page.fill(field("algorithm.generations"), str(GENERATIONS))
+        page.select_option(field("models.task.provider"), "scripted")
+        edited = yaml.safe_load(page.input_value("#spec-editor"))
+        assert edited["algorithm"]["generations"] == GENERATIONS
+        assert edited["models"]["task"]["provider"] == "scripted"
+        shoot(page, artifacts, "jobs")
+        page.evaluate(WATCH_CHART)
+        page.get_by_role("button", name="Submit job").click()
+        page.wait_for_url("**/#/jobs/*")
+        job_id = page.url.rsplit("/", 1)[1]
+
+        # watch it: one point per generation, added while the job runs
+        page.wait_for_selector("#leaderboard-table", timeout=45_000)
+        page.wait_for_selector('#stream-state[data-state="closed"]')
+        log = page.evaluate("window.chartLog")
+        counts = [entry["points"] for entry in log]
+        assert counts[-1] == GENERATIONS + 1
+        grown = [n for i, n in enumerate(counts) if n and (i == 0 or n != counts[i - 1])]
+        assert grown == list(range(1, GENERATIONS + 2)), counts
+        assert any(e["status"] == "running" and e["stream"] == "open" and e["points"] > 2
+                   for e in log), log
+        assert headers[0] is None and headers[1] == str(resumed_after[0])
+        job = wait_status(alice, job_id, "completed")
+        assert page.text_content('[data-meter="calls"] .meter-value').startswith(
+            f"{job['stats']['calls']:,} / 20,000")
+
+        # the leaderboard, then the candidates sorted by length on the server
+        board = page.locator("#leaderboard-table tbody tr[data-candidate]")
+        assert board.count() == 2
+        assert board.first.get_attribute("data-candidate") == job["best_candidate_id"]
+        page.click('#candidates-table button[data-sort="length"]')
+        page.wait_for_selector('#candidates-table th[aria-sort="descending"] [data-sort="length"]')
+        page.wait_for_function("""() => {
+          const cells = [...document.querySelectorAll('#candidates-table tbody td:nth-child(4)')];
+          const n = cells.map((c) => Number(c.textContent));
+          return n.length > 1 && n.every((v, i) => i === 0 || n[i - 1] >= v);
+        }""")
+        shoot(page, artifacts, "job")
+
+        # export: each format downloads exactly what the API serves
+        files: dict[str, str] = {}
+        for fmt in ("json", "yaml", "md", "txt"):
+            with page.expect_download() as download:
+                page.click(f'[data-export="{fmt}"]')
+            files[fmt] = saved = Path(download.value.path()).read_text(encoding="utf-8")
+            served = alice.get(f"/jobs/{job_id}/export", params={"format": fmt, "top": 2}).text
+            assert saved == served
+            assert download.value.suggested_filename == f"evo-{job_id[:8]}.{fmt}"
+            page.wait_for_selector(f'pre.export-text[data-format="{fmt}"]')
+        exported = json.loads(files["json"])
+        assert exported["prompts"][0]["candidate_id"] == job["best_candidate_id"]
+        assert yaml.safe_load(files["yaml"]) == exported
+        assert files["md"].startswith("# watched live")
+        assert files["txt"].split("\n\n")[0] == exported["prompts"][0]["prompt"]
+
+        # the winner's family tree: its prompt and what changed from each parent
+        page.click("#winner-lineage")
+        page.wait_for_selector("#candidate-detail .diff")
+        best = alice.get(f"/candidates/{job['best_candidate_id']}").json()
+        assert best["parents"], "the winner of this seed should not be a seed prompt"
+        ancestors = alice.get(f"/candidates/{best['id']}/ancestry").json()["ancestors"]
+        assert int(page.get_attribute("#lineage-graph", "data-nodes")) == len(ancestors) + 1
+        assert page.text_content("#detail-prompt") == best["text"]
+        assert page.locator("#candidate-detail .diff-block").count() == len(best["parents"])
+        assert page.locator("#candidate-detail .diff ins, #candidate-detail .diff del").count()
+        shoot(page, artifacts, "lineage")
+        seed = next(a for a in ancestors if a["operator"] == "seed")
+        page.click(f'#members-table tr[data-candidate="{seed["id"]}"]')
+        page.wait_for_selector("text=A seed: it has no parents.")
+        assert page.text_content("#detail-prompt") == seed["text"]
+
+        # compare the two jobs on one chart and one table
+        page.goto(live.base_url + "/#/jobs")
+        for one in (job_id, earlier["id"]):
+            page.check(f'tr[data-job="{one}"] input[type="checkbox"]')
+        page.click("#compare-selected")
+        page.wait_for_selector(f'#compare-table tr[data-job="{earlier["id"]}"]')
+        assert page.locator("#compare-table tbody tr").count() == 2
+        assert page.get_attribute("#compare-chart", "data-points") == str(GENERATIONS + 1)
+        shoot(page, artifacts, "compare")
+
+        # another tenant's job is not there, whichever way it is asked for
+        for view in (f"#/jobs/{theirs['id']}", f"#/jobs/{theirs['id']}/lineage"):
+            page.goto(f"{live.base_url}/{view}")
+            page.wait_for_selector("#job-error, #lineage-error")
+            assert "no job" in page.text_content("#job-error, #lineage-error")
+
+
+def test_a_bad_spec_shows_each_message_beside_its_field(
+    live: LiveApi, page: Any, artifacts: Path
+) -> None:
+    key = live.key("dave")
+    sign_in(page, live, key)
+    open_form(page)
+    page.fill("#spec-editor", SPEC + "colour: red\n")
+    page.dispatch_event("#spec-editor", "input")
+    page.fill(field("budget.calls"), "lots")
+    page.get_by_role("button", name="Submit job").click()
+    budget = page.locator(error_beside("budget.calls"))
+    budget.wait_for()
+    assert "valid integer" in budget.text_content()
+    assert page.get_attribute(field("budget.calls"), "aria-invalid") == "true"
+    # a field without an input of its own is named beside the editor
+    assert "colour" in page.text_content(error_beside("spec"))
+    assert page.text_content(error_beside("seed")) == ""
+
+    # the method's parameters are checked next: beside the population
+    page.fill("#spec-editor", SPEC)
+    page.dispatch_event("#spec-editor", "input")
+    page.fill(field("algorithm.population"), "1")
+    page.get_by_role("button", name="Submit job").click()
+    population = page.locator(error_beside("algorithm.population"))
+    population.wait_for()
+    assert "greater than or equal to 2" in population.text_content()
+    assert page.text_content(error_beside("budget.calls")) == ""
+    assert page.text_content(error_beside("spec")) == ""
+    shoot(page, artifacts, "submit-errors")
+
+    # then the server's own limits: a budget over its maximum, beside the budget
+    page.fill(field("algorithm.population"), "4")
+    page.fill(field("budget.calls"), "100000000")
+    page.get_by_role("button", name="Submit job").click()
+    budget.wait_for()
+    assert "100000" in budget.text_content()
+    assert page.text_content(error_beside("algorithm.population")) == ""
+
+    # YAML that does not parse is caught before anything is sent
+    page.fill("#spec-editor", "task: [sentiment\n")
+    page.dispatch_event("#spec-editor", "input")
+    page.get_by_role("button", name="Submit job").click()
+    assert "line" in page.text_content(error_beside("spec"))
+    with live.client(key) as dave:
+        assert dave.get("/jobs").json()["total"] == 0
+
+
+def test_pause_resume_and_cancel_from_the_jobs_table(live: LiveApi, page: Any) -> None:
+    key = live.key("erin")
+    with live.client(key) as erin:
+        job = erin.post("/jobs", json=scripted_spec(generations=60, seed=6)).json()
+        wait_status(erin, job["id"], "running")
+        sign_in(page, live, key)
+        page.on("dialog", lambda dialog: dialog.accept())  # "Cancel job ...?"
+        row = f'tr[data-job="{job["id"]}"]'
+
+        def when(status: str) -> None:
+            page.wait_for_selector(f'{row} .badge[data-status="{status}"]', timeout=30_000)
+
+        when("running")
+        assert page.locator(f"{row} [data-action]").evaluate_all(
+            "bs => bs.map(b => b.dataset.action)") == ["pause", "cancel"]
+        page.click(f'{row} [data-action="pause"]')
+        when("paused")  # after its generation's checkpoint
+        assert wait_status(erin, job["id"], "paused")["status"] == "paused"
+        page.click(f'{row} [data-action="resume"]')
+        page.wait_for_selector(f'{row} .badge:is([data-status="queued"], [data-status="running"])')
+        wait_status(erin, job["id"], "running")
+        page.click(f'{row} [data-action="cancel"]')
+        when("cancelled")
+        stopped = wait_status(erin, job["id"], "cancelled")
+        assert stopped["stats"]["candidates"] > 0  # what it recorded is kept

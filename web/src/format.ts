@@ -1,0 +1,44 @@
+// How numbers, times and ids are shown.
+
+const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+export function score(v: number | null | undefined): string {
+  return v === null || v === undefined ? "—" : v.toFixed(3);
+}
+
+export function count(v: number | null | undefined): string {
+  return v === null || v === undefined ? "—" : integer.format(v);
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 8);
+}
+
+export function seconds(s: number | null | undefined): string {
+  if (s === null || s === undefined) return "—";
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+export function when(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const t = new Date(iso);
+  const ago = (Date.now() - t.getTime()) / 1000;
+  if (ago < 60) return "just now";
+  if (ago < 3600) return `${Math.floor(ago / 60)} min ago`;
+  if (ago < 86400) return `${Math.floor(ago / 3600)} h ago`;
+  return t.toISOString().slice(0, 16).replace("T", " ");
+}
+
+export function elapsed(from: string | null | undefined, to?: string | null): number | null {
+  if (!from) return null;
+  const end = to ? new Date(to).getTime() : Date.now();
+  return Math.max(0, (end - new Date(from).getTime()) / 1000);
+}
+
+export function truncate(text: string, n: number): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > n ? `${flat.slice(0, n - 1)}…` : flat;
+}

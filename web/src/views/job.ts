@@ -1,0 +1,270 @@
+// One job, live: best and mean score per generation as the GenerationDone events arrive, spend
+// against the budget, its candidates, and once it ends the leaderboard with test scores.
+
+import { ApiError, type ExportData, getJson, type Job, LIVE, request } from "../api";
+import { LineChart } from "../chart";
+import { debounce, every, h, replace } from "../dom";
+import * as fmt from "../format";
+import { follow, type StreamState } from "../sse";
+import { errorText, exportButtons, jobControls, meter, statusBadge } from "../ui";
+import { CandidateTable } from "./candidates";
+
+interface Point {
+  best: number;
+  mean: number;
+}
+
+const STREAM_TEXT: Record<StreamState, string> = {
+  connecting: "connecting…",
+  open: "live",
+  reconnecting: "reconnecting…",
+  closed: "not live",
+};
+
+export function jobView(root: HTMLElement, signal: AbortSignal, id: string): void {
+  let job: Job | null = null;
+  const points = new Map<number, Point>();
+  let calls: number | null = null;
+  let tokens: number | null = null;
+  let reserved: number | null = null;
+  let lastEventId = "";
+  let following = false;
+  let board: string | null = null; // the job state the leaderboard was read at
+
+  const head = h("div", { class: "page-head" });
+  const meters = h("div", { class: "meters" });
+  const stream = h("span", { class: "stream", id: "stream-state" });
+  const generationText = h("span", { class: "muted", id: "generation-text" });
+  const chartBox = h("div", { class: "chart", id: "score-chart" });
+  const leaderboard = h("section", { class: "card", id: "leaderboard", hidden: true });
+  const preview = h("div", { class: "preview", id: "export-preview" });
+  const table = new CandidateTable(id, signal);
+
+  replace(
+    root,
+    head,
+    preview,
+    h("section", { class: "card" },
+      h("div", { class: "card-head" }, h("h2", null, "Spend against the budget"), stream),
+      meters),
+    h("section", { class: "card" },
+      h("div", { class: "card-head" },
+        h("h2", null, "Score per generation"), generationText),
+      h("p", { class: "muted small" },
+        "Best and mean search score (dev, or its sample) of the population after each generation."),
+      chartBox),
+    leaderboard,
+    h("section", { class: "card" },
+      h("div", { class: "card-head" }, h("h2", null, "Candidates"),
+        h("span", { class: "muted small" }, "click one to see its family tree")),
+      table.el),
+  );
+
+  const chart = new LineChart(chartBox, [
+    { label: "best", color: "#2563eb" },
+    { label: "mean", color: "#94a3b8", dash: [6, 4] },
+  ]);
+  signal.addEventListener("abort", () => chart.destroy());
+
+  function redrawChart(): void {
+    const x = [...points.keys()].sort((a, b) => a - b);
+    chart.setData(x, [x.map((g) => points.get(g)?.best ?? null), x.map((g) => points.get(g)?.mean ?? null)]);
+    const total = job ? planned(job) : null;
+    generationText.textContent = x.length
+      ? `generation ${x.at(-1)}${total !== null ? ` of ${total}` : ""}`
+      : "no generation finished yet";
+  }
+
+  function renderHead(): void {
+    if (!job) return;
+    const j = job;
+    replace(head,
+      h("div", { class: "title-row" },
+        h("h1", null, j.name), statusBadge(j),
+        h("span", { class: "grow" }),
+        jobControls(j, (updated) => {
+          job = updated;
+          renderHead();
+          if (LIVE.has(updated.status) && !following) startFollowing();
+        })),
+      h("div", { class: "facts" },
+        fact("job", h("span", { class: "mono" }, j.id)),
+        fact("task", j.task), fact("algorithm", j.algorithm), fact("seed", j.seed),
+        j.owner ? fact("owner", j.owner) : null,
+        fact("started", j.started_at ? fmt.when(j.started_at) : "not yet"),
+        j.ended_at ? fact("ended", fmt.when(j.ended_at)) : null),
+      j.reason ? h("p", { class: `reason status-${j.status}` }, j.reason) : null,
+      h("div", { class: "title-row" },
+        h("a", { href: `#/jobs/${j.id}/lineage`, class: "button", id: "winner-lineage" },
+          "Family tree of the best"),
+        h("a", { href: `#/compare/${j.id}`, class: "button" }, "Compare…"),
+        h("span", { class: "grow" }),
+        exportButtons(j, topK(j), preview)),
+    );
+  }
+
+  function renderMeters(): void {
+    if (!job) return;
+    const stats = job.stats as Record<string, number | undefined>;
+    const budget = (job.spec.budget ?? {}) as Record<string, number | null | undefined>;
+    const ended = !LIVE.has(job.status) && stats.calls !== undefined;
+    const usedCalls = ended ? stats.calls ?? null : calls;
+    const usedTokens = ended ? stats.tokens ?? null : tokens;
+    const seconds = ended && stats.elapsed_s !== undefined
+      ? stats.elapsed_s
+      : fmt.elapsed(job.started_at, job.ended_at);
+    replace(meters,
+      meter("Calls", usedCalls, budget.calls ?? null, fmt.count,
+        [reserved !== null ? `${fmt.count(reserved)} kept for the final scoring` : "",
+          stats.cached ? `${fmt.count(stats.cached)} answered from the cache (free)` : ""]
+          .filter(Boolean).join(" · ") || undefined),
+      meter("Tokens", usedTokens, budget.tokens ?? null, fmt.count),
+      meter("Time", seconds, budget.seconds ?? null, fmt.seconds,
+        ended ? "search and final scoring" : undefined),
+    );
+  }
+
+  async function loadJob(): Promise<void> {
+    job = await getJson<Job>(`/jobs/${id}`, undefined, signal);
+    renderHead();
+    renderMeters();
+    if (!LIVE.has(job.status) && board !== job.status + (job.ended_at ?? "")) {
+      board = job.status + (job.ended_at ?? "");
+      await loadLeaderboard(job);
+    }
+  }
+  const refreshSoon = debounce(400, () => {
+    void loadJob().catch(() => undefined);
+    void table.refresh();
+  });
+
+  async function loadLeaderboard(j: Job): Promise<void> {
+    try {
+      const response = await request(`/jobs/${j.id}/export`, { query: { format: "json", top: topK(j) }, signal });
+      const top = (await response.json()) as ExportData;
+      if (!top.prompts.length) {
+        leaderboard.hidden = true;
+        return;
+      }
+      const seed = top.seed_prompt_scores;
+      const win = top.prompts[0];
+      replace(leaderboard,
+        h("div", { class: "card-head" }, h("h2", null, "Leaderboard"),
+          h("span", { class: "muted small" }, "re-scored on the full dev split; the winner and the best seed once on test")),
+        h("p", { class: "why" }, whyItWon(win, seed)),
+        h("div", { class: "table-wrap" }, h("table", { id: "leaderboard-table" },
+          h("thead", null, h("tr", null,
+            h("th", { class: "num" }, "#"), h("th", { class: "num" }, "Dev"), h("th", { class: "num" }, "Test"),
+            h("th", { class: "num" }, "Gen."), h("th", null, "Operator"), h("th", null, "Prompt"), h("th", null, ""))),
+          h("tbody", null,
+            top.prompts.map((p, i) => h("tr", { "data-candidate": p.candidate_id },
+              h("td", { class: "num" }, i + 1),
+              h("td", { class: "num" }, fmt.score(p.dev_score)),
+              h("td", { class: "num" }, fmt.score(p.test_score)),
+              h("td", { class: "num" }, p.generation),
+              h("td", null, p.operator),
+              h("td", { class: "prompt-cell" }, h("div", { class: "prompt" }, p.prompt)),
+              h("td", null, h("a", { href: `#/jobs/${j.id}/lineage/${p.candidate_id}` }, "family tree")))),
+            h("tr", { class: "baseline" },
+              h("td", { class: "num" }, "seed"),
+              h("td", { class: "num" }, fmt.score(seed.dev)),
+              h("td", { class: "num" }, fmt.score(seed.test)),
+              h("td", { colspan: 4, class: "muted" }, "the best seed prompt, for comparison"))))),
+      );
+      leaderboard.hidden = false;
+    } catch (err) {
+      if (!signal.aborted) replace(leaderboard, h("p", { class: "error" }, errorText(err)));
+    }
+  }
+
+  function onEvent(kind: string, data: Record<string, unknown>): void {
+    if (kind === "JobStarted") {
+      reserved = Number(data.reserved_calls ?? 0);
+    } else if (kind === "GenerationDone") {
+      points.set(Number(data.generation), { best: Number(data.best), mean: Number(data.mean) });
+      calls = Number(data.calls);
+      tokens = Number(data.tokens);
+      redrawChart();
+      renderMeters();
+      refreshSoon();
+    } else if (kind === "JobEnded") {
+      refreshSoon();
+    }
+  }
+
+  function startFollowing(): void {
+    following = true;
+    void follow(`/jobs/${id}/events`, {
+      signal,
+      lastEventId,
+      onMessage: (message) => {
+        lastEventId = message.id;
+        try {
+          onEvent(message.event, JSON.parse(message.data) as Record<string, unknown>);
+        } catch (err) {
+          console.warn("bad event", message, err);
+        }
+      },
+      onState: (state, detail) => {
+        stream.textContent = STREAM_TEXT[state];
+        stream.dataset.state = state;
+        stream.title = detail ?? "";
+      },
+      more: async () => {
+        // the server ended the stream: connect again only if the job may still write events
+        await loadJob();
+        return job !== null && LIVE.has(job.status);
+      },
+    }).catch(() => undefined).finally(() => {
+      following = false;
+    });
+  }
+
+  void (async () => {
+    try {
+      await loadJob();
+    } catch (err) {
+      if (signal.aborted) return;
+      replace(root, h("section", { class: "card" },
+        h("h1", null, err instanceof ApiError && err.status === 404 ? "No such job" : "Could not load the job"),
+        h("p", { class: "error", id: "job-error" }, errorText(err)),
+        h("p", null, h("a", { href: "#/jobs" }, "Back to the jobs"))));
+      return;
+    }
+    redrawChart();
+    void table.refresh();
+    startFollowing();
+    // state changes that write no event (a pause asked, a heartbeat) show up within seconds
+    every(5000, signal, async () => {
+      if (job && LIVE.has(job.status)) await loadJob();
+    });
+  })();
+}
+
+function fact(label: string, value: string | number | Node): HTMLElement {
+  return h("span", { class: "fact" }, h("span", { class: "muted" }, `${label} `), value);
+}
+
+function topK(job: Job): number {
+  const evaluation = job.spec.evaluation as { top_k?: number } | undefined;
+  return Math.max(1, Math.min(100, evaluation?.top_k ?? 3));
+}
+
+function planned(job: Job): number | null {
+  const algorithm = job.spec.algorithm as Record<string, unknown> | undefined;
+  const n = algorithm?.generations ?? algorithm?.steps ?? algorithm?.iterations;
+  return typeof n === "number" ? n : null;
+}
+
+function whyItWon(win: ExportData["prompts"][number], seed: ExportData["seed_prompt_scores"]): string {
+  const gain = win.dev_score !== null && seed.dev !== null ? win.dev_score - seed.dev : null;
+  const parts = [
+    `The winner scores ${fmt.score(win.dev_score)} on the full dev split`,
+    gain !== null ? ` (${gain >= 0 ? "+" : ""}${gain.toFixed(3)} over the best seed prompt)` : "",
+    win.test_score !== null ? ` and ${fmt.score(win.test_score)} on test (seed: ${fmt.score(seed.test)})` : "",
+    `. It was made in generation ${win.generation} by ${win.operator}; its family tree has `,
+    `${win.lineage.ancestors} ancestor${win.lineage.ancestors === 1 ? "" : "s"}`,
+    win.lineage.operators.length ? ` (operators: ${win.lineage.operators.join(", ")}).` : ".",
+  ];
+  return parts.join("");
+}
