@@ -103,8 +103,10 @@ class MetricsMiddleware:
             await self.app(scope, receive, watched)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            if route != "unmatched" and not route.startswith(self.prefix):
+            if (route != "unmatched" and not route.startswith(self.prefix)
+                    and str(scope.get("path", "")).startswith(self.prefix)):
                 # some FastAPI versions keep an included router's paths without its prefix
+                # (the dashboard's own routes, outside the prefix, keep theirs)
                 route = self.prefix + route
             self.metrics.observe(
                 scope.get("method", "OTHER"), route, status, time.perf_counter() - started

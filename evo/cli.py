@@ -474,7 +474,8 @@ def serve(
     store = _store(settings.database_url)
     if not store.api_keys():
         err.print("no API keys yet: make one with `evo keys create NAME --admin`")
-    console.print(f"serving on http://{host}:{port}/api/v1 from {store.url} "
+    console.print(f"dashboard on http://{host}:{port}/ · API on http://{host}:{port}/api/v1 "
+                  f"from {store.url} "
                   f"({settings.max_jobs} job(s) at a time, {settings.executor} executor)")
     try:
         # a stream left open must not hold up shutdown: running jobs stop and resume later

@@ -60,6 +60,18 @@ def test_the_page_and_its_files_are_served(store: Store, settings: Settings,
     assert client.get("/assets/app-DEF456.css").headers["content-type"].startswith("text/css")
 
 
+def test_dashboard_requests_keep_their_own_routes_in_the_metrics(
+    store: Store, settings: Settings, fake_build: Path
+) -> None:
+    client = TestClient(create_app(store, settings.model_copy(update={"metrics_public": True}),
+                                   dashboard_dir=fake_build))
+    client.get("/")
+    client.get("/assets/app-ABC123.js")
+    text = client.get("/api/v1/metrics").text
+    assert 'route="/"' in text and 'route="/assets/{name}"' in text
+    assert 'route="/api/v1/"' not in text and 'route="/api/v1/assets/{name}"' not in text
+
+
 @pytest.mark.parametrize("path", [
     "/assets/app-XYZ.js",            # not there
     "/assets/app-ABC123.js.gz",      # only served as the encoding of the .js
