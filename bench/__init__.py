@@ -1,0 +1,1 @@
+"""Scripts that measure Evo (run each with ``python -m bench.<name>``)."""

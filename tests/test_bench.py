@@ -1,0 +1,107 @@
+"""The benchmark scripts run end to end at tiny sizes and print sane figures."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bench import orchestration, store
+from bench.common import percentile, table
+from bench.orchestration import (
+    call_rounds,
+    fake_answer,
+    ideal_times,
+    ledger_rounds,
+    union_length,
+)
+from storage import LLMCallRecord
+
+
+def test_percentile_and_table() -> None:
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([0.0, 10.0], 95) == pytest.approx(9.5)
+    assert math.isnan(percentile([], 50))
+    text = table(["name", "n"], [["a", 1_000], ["bb", 2.5]])
+    assert "1,000" in text and "2.50" in text
+
+
+def test_rounds_and_ideal() -> None:
+    # two overlapping calls, then a chain of three that overlap one another, then one alone
+    spans = [(0.0, 1.0), (0.5, 1.2), (2.0, 3.0), (2.9, 4.0), (3.5, 4.5), (6.0, 7.0)]
+    assert call_rounds(spans) == [2, 3, 1]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    ledger = [  # two meta calls at once, an evaluation round of three, then one meta call
+        LLMCallRecord("j", None, "paraphrase", "m", latency_s=1.0, created_at=at),
+        LLMCallRecord("j", None, "paraphrase", "m", latency_s=1.0,
+                      created_at=at + timedelta(seconds=0.5)),
+        *[LLMCallRecord("j", "c", "evaluate", "m", latency_s=0.1,
+                        created_at=at + timedelta(seconds=3)) for _ in range(3)],
+        LLMCallRecord("j", None, "ga_crossover_mutation", "m", latency_s=1.0,
+                      created_at=at + timedelta(seconds=5)),
+    ]
+    assert ledger_rounds(ledger) == [2, 3, 1]
+    assert union_length([(0.0, 1.0), (0.5, 2.0), (3.0, 4.0)]) == pytest.approx(3.0)
+    loose, by_round = ideal_times([2, 3, 1], 0.1, 2)
+    assert loose == pytest.approx(max(6 * 0.1 / 2, 3 * 0.1))
+    assert by_round == pytest.approx(0.1 + 0.15 + 0.1)
+
+
+def test_fake_answers_look_like_the_client_expects() -> None:
+    label = fake_answer({"messages": [{"role": "user", "content":
+                        f"Name it{orchestration.MARK}Item 1: the coach spoke.\n\nAnswer..."}],
+                         "logprobs": True, "top_logprobs": 20, "max_tokens": 1})
+    top = label["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+    assert {t["token"] for t in top} == set(orchestration.LABELS)
+    meta = fake_answer({"messages": [{"role": "user", "content": "Merge ... Begin with <prompt>"}],
+                        "stop": ["</prompt>"], "seed": 7})
+    text = meta["choices"][0]["message"]["content"]
+    assert text.startswith("<prompt>") and "</prompt>" not in text and len(text.split()) >= 4
+
+
+@pytest.mark.ray
+def test_orchestration_bench_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    out = orchestration.main([
+        "--concurrency", "16", "--latency-ms", "20", "--dev", "20", "--test", "10",
+        "--population", "4", "--generations", "1",
+    ])
+    printed = capsys.readouterr().out
+    assert "Evo s" in printed and "Evo speed-up" in printed and "driver net ms" in printed
+    (evo,), (base,) = out["evo"], out["baseline"]
+    # at most: 1 paraphrase + 4 x 20 dev, 4 children + 4 x 20 dev, winner and seed x 10 test
+    # (fewer when a child repeats a prompt, or the winner is the seed: repeats are not paid)
+    for calls in (evo["calls"], base["calls"]):
+        assert 100 < calls <= 1 + 80 + 4 + 80 + 20
+    # meta, eval; meta, eval; final test (a meta round whose calls went out late, on a busy
+    # machine, may not overlap and count twice)
+    assert 5 <= evo["rounds"] <= 7
+    assert 0 < evo["ratio"] <= evo["ratio_rounds"] <= 1.5
+    assert evo["server_requests"] == evo["calls"] and evo["server_max_busy"] <= 16
+    assert evo["driver_ms_per_call"] > 0 and evo["calls_per_s"] > 0
+    assert 0 <= evo["between_s"] < evo["wall_s"]
+    assert base["wall_s"] > 0 and base["cpu_ms_per_call"] > 0
+
+
+def test_store_bench_runs(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = store.main([
+        "--evaluations", "2000", "--population", "10", "--batches", "3",
+        "--batch-candidates", "20", "--calls-per-candidate", "5", "--reps", "3",
+        "--postgres-url", pg_url,
+    ])
+    printed = capsys.readouterr().out
+    assert "rows/s" in printed and "p95 ms" in printed
+    assert set(out) == {"sqlite", "postgres"}
+    for res in out.values():
+        writes = res["writes"]
+        assert writes["rows"] == 3 * (20 + 20 + 5 * 20) + 2 * 2 * 20
+        assert all(rate > 0 for rate in writes["rates"].values())
+        assert 0 < writes["ratios"]["DB-API executemany"] < 10
+        job = res["job"]
+        assert job.evaluations == 2000 and job.generations == 50
+        rows = {q["query"].split(":")[0]: q for q in res["reads"]}
+        assert rows["top 20"]["rows"] == 20
+        assert rows["population"]["rows"] == 10
+        assert rows["ancestry, 49 generations deep"]["rows"] > 49
+        for q in res["reads"]:
+            assert 0 < q["p50_ms"] <= q["p95_ms"] < 60_000
