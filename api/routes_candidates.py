@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api import sorting
 from api.auth import CallerDep, StateDep, visible_candidate_job, visible_job
 from api.errors import InvalidInput, responses
 from api.params import NoNul
@@ -24,7 +23,7 @@ from api.schemas import (
     ScoreOut,
     plain,
 )
-from storage import ScoredCandidate
+from storage import CandidateSort, ScoredCandidate
 
 router = APIRouter(tags=["candidates"])
 
@@ -47,7 +46,7 @@ def list_candidates(
     min_score: Annotated[Score, Query(description="latest dev score at least this")] = None,
     max_score: Annotated[Score, Query(description="latest dev score at most this")] = None,
     sort: Annotated[
-        sorting.ListSort,
+        CandidateSort,
         Query(description="created (insertion order), score, generation, operator, length "
                           "(of the text); '-' reverses; unscored candidates come last"),
     ] = "created",
@@ -60,10 +59,7 @@ def list_candidates(
         raise InvalidInput([(("query", "min_score"), "must not be above max_score")])
     filters = {"generation": generation, "operator": operator, "min_score": min_score,
                "max_score": max_score, "sort": sort, "limit": limit, "offset": offset}
-    if sort in sorting.EXTRA_SORTS:
-        page = sorting.candidate_page(state.store, job.id, **filters)
-    else:
-        page = state.store.candidate_page(job.id, **filters)
+    page = state.store.candidate_page(job.id, **filters)
     return CandidatePageOut(
         total=page.total,
         limit=limit,

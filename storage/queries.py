@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Integer, Select, case, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from evo.candidate import Candidate
 from storage.convert import evaluation_record, to_candidate
@@ -104,17 +104,25 @@ def leaderboard(
     scope = [EvaluationRow.job_id == job_id, EvaluationRow.split == split, EvaluationRow.n > 0]
     if full_only:
         scope.append(EvaluationRow.subset.is_(None))
-    # Ids grow with time, so the highest id per candidate is its latest evaluation.
-    latest = (
-        select(func.max(EvaluationRow.id).label("id"))
-        .where(*scope)
-        .group_by(EvaluationRow.candidate_id)
-        .subquery()
+    # Ids grow with time, so an evaluation is a candidate's latest when no later one of the same
+    # scope exists. Said as NOT EXISTS, the database walks the (job, split, value) index from
+    # the top and stops after k rows, instead of grouping every evaluation of the job first.
+    later = aliased(EvaluationRow)
+    newer = (
+        select(later.id)
+        .where(
+            later.candidate_id == EvaluationRow.candidate_id,
+            later.split == EvaluationRow.split,
+            later.n > 0,
+            later.id > EvaluationRow.id,
+            *([later.subset.is_(None)] if full_only else []),
+        )
+        .exists()
     )
     rows = session.execute(
         select(CandidateRow, EvaluationRow)
         .join(EvaluationRow, EvaluationRow.candidate_id == CandidateRow.id)
-        .join(latest, latest.c.id == EvaluationRow.id)
+        .where(*scope, ~newer)
         .order_by(EvaluationRow.value.desc(), CandidateRow.seq, CandidateRow.id)
         .limit(k)
     ).all()
@@ -238,22 +246,6 @@ def jobs_by_status(session: Session) -> dict[str, int]:
     return {status: int(n) for status, n in session.execute(stmt)}
 
 
-def latest_dev_scores(job_id: str) -> Any:
-    """Subquery (candidate_id, value): each candidate's latest dev evaluation over at least one
-    example. Ids grow with time, so the highest id is the latest."""
-    latest = (
-        select(EvaluationRow.candidate_id, func.max(EvaluationRow.id).label("id"))
-        .where(EvaluationRow.job_id == job_id, EvaluationRow.split == "dev", EvaluationRow.n > 0)
-        .group_by(EvaluationRow.candidate_id)
-        .subquery()
-    )
-    return (
-        select(latest.c.candidate_id, EvaluationRow.value)
-        .join(EvaluationRow, EvaluationRow.id == latest.c.id)
-        .subquery()
-    )
-
-
 def candidate_page(
     session: Session,
     job_id: str,
@@ -268,26 +260,36 @@ def candidate_page(
 ) -> CandidatePage:
     """Filter, count, order and page a job's candidates in the database (a job may have tens of
     thousands); only the page's rows and their parents are loaded."""
-    score = latest_dev_scores(job_id)
+    # Each candidate's latest dev score as a correlated lookup (one index probe per candidate
+    # that is filtered or shown) rather than an aggregate over every evaluation of the job.
+    value = (
+        select(EvaluationRow.value)
+        .where(
+            EvaluationRow.candidate_id == CandidateRow.id,
+            EvaluationRow.split == "dev",
+            EvaluationRow.n > 0,
+        )
+        .order_by(EvaluationRow.id.desc())
+        .limit(1)
+        .correlate(CandidateRow)
+        .scalar_subquery()
+    )
     criteria: list[Any] = [CandidateRow.job_id == job_id]
     if generation is not None:
         criteria.append(CandidateRow.generation == generation)
     if operator is not None:
         criteria.append(CandidateRow.operator == operator)
     if min_score is not None:
-        criteria.append(score.c.value >= min_score)
+        criteria.append(value >= min_score)
     if max_score is not None:
-        criteria.append(score.c.value <= max_score)
-    joined = select(CandidateRow, score.c.value).outerjoin(
-        score, score.c.candidate_id == CandidateRow.id
-    )
-    total = session.scalar(
-        select(func.count())
-        .select_from(CandidateRow)
-        .outerjoin(score, score.c.candidate_id == CandidateRow.id)
+        criteria.append(value <= max_score)
+    total = session.scalar(select(func.count()).select_from(CandidateRow).where(*criteria))
+    stmt = (
+        select(CandidateRow, value.label("value"))
         .where(*criteria)
+        .order_by(*_candidate_order(sort, value))
+        .offset(offset)
     )
-    stmt = joined.where(*criteria).order_by(*_candidate_order(sort, score.c.value)).offset(offset)
     if limit is not None:
         stmt = stmt.limit(limit)
     rows = session.execute(stmt).all()
@@ -303,7 +305,8 @@ def _candidate_order(sort: str, value: Any) -> list[Any]:
     if sort not in CANDIDATE_SORTS:
         raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(CANDIDATE_SORTS)}")
     seq, cid, gen = CandidateRow.seq, CandidateRow.id, CandidateRow.generation
-    # unscored candidates go last whichever way scores are ordered
+    op, length = CandidateRow.operator, func.length(CandidateRow.text)
+    # unscored candidates go last whichever way scores are ordered; ties in insertion order
     return {
         "created": [seq, cid],
         "-created": [seq.desc(), cid.desc()],
@@ -311,6 +314,10 @@ def _candidate_order(sort: str, value: Any) -> list[Any]:
         "-score": [value.is_(None), value.desc(), seq, cid],
         "generation": [gen, seq, cid],
         "-generation": [gen.desc(), seq, cid],
+        "operator": [op, seq, cid],
+        "-operator": [op.desc(), seq, cid],
+        "length": [length, seq, cid],
+        "-length": [length.desc(), seq, cid],
     }[sort]
 
 

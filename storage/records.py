@@ -96,8 +96,12 @@ class ApiKeyRecord:
     revoked_at: datetime | None
 
 
-# Orders of a candidate listing: by insertion, by latest dev score, by generation; "-" = reversed.
-CandidateSort = Literal["created", "-created", "score", "-score", "generation", "-generation"]
+# Orders of a candidate listing: by insertion, latest dev score, generation, operator, text
+# length; "-" = reversed.
+CandidateSort = Literal[
+    "created", "-created", "score", "-score", "generation", "-generation",
+    "operator", "-operator", "length", "-length",
+]
 CANDIDATE_SORTS: tuple[str, ...] = get_args(CandidateSort)
 
 
