@@ -43,15 +43,22 @@ class LLMRequest:
     labels: tuple[str, ...] = ()
     seed: int | None = None
     sample: int = 0
+    # what requests sharing a prompt prefix have in common (the candidate prompt of an
+    # evaluation): a scheduling hint, not part of the request
+    group: str | None = None
 
     def cache_key(self, model: str) -> str:
         payload = asdict(self)
         payload.pop("seed")  # the sample index, not the per-call seed, identifies a sample
+        payload.pop("group")
         blob = json.dumps({"model": model, **payload}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def affinity_key(self) -> str:
-        """Requests sharing a key share a long prefix (system + start of the user message)."""
+        """Requests sharing a key share a long prefix: the same ``group`` (the candidate prompt
+        of an evaluation), else the same system message and start of the user message."""
+        if self.group is not None:
+            return hashlib.blake2b(self.group.encode(), digest_size=8).hexdigest()
         head = "\n".join(m.content for m in self.messages[:-1])
         last = self.messages[-1].content if self.messages else ""
         return hashlib.blake2b((head + "\x00" + last[:256]).encode(), digest_size=8).hexdigest()

@@ -148,11 +148,13 @@ class Task:
         messages = (Message("user", self.render(prompt, example)),)
         if self.system:
             messages = (Message("system", self.system), *messages)
+        group = f"{self.system or ''}\x00{prompt}"  # one prompt's requests share a prefix
         if label_scoring and self.labels:
             words = tuple(self.verbalizers[label] for label in self.labels)
-            return LLMRequest(messages=messages, max_tokens=1, temperature=0.0, labels=words)
+            return LLMRequest(messages=messages, max_tokens=1, temperature=0.0, labels=words,
+                              group=group)
         return LLMRequest(messages=messages, max_tokens=self.max_answer_tokens, temperature=0.0,
-                          stop=self.stop_sequences)
+                          stop=self.stop_sequences, group=group)
 
     def score(self, example: Example, response: LLMResponse) -> ExampleResult:
         if response.error:

@@ -77,3 +77,28 @@ async def test_no_worker_left_is_an_error() -> None:
     pool = Pool([FailingWorker("a"), FailingWorker("b")], model="m")
     with pytest.raises(PoolExhausted, match="actor died"):
         await pool.call_many([req("p", 1)])
+
+
+async def test_a_remote_pool_fills_its_batches_whatever_the_prompts() -> None:
+    workers = [RecordingWorker("a"), RecordingWorker("b")]
+    pool = Pool(workers, model="m", batch_size=4, affinity=False)
+    requests = [req(f"prompt {p}", e) for p in range(10) for e in range(1)]  # all different
+    answers = await pool.call_many(requests)
+    assert [a.text.split(":", 1)[1] for a in answers] == [r.messages[-1].content for r in requests]
+    sizes = sorted(len(b) for w in workers for b in w.batches)
+    assert sizes == [2, 4, 4] and all(w.batches for w in workers)
+
+
+def test_one_prompts_evaluation_requests_share_an_affinity_key_not_a_cache_key() -> None:
+    from evo.task import load_task
+
+    task = load_task("topic")
+    dev = task.split("dev")
+    a = [task.request("Classify it.", ex, label_scoring=True) for ex in dev[:5]]
+    b = task.request("Name the topic.", dev[0], label_scoring=True)
+    assert len({r.affinity_key() for r in a}) == 1  # short prompt: inputs differ early on
+    assert b.affinity_key() != a[0].affinity_key()
+    assert len({r.cache_key("m") for r in a}) == 5
+    # the scheduling hint is no part of what was asked
+    from dataclasses import replace
+    assert replace(a[0], group=None).cache_key("m") == a[0].cache_key("m")

@@ -53,6 +53,7 @@ class Pool:
         inflight_per_worker: int = 1,
         close: Callable[[], None] | None = None,
         labels: Sequence[str] | None = None,
+        affinity: bool = True,
     ) -> None:
         if not workers:
             raise ValueError("a pool needs at least one worker")
@@ -60,6 +61,9 @@ class Pool:
         self.model = model
         self.batch_size = batch_size
         self.inflight = inflight_per_worker
+        # group requests that share a prompt prefix on one worker (a local model reuses its
+        # cache); a remote endpoint gains nothing from it, and full batches cost fewer calls
+        self.affinity = affinity
         self._close = close
         # where each worker runs (a Ray node id, or "local"); requests served per place
         self.labels = list(labels) if labels else [f"worker-{i}" for i in range(len(workers))]
@@ -105,10 +109,15 @@ class Pool:
                     self.last_error)
 
     def _plan(self, requests: Sequence[LLMRequest]) -> list[deque[list[int]]]:
+        queues: list[deque[list[int]]] = [deque() for _ in self.workers]
+        if not self.affinity:
+            for n, start in enumerate(range(0, len(requests), self.batch_size)):
+                chunk = list(range(start, min(start + self.batch_size, len(requests))))
+                queues[n % len(self.workers)].append(chunk)
+            return queues
         groups: dict[str, list[int]] = {}
         for i, req in enumerate(requests):
             groups.setdefault(req.affinity_key(), []).append(i)
-        queues: list[deque[list[int]]] = [deque() for _ in self.workers]
         for key, members in groups.items():
             home = zlib.crc32(key.encode()) % len(self.workers)
             for start in range(0, len(members), self.batch_size):

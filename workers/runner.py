@@ -286,7 +286,10 @@ class PoolFactory:
         for c in clients:
             self._closers.append(c.close)
         return Pool(
-            [LocalWorker(c) for c in clients], model=clients[0].model, batch_size=self.batch_size
+            [LocalWorker(c) for c in clients],
+            model=clients[0].model,
+            batch_size=self.batch_size,
+            affinity=model.provider == "local",
         )
 
     def _ray(self, model: ModelSpec, size: int) -> Pool:
@@ -320,6 +323,7 @@ class PoolFactory:
             batch_size=self.batch_size,
             inflight_per_worker=inflight,
             labels=[node for _, node in described],
+            affinity=model.provider == "local",
         )
 
     def close(self) -> None:
