@@ -111,7 +111,9 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
         devs = [r.best_dev for r in mine if r.best_dev is not None]
         tests = [r.test for r in mine if r.test is not None]
         per_example = [r.test_scores for r in mine if r.test_scores]
-        low, high = bootstrap_ci(per_example) if per_example else (None, None)
+        # an interval over some of the runs would not be one for the mean of all of them
+        complete = per_example and len(per_example) == len(tests)
+        low, high = bootstrap_ci(per_example) if complete else (None, None)
         rows.append(
             Row(
                 name,

@@ -83,3 +83,10 @@ def test_cli_compare_writes_markdown_and_csv(tmp_path: Path) -> None:
                           "--algorithms", "ga,opro"], capture_output=True, text=True, env=env,
                          cwd=tmp_path)
     assert bad.returncode == 2 and "unknown algorithm 'ga'" in bad.stderr
+
+
+def test_no_interval_when_some_runs_lack_per_example_scores() -> None:
+    runs = [Run("a", 0, "j", 0.8, 0.7, (1.0, 0.0, 1.0), 1, 1, 1.0),
+            Run("a", 1, "k", 0.9, 0.8, (), 1, 1, 1.0)]
+    (row,) = summarize(runs)
+    assert row.test_mean == 0.75 and row.test_low is None and row.test_high is None
