@@ -56,8 +56,13 @@ def test_real_server_generates(llama_url: str) -> None:
     r = run(call(client, request))
     assert r.error is None and r.text.strip()
     assert r.prompt_tokens > 5 and 0 < r.completion_tokens <= 12 and r.latency_s > 0
-    again = run(call(OpenAIClient("smollm2", base_url=llama_url, api_key=None), request))
-    assert again.text == r.text  # temperature 0
+    # Temperature 0 is deterministic once the server answers from its prompt cache: the first
+    # answer may differ in a late token, because the server evaluated the whole prompt in one
+    # batch then and only its last token afterwards (llama.cpp's kernels differ by batch shape).
+    again = [run(call(OpenAIClient("smollm2", base_url=llama_url, api_key=None), request))
+             for _ in range(2)]
+    assert again[0].text == again[1].text
+    assert again[0].text.split()[:2] == r.text.split()[:2]
 
 
 @pytest.mark.model

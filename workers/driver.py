@@ -525,7 +525,7 @@ class Driver:
             for j, i in enumerate(idx):
                 out[i] = answer if j == 0 else _as_cached(answer)
         if ledger:
-            await asyncio.to_thread(self.store.write_paid, self.job_id, ledger, paid)
+            await _finished_write(self.store.write_paid, self.job_id, ledger, paid)
             faults.point("paid")
         firsts = {idx[0] for idx in misses.values()}
         hits = [i for i in range(len(out)) if i not in firsts]
@@ -729,7 +729,7 @@ class Driver:
         cands, evals, calls = self._pending_cands, self._pending_evals, self._pending_calls
         self._pending_cands, self._pending_evals, self._pending_calls = [], [], []
         job = {"stats": self._stats([], None), "heartbeat_at": _now()}
-        await asyncio.to_thread(
+        await _finished_write(
             self.store.write_batch,
             self.job_id,
             candidates=cands,
@@ -797,6 +797,17 @@ def program_score(
 def _seed(job_seed: int, key: str, sample: int) -> int:
     digest = hashlib.blake2b(f"{job_seed}:{key}:{sample}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big")
+
+
+async def _finished_write(write: Any, *args: Any, **kwargs: Any) -> None:
+    """Run a store write in a thread and see it finish even if the job is stopped meanwhile: a
+    stopped job's record must hold what it paid for, before the job reports that it ended."""
+    task = asyncio.ensure_future(asyncio.to_thread(write, *args, **kwargs))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 def _request_record(request: LLMRequest) -> dict[str, Any]:
