@@ -408,7 +408,7 @@ def export(
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-BENCHMARKS = ("orchestration", "local_model", "store", "savings", "quality", "task_difficulty")
+BENCHMARKS = ("orchestration", "local_model", "store", "savings", "task_difficulty")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
