@@ -24,6 +24,7 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
+JobArg = Annotated[str, typer.Argument(help="job id or a unique prefix of it")]
 DbOption = Annotated[
     str | None, typer.Option("--db", help="store URL (default: EVO_DATABASE_URL or ./evo.db)")
 ]
@@ -99,7 +100,7 @@ def run(
 
 @app.command()
 def resume(
-    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    job: JobArg,
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
 ) -> None:
@@ -170,7 +171,7 @@ def _control(action: str, job: str, db: str | None) -> None:
 
 @app.command()
 def cancel(
-    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    job: JobArg,
     db: DbOption = None,
 ) -> None:
     """Cancel a job: a running one stops its calls within a second and keeps what it did."""
@@ -179,7 +180,7 @@ def cancel(
 
 @app.command()
 def pause(
-    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    job: JobArg,
     db: DbOption = None,
 ) -> None:
     """Pause a job after its next generation (`evo requeue` or `evo resume` continues it)."""
@@ -188,7 +189,7 @@ def pause(
 
 @app.command()
 def requeue(
-    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    job: JobArg,
     db: DbOption = None,
 ) -> None:
     """Queue a paused, interrupted, failed or cancelled job again, for the service to resume."""
@@ -377,7 +378,7 @@ def jobs(
 
 @app.command()
 def show(
-    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    job: JobArg,
     db: DbOption = None,
 ) -> None:
     """A job's population per generation, its best prompts and what it cost."""
@@ -390,7 +391,7 @@ def show(
 
 @app.command()
 def export(
-    job: Annotated[str, typer.Argument(help="job id or a unique prefix of it")],
+    job: JobArg,
     format: Annotated[str, typer.Option("--format", "-f", help="json | yaml | md | txt")] = "json",
     top: Annotated[int, typer.Option(help="how many of the best prompts")] = 1,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to a file")] = None,
