@@ -409,7 +409,8 @@ def export(
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-BENCHMARKS = ("orchestration", "local_model", "store", "savings", "task_difficulty")
+BENCHMARKS = ("orchestration", "local_model", "store", "savings", "task_difficulty", "quality",
+              "client_cpu")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,

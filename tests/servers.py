@@ -3,82 +3,16 @@ that replays canned replies and records what it received."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
+from bench.common import free_port, start_llama_server
 
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def start_llama_server(
-    model_path: str, *, n_ctx: int = 2048, threads: int = 1, timeout_s: float = 60.0
-) -> Iterator[str]:
-    """Run ``python -m llama_cpp.server`` on a free loopback port; yield its ``/v1`` base URL."""
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        model_path,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        str(n_ctx),
-        "--n_threads",
-        str(threads),
-        "--n_threads_batch",
-        str(threads),
-    ]
-    with tempfile.TemporaryFile() as logfile:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        base_url = f"http://127.0.0.1:{port}/v1"
-        try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if proc.poll() is not None:
-                    logfile.seek(0)
-                    tail = logfile.read()[-2000:].decode(errors="replace")
-                    raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}:\n{tail}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base_url}/models", timeout=1.0).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"llama_cpp.server did not answer within {timeout_s}s")
-                time.sleep(0.2)
-            yield base_url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+__all__ = ["free_port", "start_llama_server"]  # tests import them from here
 
 
 def chat_reply(

@@ -1,0 +1,113 @@
+"""bench/quality.py: Evo's algorithms and the two baselines (random search, GEPA) on one task at
+tiny sizes, on the bundled model and a real llama.cpp server; and the report it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import quality
+from bench.baselines import BudgetSpent, ServerModel, dev_score, random_search
+from bench.common import start_llama_server
+from bench.quality import Config, RunRecord, load, summarize
+from workers.llm_local import LocalLlamaClient
+
+
+def tiny_sentiment(tmp_path: Path, n: dict[str, int]) -> dict:
+    """The built-in sentiment task on a few of its own examples (fast on a 2-core machine)."""
+    spec = quality.limited_task("sentiment", tmp_path, **n)
+    return spec | {"name": "tiny"}
+
+
+def test_summary_is_mean_spread_and_range(tmp_path: Path) -> None:
+    records = [RunRecord("t", "opro", 100, s, "p", 0.5, test, 90, 1.0, "evo")
+               for s, test in ((1, 0.6), (2, 0.8), (3, 0.7))]
+    records.append(RunRecord("t", "random", 100, 1, "q", 0.4, 0.55, 100, 2.0, "baseline"))
+    cells = {c.method: c for c in summarize(records)}
+    assert cells["opro"].runs == 3
+    assert cells["opro"].test_mean == pytest.approx(0.7)
+    assert cells["opro"].test_sd == pytest.approx(0.1)
+    assert (cells["opro"].test_min, cells["opro"].test_max) == (0.6, 0.8)
+    assert cells["random"].test_sd == 0.0
+    cfg = Config(out=tmp_path)
+    lines: list[str] = []
+    quality.report(cfg, records, {"t": [("seed a", 0.5, 0.6), ("seed b", 0.45, 0.65)]},
+                   lines.append)
+    md = (tmp_path / "quality.md").read_text()
+    # "vs seed" is against the seed prompt with the best dev score (0.6 on test), not the best test
+    assert "| t | opro | 100 | 3 | 0.700 | 0.100 | 0.600–0.800 | 0.100 |" in md
+    assert "| t | random | 100 | 1 | 0.550 | 0.000 | 0.550–0.550 | -0.050 |" in md
+    assert "seed b" in "\n".join(lines)
+    assert (tmp_path / "quality.csv").read_text().count("\n") == 3
+    assert (tmp_path / "quality.png").stat().st_size > 10_000
+
+
+def test_server_scoring_matches_the_bundled_runtime(tmp_path: Path) -> None:
+    task = load(tiny_sentiment(tmp_path, {"train": 4, "dev": 8, "test": 4}))
+    local = LocalLlamaClient(threads=1)
+    try:
+        with start_llama_server(local.model_path, threads=1) as url:
+            server = ServerModel(url, local.format_prompt)
+            prompt = task.seed_prompts[1]
+            for example in task.split("dev"):
+                request = task.request(prompt, example, label_scoring=True)
+                assert server.call(request).text == local.call_sync(request).text
+            assert server.calls == 8
+            # generation through the server stops at the request's stop sequence
+            text = server.chat("Name a colour.", temperature=0.0, max_tokens=20, seed=1,
+                               prefill="<prompt>", stop=("</prompt>",))
+            assert "</prompt>" not in text and text.strip()
+            server.limit = server.calls
+            with pytest.raises(BudgetSpent):
+                dev_score(server, task, prompt, task.split("dev")[:1])
+            server.limit = None
+            # random search never spends more than its search budget
+            result = random_search(server, task, search_calls=20, dev_sample=4, seed=3)
+            assert result.search_calls <= 20
+            assert result.calls == result.search_calls + 2 * 8 or result.calls == (
+                result.search_calls + 8)  # the best may be the best seed: scored once
+            assert result.candidates >= 3
+            server.close()
+    finally:
+        local.close()
+
+
+@pytest.mark.timeout(600)
+def test_quality_bench_end_to_end(tmp_path: Path) -> None:
+    task = tiny_sentiment(tmp_path, {"train": 6, "dev": 6, "test": 6})
+    cfg = Config(tasks=[task], algorithms=["evoprompt-ga"], baselines=["random", "gepa"],
+                 budgets=[30], seeds=[1], dev_subset=3, out=tmp_path / "out", server_threads=1)
+    lines: list[str] = []
+    records = quality.run(cfg, lines.append)
+    by_method = {r.method: r for r in records}
+    assert set(by_method) == {"evoprompt-ga", "random", "gepa"}
+    seeds = load(task).seed_prompts
+    for r in records:
+        assert 0.0 <= r.test <= 1.0 and r.winner.strip()
+        # the search budget plus the final phase (finalist and best seed on the 6 dev examples)
+        assert 0 < r.calls <= 30 + 2 * 6, r
+    for name in ("random", "gepa"):
+        assert by_method[name].extra["search_calls"] <= 30
+    assert by_method["gepa"].extra["candidates"] >= 1
+    # the same winner text is scored once on test: seeds are scored by the same scorer
+    for r in records:
+        if r.winner in seeds:
+            assert f"{r.test:.3f}" in "\n".join(lines)
+    out = tmp_path / "out"
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 3
+    assert (out / "quality.png").exists()
+    # a rerun with the same output folder finds every run done and runs nothing again
+    again: list[str] = []
+    assert {r.key() for r in quality.run(cfg, again.append)} == {r.key() for r in records}
+    assert not any(line.endswith("...") for line in again)
+    # and every prompt's score was kept: the continued run scores nothing again
+    assert len((out / "scores.jsonl").read_text().splitlines()) >= 3
+
+
+def test_too_small_a_budget_is_refused(tmp_path: Path) -> None:
+    task = tiny_sentiment(tmp_path, {"train": 4, "dev": 6, "test": 4})
+    cfg = Config(tasks=[task], algorithms=[], baselines=["gepa"], budgets=[10], dev_subset=5,
+                 out=tmp_path / "out")
+    with pytest.raises(SystemExit, match="budget 10 is too small"):
+        quality.run(cfg, lambda _: None)
