@@ -105,3 +105,13 @@ def test_store_bench_runs(pg_url: str, capsys: pytest.CaptureFixture[str]) -> No
         assert rows["ancestry, 49 generations deep"]["rows"] > 49
         for q in res["reads"]:
             assert 0 < q["p50_ms"] <= q["p95_ms"] < 60_000
+
+
+def test_client_cpu_bench_compares_with_the_sdk(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import client_cpu
+
+    figures = client_cpu.main(["--calls", "60", "--concurrency", "16"])
+    assert figures["evo_ms"] > 0 and figures["sdk_ms"] > 0
+    assert figures["ratio"] == pytest.approx(figures["sdk_ms"] / figures["evo_ms"])
+    out = capsys.readouterr().out
+    assert "Evo OpenAIClient" in out and "openai SDK" in out

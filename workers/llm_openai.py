@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import random
 import re
+import ssl
 import time
 from typing import Any
 
+import certifi
+import httpx
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
@@ -36,6 +40,7 @@ TOP_LOGPROBS = 20
 # Score of a label that never appeared (below every listed token, or this when nothing is listed).
 LABEL_FLOOR = -100.0
 _RETRY_STATUS = {408, 409, 429}
+_POOL_SIZE = 8  # connections per HTTP pool
 _FATAL_STATUS = {401, 403, 404}
 # A prefill found later than this in an answer is taken as part of the content, not its start.
 _MAX_PREAMBLE = 80
@@ -43,6 +48,51 @@ _MAX_PREAMBLE = 80
 
 class MalformedReply(Exception):
     """A 200 reply without the fields a chat completion has."""
+
+
+class _Reply:
+    """Attribute access over a decoded JSON reply, ``None`` for a missing field (as the SDK's
+    models give): building the SDK's typed models costs more CPU than the call itself."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        return _wrap(self._data.get(name))
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _Reply(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+_STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
+    400: openai.BadRequestError,
+    401: openai.AuthenticationError,
+    403: openai.PermissionDeniedError,
+    404: openai.NotFoundError,
+    409: openai.ConflictError,
+    422: openai.UnprocessableEntityError,
+    429: openai.RateLimitError,
+}
+
+
+def _status_error(response: httpx.Response) -> openai.APIStatusError:
+    """The SDK's exception for an error reply, so retries and messages read one error type."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    data = body.get("error", body) if isinstance(body, dict) else body
+    code = response.status_code
+    cls = _STATUS_ERRORS.get(code) or (
+        openai.InternalServerError if code >= 500 else openai.APIStatusError)
+    return cls(f"Error code: {code} - {body}", response=response, body=data)  # type: ignore[arg-type]
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -139,11 +189,29 @@ class OpenAIClient:
         self.max_retries = max_retries
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
-        # Local servers need no key, but the SDK insists on one.
         self._secret = api_key or ""
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key or "none", base_url=self.base_url, timeout=timeout_s, max_retries=0
-        )
+        # Plain HTTP with JSON, not the openai SDK's request and model machinery: that took
+        # ~5 ms of CPU a call, more than a model actor can spare at hundreds of calls a second.
+        # Errors still become the SDK's exception types (see _status_error).
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # httpx's pool scans every connection for every queued request (quadratic in the pool
+        # size), so connections are spread over small pools taken in turn.
+        shards = max(1, math.ceil(concurrency / _POOL_SIZE))
+        per_pool = math.ceil(concurrency / shards)
+        # httpx's own default trust store (certifi), loaded once rather than once per pool
+        tls = ssl.create_default_context(cafile=certifi.where())
+        self._clients = [
+            httpx.AsyncClient(
+                base_url=self.base_url + "/",
+                headers=headers,
+                timeout=timeout_s,
+                verify=tls,
+                limits=httpx.Limits(max_connections=per_pool,
+                                    max_keepalive_connections=per_pool),
+            )
+            for _ in range(shards)
+        ]
+        self._turn = itertools.count()
         self._sem = asyncio.Semaphore(concurrency)
         self._ever_succeeded = False
         self._token_param = "max_tokens"
@@ -167,7 +235,7 @@ class OpenAIClient:
         return response
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await asyncio.gather(*(c.aclose() for c in self._clients))
 
     def close(self) -> None:
         try:
@@ -175,11 +243,11 @@ class OpenAIClient:
         except RuntimeError:
             loop = None
         if loop is not None:
-            self._closing = loop.create_task(self._client.close())  # keep a reference until done
+            self._closing = loop.create_task(self.aclose())  # keep a reference until done
             return
         # The HTTP pool may belong to a loop that is gone; then there is nothing left to free.
         with contextlib.suppress(RuntimeError):
-            asyncio.run(self._client.close())
+            asyncio.run(self.aclose())
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -316,22 +384,34 @@ class OpenAIClient:
         if tokens is not None:
             params[self._token_param] = tokens
         try:
-            return await self._client.chat.completions.create(
-                model=self.model,
-                messages=messages,
-                **params,  # type: ignore[arg-type]
-            )
+            return await self._post({"model": self.model, "messages": messages, **params})
         except openai.BadRequestError as exc:
             # Newer OpenAI models accept only max_completion_tokens; switch once and resend.
             if self._token_param == "max_tokens" and "max_completion_tokens" in str(exc):
                 self._token_param = "max_completion_tokens"
                 params["max_completion_tokens"] = params.pop("max_tokens")
-                return await self._client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,
-                    **params,  # type: ignore[arg-type]
-                )
+                return await self._post({"model": self.model, "messages": messages, **params})
             raise
+
+    async def _post(self, body: dict[str, Any]) -> Any:
+        try:
+            client = self._clients[next(self._turn) % len(self._clients)]
+            response = await client.post("chat/completions", json=body)
+        except httpx.TimeoutException as exc:
+            raise openai.APITimeoutError(request=_request_of(exc)) from exc
+        except httpx.TransportError as exc:
+            raise openai.APIConnectionError(
+                message=f"{type(exc).__name__}: {exc}", request=_request_of(exc)
+            ) from exc
+        if response.status_code >= 400:
+            raise _status_error(response)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise MalformedReply(f"the reply is not JSON: {response.text[:200]!r}") from exc
+        if not isinstance(data, dict):
+            raise MalformedReply("the reply is not a JSON object")
+        return _Reply(data)
 
     def _wait(self, state: RetryCallState) -> float:
         # Full jitter: uniform in [0, backoff * 2^n], so many workers do not retry in step.
@@ -379,6 +459,13 @@ class OpenAIClient:
         status = getattr(exc, "status_code", None)
         reason = what.get(status, "cannot connect") if status else "cannot connect"
         return LLMUnavailable(f"{self.base_url}: {reason} ({self._describe(exc)})")
+
+
+def _request_of(exc: httpx.HTTPError) -> httpx.Request:
+    try:
+        return exc.request
+    except RuntimeError:  # raised before a request was made
+        return httpx.Request("POST", "chat/completions")
 
 
 def _with_instruction(messages: tuple[Message, ...], instruction: str) -> list[dict[str, str]]:
