@@ -16,8 +16,10 @@ Reads: one job is filled in bulk (PostgreSQL COPY, SQLite executemany in large b
 parents in the generation before, ``--evals-per-candidate`` evaluations each (one on the full dev
 split, the rest on a dev subset). Then p50/p95 over ``--reps`` calls of what a dashboard shows:
 a generation's population with its scores, the top 20, the ancestry of a candidate of generation
-50 (50 generations deep), and the per-generation summary of the job page. PostgreSQL tables are
-ANALYZEd after the fill, as autovacuum would. ``--explain`` prints EXPLAIN ANALYZE of each
+50 (50 generations deep), and the per-generation summary of the job page. The bulk load bypasses
+``Store.write_batch``, which keeps a summary row per generation as each one ends, so the fill ends
+with ``Store.refresh_generations`` making those rows. PostgreSQL tables are ANALYZEd after the
+fill, as autovacuum would. ``--explain`` prints EXPLAIN ANALYZE of each
 PostgreSQL statement of a query that misses 50 ms.
 
 PostgreSQL work happens in a schema made for the run and dropped after it; SQLite in a temporary
@@ -316,6 +318,12 @@ def fill_big_job(store: Store, url: str, args: argparse.Namespace) -> BigJob:
         _fill_sqlite(make_url(url).database or "", chunks, job)
     else:
         _fill_postgres(url, chunks, job)
+    # The bulk load bypasses write_batch, which keeps a summary row per generation as each one
+    # ends; make those rows, so that the job reads like one the driver ran.
+    store.refresh_generations(job.job_id)
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE generation_summaries")
     return job
 
 

@@ -72,67 +72,57 @@ def to_candidate(row: CandidateRow, parents: Sequence[str]) -> Candidate:
     )
 
 
+# Column orders of the tuples below (what ``storage.bulk.insert_rows`` is given).
+CANDIDATE_COLUMNS = (
+    "id", "job_id", "text", "kind", "generation", "island", "operator", "meta", "seq", "created_at"
+)
+LINEAGE_COLUMNS = ("child_id", "parent_id", "position", "operator", "job_id")
+EVALUATION_COLUMNS = (
+    "job_id", "candidate_id", "split", "subset", "value", "n", "failures", "generation",
+    "created_at",
+)
+LLM_CALL_COLUMNS = (
+    "job_id", "candidate_id", "purpose", "model", "prompt_tokens", "completion_tokens",
+    "latency_s", "cached", "error", "created_at",
+)
+
+
 def candidate_rows(
     job_id: str, seq_start: int, candidates: Sequence[Candidate], now: datetime
-) -> list[dict]:
+) -> list[tuple]:
     return [
-        {
-            "id": c.id,
-            "job_id": job_id,
-            "text": c.text,
-            "kind": c.kind,
-            "generation": c.generation,
-            "island": c.island,
-            "operator": c.operator,
-            "meta": dict(c.meta),
-            "seq": seq_start + i,
-            "created_at": now,
-        }
+        (c.id, job_id, c.text, c.kind, c.generation, c.island, c.operator, dict(c.meta),
+         seq_start + i, now)
         for i, c in enumerate(candidates)
     ]
 
 
-def lineage_rows(job_id: str, candidates: Iterable[Candidate]) -> list[dict]:
+def lineage_rows(job_id: str, candidates: Iterable[Candidate]) -> list[tuple]:
     return [
-        {
-            "child_id": c.id,
-            "parent_id": parent,
-            "position": pos,
-            "operator": c.operator,
-            "job_id": job_id,
-        }
+        (c.id, parent, pos, c.operator, job_id)
         for c in candidates
         for pos, parent in enumerate(c.parents)
     ]
 
 
-def evaluation_row(job_id: str, score: EvaluationRecord | Score, now: datetime) -> dict:
+def evaluation_rows(
+    job_id: str, scores: Iterable[EvaluationRecord | Score], now: datetime
+) -> list[tuple]:
     # A plain Score carries no generation or time; the record type may.
-    return {
-        "job_id": job_id,
-        "candidate_id": score.candidate_id,
-        "split": score.split,
-        "subset": score.subset,
-        "value": score.value,
-        "n": score.n,
-        "failures": score.failures,
-        "generation": getattr(score, "generation", None),
-        "created_at": getattr(score, "created_at", None) or now,
-    }
+    return [
+        (job_id, e.candidate_id, e.split, e.subset, e.value, e.n, e.failures,
+         getattr(e, "generation", None), getattr(e, "created_at", None) or now)
+        for e in scores
+    ]
 
 
-def llm_call_row(job_id: str, call: LLMCallRecord, now: datetime) -> dict:
-    if call.job_id != job_id:
-        raise ValueError(f"LLM call of job {call.job_id!r} in a batch for job {job_id!r}")
-    return {
-        "job_id": job_id,
-        "candidate_id": call.candidate_id,
-        "purpose": call.purpose,
-        "model": call.model,
-        "prompt_tokens": call.prompt_tokens,
-        "completion_tokens": call.completion_tokens,
-        "latency_s": call.latency_s,
-        "cached": call.cached,
-        "error": call.error,
-        "created_at": call.created_at or now,
-    }
+def llm_call_rows(job_id: str, calls: Sequence[LLMCallRecord], now: datetime) -> list[tuple]:
+    for call in calls:
+        if call.job_id != job_id:
+            raise ValueError(f"LLM call of job {call.job_id!r} in a batch for job {job_id!r}")
+    # one comprehension, not a function call a row: the ledger is most of a batch's rows
+    return [
+        (job_id, c.candidate_id, c.purpose, c.model, c.prompt_tokens, c.completion_tokens,
+         c.latency_s, c.cached, c.error, c.created_at or now)
+        for c in calls
+    ]

@@ -19,6 +19,8 @@ _PG_MIGRATION_LOCK = 0x45564F00
 
 # Execution option marking connections that will write (see ``_sqlite_begin``).
 WRITE_OPTION = "evo_write"
+# Execution option asking psycopg for results in binary format (see ``_psycopg_binary``).
+BINARY_OPTION = "evo_binary"
 
 
 def resolve_url(url: str | None) -> URL:
@@ -33,7 +35,20 @@ def make_engine(url: URL) -> Engine:
     engine = create_engine(url, pool_pre_ping=url.get_backend_name() != "sqlite")
     if url.get_backend_name() == "sqlite":
         _tune_sqlite(engine)
+    elif engine.dialect.driver == "psycopg":
+        _psycopg_binary(engine)
     return engine
+
+
+def _psycopg_binary(engine: Engine) -> None:
+    @event.listens_for(engine, "do_execute")
+    def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+        # Parsing numbers from binary costs a third of parsing their text: worth it for reads of
+        # thousands of rows (the values are the same either way).
+        if context.execution_options.get(BINARY_OPTION):
+            cursor.execute(statement, parameters, binary=True)
+            return True
+        return None
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -156,6 +157,27 @@ class EvaluationRow(Base):
     failures: Mapped[int]
     generation: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GenerationSummaryRow(Base):
+    """Per-generation dev fitness, kept so the job page need not re-aggregate every evaluation.
+
+    Written as a ``stale`` placeholder when a batch adds candidates to a generation or dev scores
+    to its candidates, and computed (``stale`` false) when a generation ends; readers aggregate
+    stale generations themselves, so what they see is always the same as the full aggregate.
+    """
+
+    __tablename__ = "generation_summaries"
+
+    job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk(), primary_key=True)
+    generation: Mapped[int] = mapped_column(primary_key=True)
+    stale: Mapped[bool] = mapped_column(Boolean)
+    # NULL while stale and never computed; otherwise as in ``GenerationSummary``
+    size: Mapped[int | None]
+    best: Mapped[float | None] = mapped_column(Float)
+    mean: Mapped[float | None] = mapped_column(Float)
+    # No foreign key, as for jobs.best_candidate_id: both rows go with their job.
+    best_candidate_id: Mapped[str | None] = mapped_column(String(ID_LEN))
 
 
 class ExampleResultRow(Base):

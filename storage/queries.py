@@ -4,13 +4,14 @@ or candidates."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Select, case, func, literal, select
+from sqlalchemy import Integer, Select, bindparam, case, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from evo.candidate import Candidate
+from storage import bulk
 from storage.convert import evaluation_record, to_candidate
 from storage.models import CandidateRow, EvaluationRow, JobRow, LineageRow, LLMCallRow
 from storage.records import (
@@ -53,8 +54,11 @@ def load_candidates(session: Session, *criteria: Any) -> list[Candidate]:
 
 
 def lock_job(session: Session, job_id: str) -> None:
-    """Serialize a job's writers on Postgres, so that sequence numbers are handed out once.
-    (SQLite has one writer at a time anyway and ignores FOR UPDATE.)"""
+    """Serialize a job's writers on Postgres, so that sequence numbers and generation summaries
+    are handed out and computed once. (SQLite has one writer at a time anyway, from BEGIN
+    IMMEDIATE on, and would ignore FOR UPDATE: no statement is sent.)"""
+    if session.get_bind().dialect.name == "sqlite":
+        return
     session.execute(select(JobRow.id).where(JobRow.id == job_id).with_for_update())
 
 
@@ -66,14 +70,31 @@ def next_seq(session: Session, job_id: str) -> int:
 
 
 def ancestry(session: Session, candidate_id: str) -> list[Candidate]:
-    """Every ancestor once, nearest first (then in insertion order).
+    """Every ancestor once, nearest first (then in insertion order): one statement (see
+    ``_ancestry_statement``), its rows straight from the driver."""
+    rows = bulk.driver_rows(session.connection(), _ANCESTRY, candidate_id=candidate_id)
+    return _candidates_with_parents(rows)
 
-    The walk keeps (ancestor, depth) pairs distinct, so a family with many shared ancestors costs
-    ancestors x depths rows, not one row per path.
-    """
+
+# What ancestry's callers show of a candidate (besides its parents). ``meta`` is left out:
+# decoding one JSON document per ancestor cost as much as the rest of the query.
+_CANDIDATE_FIELDS = (
+    CandidateRow.id,
+    CandidateRow.text,
+    CandidateRow.generation,
+    CandidateRow.operator,
+    CandidateRow.kind,
+    CandidateRow.island,
+)
+
+
+def _ancestry_statement() -> Select[Any]:
+    """One walk: it keeps (ancestor, depth) pairs distinct, so a family with many shared
+    ancestors costs ancestors x depths rows, not one row per path; each ancestor then comes with
+    its parents, one row per parent in operator order (one row with a NULL parent for a seed)."""
     walk = (
         select(LineageRow.parent_id.label("id"), literal(1, Integer).label("depth"))
-        .where(LineageRow.child_id == candidate_id)
+        .where(LineageRow.child_id == bindparam("candidate_id"))
         .cte("walk", recursive=True)
     )
     step = (
@@ -85,13 +106,38 @@ def ancestry(session: Session, candidate_id: str) -> list[Candidate]:
     nearest = (
         select(walk.c.id, func.min(walk.c.depth).label("depth")).group_by(walk.c.id).subquery()
     )
-    rows = session.scalars(
-        select(CandidateRow)
+    return (
+        select(*_CANDIDATE_FIELDS, LineageRow.parent_id)
         .join(nearest, nearest.c.id == CandidateRow.id)
-        .order_by(nearest.c.depth, CandidateRow.seq, CandidateRow.id)
-    ).all()
-    parents = parents_by_child(session, select(nearest.c.id))
-    return [to_candidate(r, parents.get(r.id, ())) for r in rows]
+        .outerjoin(LineageRow, LineageRow.child_id == CandidateRow.id)
+        .order_by(nearest.c.depth, CandidateRow.seq, CandidateRow.id, LineageRow.position)
+    )
+
+
+_ANCESTRY = _ancestry_statement()
+
+
+def _candidates_with_parents(rows: Iterable[tuple[Any, ...]]) -> list[Candidate]:
+    """Candidates from rows of ``_CANDIDATE_FIELDS`` + parent_id, one row per parent (one with a
+    NULL parent for a seed), a candidate's rows adjacent and in parent order."""
+    out: list[Candidate] = []
+    first: tuple[Any, ...] = ()  # the current candidate's first row
+    parents: list[str] = []
+    for row in rows:
+        if not first or row[0] != first[0]:
+            if first:
+                out.append(_candidate(first, parents))
+            first, parents = row, []
+        if row[6] is not None:
+            parents.append(row[6])
+    if first:
+        out.append(_candidate(first, parents))
+    return out
+
+
+def _candidate(row: tuple[Any, ...], parents: list[str]) -> Candidate:
+    cid, text, generation, operator, kind, island, _parent = row
+    return Candidate(cid, text, generation, operator, tuple(parents), kind, island)
 
 
 # --- scores ------------------------------------------------------------------------------------
@@ -130,10 +176,24 @@ def leaderboard(
     return [(to_candidate(c, parents.get(c.id, ())), evaluation_record(e)) for c, e in rows]
 
 
-def generations(session: Session, job_id: str, split: str = "dev") -> list[GenerationSummary]:
+def generations(
+    session: Session,
+    job_id: str,
+    split: str = "dev",
+    only: Select[Any] | Sequence[int] | None = None,
+) -> list[GenerationSummary]:
+    """Per generation, from each candidate's best ``split`` evaluation (any subset), aggregated
+    over the job's evaluations; ``only``: the generations to summarize (a list or a query; all
+    when None)."""
+    in_scope = [CandidateRow.job_id == job_id]
+    if only is not None:
+        in_scope.append(CandidateRow.generation.in_(only))
+    scored = [EvaluationRow.job_id == job_id, EvaluationRow.split == split]
+    if only is not None:  # only those generations' scores: probes of the candidate_id index
+        scored.append(EvaluationRow.candidate_id.in_(select(CandidateRow.id).where(*in_scope)))
     best_score = (
         select(EvaluationRow.candidate_id, func.max(EvaluationRow.value).label("value"))
-        .where(EvaluationRow.job_id == job_id, EvaluationRow.split == split)
+        .where(*scored)
         .group_by(EvaluationRow.candidate_id)
         .subquery()
     )
@@ -150,7 +210,7 @@ def generations(session: Session, job_id: str, split: str = "dev") -> list[Gener
             rank.label("rank"),
         )
         .outerjoin(best_score, best_score.c.candidate_id == CandidateRow.id)
-        .where(CandidateRow.job_id == job_id)
+        .where(*in_scope)
         .subquery()
     )
     top_id = case((ranked.c.rank == 1, ranked.c.id))

@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from evo.candidate import Candidate, Score
-from storage import convert, db
+from storage import bulk, convert, db, summaries
 from storage import queries as q
 from storage.models import (
     ID_LEN,
@@ -57,6 +57,10 @@ UPDATABLE_JOB_FIELDS = frozenset(
     }
 )
 _UPSERT_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
+_LINEAGE: Table = LineageRow.__table__  # type: ignore[assignment]
+_EVALUATIONS: Table = EvaluationRow.__table__  # type: ignore[assignment]
+_LLM_CALLS: Table = LLMCallRow.__table__  # type: ignore[assignment]
 
 
 class Store:
@@ -204,31 +208,38 @@ class Store:
     ) -> None:
         """Record one step of a job in a single transaction: candidates with their lineage,
         evaluations, LLM calls, optionally a checkpoint (replacing one of the same generation)
-        and job field updates. One INSERT per table; on any error nothing is written."""
+        and job field updates. One INSERT per table (an executemany of prepared tuples for the
+        bulk tables); on any error nothing is written. A checkpoint marks the end of a
+        generation: the job's generation summaries are brought up to date with it."""
         cands = list(candidates)
+        scores = list(evaluations)
         now = utcnow()
-        evals = [convert.evaluation_row(job_id, e, now) for e in evaluations]
-        calls = [convert.llm_call_row(job_id, c, now) for c in llm_calls]
+        evals = convert.evaluation_rows(job_id, scores, now)
+        calls = convert.llm_call_rows(job_id, list(llm_calls), now)
+        scored = [e.candidate_id for e in scores if e.split == summaries.SPLIT]
         with self._writing.begin() as session:
-            if cands:
+            conn = session.connection()
+            if cands or scored or checkpoint is not None:
+                # one writer of a job's sequence numbers and generation summaries at a time
                 q.lock_job(session, job_id)
+            if cands:
                 seq = q.next_seq(session, job_id)
-                session.execute(
-                    insert(CandidateRow), convert.candidate_rows(job_id, seq, cands, now)
-                )
-                if edges := convert.lineage_rows(job_id, cands):
-                    session.execute(insert(LineageRow), edges)
-            if evals:
-                session.execute(insert(EvaluationRow), evals)
-            if calls:
-                session.execute(insert(LLMCallRow), calls)
-            if rows := [
+                made = convert.candidate_rows(job_id, seq, cands, now)
+                bulk.insert_rows(conn, _CANDIDATES, convert.CANDIDATE_COLUMNS, made)
+                edges = convert.lineage_rows(job_id, cands)
+                bulk.insert_rows(conn, _LINEAGE, convert.LINEAGE_COLUMNS, edges)
+            bulk.insert_rows(conn, _EVALUATIONS, convert.EVALUATION_COLUMNS, evals)
+            bulk.insert_rows(conn, _LLM_CALLS, convert.LLM_CALL_COLUMNS, calls)
+            if stored := [
                 {"job_id": job_id, "kind": e["kind"], "payload": e, "created_at": now}
                 for e in events
             ]:
-                session.execute(insert(EventRow), rows)
+                session.execute(insert(EventRow), stored)
+            summaries.note_writes(session, job_id, cands, scored)
             if checkpoint is not None:
                 _upsert_checkpoint(session, job_id, *checkpoint, now=now)
+                # a generation ended: its summary (and any other stale one) is computed now
+                summaries.refresh(session, job_id)
             if job:
                 _update_job(session, job_id, job)
 
@@ -267,12 +278,21 @@ class Store:
             return q.leaderboard(session, job_id, split, k, full_only)
 
     def generations(self, job_id: str) -> list[GenerationSummary]:
-        """Per generation, from each candidate's best 'dev' evaluation (any subset)."""
+        """Per generation, from each candidate's best 'dev' evaluation (any subset): the rows
+        kept when generations end, aggregated afresh for generations changed since."""
         with self._reading() as session:
-            return q.generations(session, job_id, "dev")
+            return summaries.read(session, job_id)
+
+    def refresh_generations(self, job_id: str) -> int:
+        """Recompute and store every generation summary of a job, e.g. after rows were loaded
+        without ``write_batch``; returns the number of generations."""
+        with self._writing.begin() as session:
+            q.lock_job(session, job_id)
+            return summaries.refresh(session, job_id, everything=True)
 
     def ancestry(self, candidate_id: str) -> list[Candidate]:
-        """All ancestors, each once, nearest first."""
+        """All ancestors, each once, nearest first, with their parents; ``meta`` is left empty
+        (what the lineage views show does not need it; ``candidate`` gives one in full)."""
         with self._reading() as session:
             return q.ancestry(session, candidate_id)
 
@@ -301,14 +321,13 @@ class Store:
         """Ledger rows of paid calls and their responses, in one transaction, as soon as they
         return: a crash later in the generation must neither lose nor repeat what was paid."""
         now = utcnow()
-        rows = [convert.llm_call_row(job_id, c, now) for c in calls]
+        rows = convert.llm_call_rows(job_id, list(calls), now)
         answers = [
             {"job_id": job_id, "seq": i, "digest": k, "response": r, "created_at": now}
             for i, k, r in responses
         ]
         with self._writing.begin() as session:
-            if rows:
-                session.execute(insert(LLMCallRow), rows)
+            bulk.insert_rows(session.connection(), _LLM_CALLS, convert.LLM_CALL_COLUMNS, rows)
             if answers:
                 session.execute(insert(ResponseRow), answers)
 

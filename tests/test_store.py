@@ -7,7 +7,9 @@ schema of its own, dropped afterwards. An unreachable server fails those tests, 
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import random
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,13 +18,22 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from evo.candidate import Candidate, Score
-from storage import EvaluationRecord, GenerationSummary, LineageEdge, LLMCallRecord, Store
+from storage import (
+    EvaluationRecord,
+    GenerationSummary,
+    LineageEdge,
+    LLMCallRecord,
+    Store,
+    queries,
+    summaries,
+)
 from storage.db import alembic_config
-from storage.models import Base
+from storage.models import Base, CandidateRow, EvaluationRow, LineageRow, LLMCallRow
 
 TABLES = {
     "jobs",
@@ -34,6 +45,7 @@ TABLES = {
     "checkpoints",
     "events",
     "responses",
+    "generation_summaries",
 }
 
 
@@ -206,6 +218,118 @@ def test_write_batch_round_trip(store: Store) -> None:
     assert job_row is not None and (job_row.status, job_row.best_candidate_id) == ("running", "c")
 
 
+AT = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+IST = timezone(timedelta(hours=5, minutes=30))  # a non-UTC offset, to be normalised
+
+
+def _batch(job: str, tag: str) -> dict:
+    """One batch of every bulk table, ids prefixed with ``tag``; values that need converting:
+    JSON with non-ASCII text and nesting, timestamps given in another zone, flags, NULLs."""
+    return {
+        "candidates": [
+            Candidate(f"{tag}a", "Say «yes».", 0, "init",
+                      meta={"note": "é ✓ \"q\"", "nested": {"x": [1, 2.5, None]}}),
+            Candidate(f"{tag}b", "print(1)", 0, "init", kind="program", island=2),
+            Candidate(f"{tag}c", "Say no.", 1, "crossover", (f"{tag}b", f"{tag}a")),
+        ],
+        "evaluations": [
+            dev(f"{tag}a", 0.5),
+            EvaluationRecord(f"{tag}c", "dev", 0.1 + 0.2, 10, 1, "s1", 1, AT.astimezone(IST)),
+        ],
+        "llm_calls": [
+            LLMCallRecord(job, f"{tag}c", "generate", "m", 12, 3, 0.25, True, "boom",
+                          AT.astimezone(IST)),
+            LLMCallRecord(job, None, "evaluate", "m"),
+        ],
+    }
+
+
+def _core_insert(engine: Engine, job: str, batch: dict, now: datetime) -> None:
+    """``batch`` written the way the store wrote it before it bypassed SQLAlchemy's parameter
+    processing: Core inserts of dicts, with the same defaults filled in."""
+    cands, evals, calls = batch["candidates"], batch["evaluations"], batch["llm_calls"]
+    with engine.begin() as conn:
+        conn.execute(insert(CandidateRow), [
+            {"id": c.id, "job_id": job, "text": c.text, "kind": c.kind,
+             "generation": c.generation, "island": c.island, "operator": c.operator,
+             "meta": dict(c.meta), "seq": i, "created_at": now}
+            for i, c in enumerate(cands)
+        ])
+        conn.execute(insert(LineageRow), [
+            {"child_id": c.id, "parent_id": p, "position": i, "operator": c.operator,
+             "job_id": job}
+            for c in cands for i, p in enumerate(c.parents)
+        ])
+        conn.execute(insert(EvaluationRow), [
+            {"job_id": job, "candidate_id": e.candidate_id, "split": e.split,
+             "subset": e.subset, "value": e.value, "n": e.n, "failures": e.failures,
+             "generation": getattr(e, "generation", None),
+             "created_at": getattr(e, "created_at", None) or now}
+            for e in evals
+        ])
+        conn.execute(insert(LLMCallRow), [
+            {"job_id": job, "candidate_id": c.candidate_id, "purpose": c.purpose,
+             "model": c.model, "prompt_tokens": c.prompt_tokens,
+             "completion_tokens": c.completion_tokens, "latency_s": c.latency_s,
+             "cached": c.cached, "error": c.error, "created_at": c.created_at or now}
+            for c in calls
+        ])
+
+
+def _stored(engine: Engine, job: str) -> dict[str, list[tuple]]:
+    """Every bulk table's rows of a job exactly as the driver hands them back (text() applies no
+    type processing: SQLite's JSON and timestamps come back as the stored text), without the
+    job id and with the one-letter id tags cut off."""
+    queries = {
+        "candidates": "SELECT id, text, kind, generation, island, operator, meta, seq, "
+                      "created_at FROM candidates WHERE job_id = :j ORDER BY seq",
+        "lineage": "SELECT child_id, position, parent_id, operator FROM lineage "
+                   "WHERE job_id = :j ORDER BY child_id, position",
+        "evaluations": "SELECT candidate_id, split, subset, value, n, failures, generation, "
+                       "created_at FROM evaluations WHERE job_id = :j ORDER BY id",
+        "llm_calls": "SELECT candidate_id, purpose, model, prompt_tokens, completion_tokens, "
+                     "latency_s, cached, error, created_at FROM llm_calls WHERE job_id = :j "
+                     "ORDER BY id",
+    }
+    untag = {"id", "child_id", "parent_id", "candidate_id"}
+    out = {}
+    with engine.connect() as conn:
+        for table, sql in queries.items():
+            result = conn.execute(text(sql), {"j": job})
+            names = list(result.keys())
+            out[table] = [
+                tuple(v[1:] if n in untag and v is not None else v
+                      for n, v in zip(names, row, strict=True))
+                for row in result
+            ]
+    return out
+
+
+def test_write_batch_stores_what_core_insert_stores(
+    store: Store, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("storage.repository.utcnow", lambda: AT)
+    mine, reference = new_job(store), new_job(store, "job0000002")
+    store.write_batch(mine, **_batch(mine, "w"))
+    _core_insert(engine, reference, _batch(reference, "r"), AT)
+    written, expected = _stored(engine, mine), _stored(engine, reference)
+    assert [len(rows) for rows in written.values()] == [3, 2, 2, 2]
+    assert written == expected
+    # and read back through the store, as given (timestamps in UTC)
+    assert store.candidates(mine) == _batch(mine, "w")["candidates"]
+    assert store.candidate("wa").meta == {"note": "é ✓ \"q\"", "nested": {"x": [1, 2.5, None]}}
+    assert store.llm_calls(mine) == _batch(mine, "w")["llm_calls"]
+    assert [c.created_at for c in store.llm_calls(mine)] == [AT, AT]
+    assert [e.created_at for e in store.evaluations(mine)] == [AT, AT]
+
+
+def test_write_paid_ledger_rows_round_trip(store: Store) -> None:
+    job = new_job(store)
+    calls = _batch(job, "w")["llm_calls"]
+    store.write_paid(job, calls, [])
+    assert store.llm_calls(job) == calls
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -339,6 +463,160 @@ def test_ancestry_three_generations(store: Store) -> None:
     assert store.ancestry("missing") == []
 
 
+def _aggregate(store: Store, job: str) -> list[GenerationSummary]:
+    """The per-generation summary as computed from every evaluation (what rows stand in for)."""
+    with Session(store.engine) as session:
+        return queries.generations(session, job, "dev")
+
+
+def _stale(engine: Engine, job: str) -> dict[int, bool]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT generation, stale FROM generation_summaries WHERE job_id = :j"),
+            {"j": job},
+        )
+        return {gen: bool(stale) for gen, stale in rows}
+
+
+def test_generation_summaries_are_kept_and_match_the_aggregate(
+    store: Store, engine: Engine
+) -> None:
+    # scores are sums of powers of two, so that means are exact whatever the order of summing
+    job = new_job(store)
+    store.write_batch(
+        job,
+        candidates=[cand("a", 0), cand("b", 0), cand("c", 0)],
+        evaluations=[dev("a", 0.25), dev("a", 0.5, subset="mb"), dev("b", 0.75)],
+        checkpoint=(0, {}),
+    )
+    assert _stale(engine, job) == {0: False}
+    assert store.generations(job) == _aggregate(store, job) == [
+        GenerationSummary(0, 3, 0.75, 0.625, "b")
+    ]
+
+    # a generation in progress: a placeholder row, summarized on the fly
+    store.write_batch(job, candidates=[cand("d", 1, "a"), cand("e", 1, "b", "a")],
+                      evaluations=[dev("d", 0.5), dev("e", 0.5)])
+    assert _stale(engine, job) == {0: False, 1: True}
+    assert store.generations(job) == _aggregate(store, job)
+    assert store.generations(job)[1] == GenerationSummary(1, 2, 0.5, 0.5, "d")
+
+    store.write_batch(job, checkpoint=(1, {}))  # the generation ends
+    assert _stale(engine, job) == {0: False, 1: False}
+    assert store.generations(job) == _aggregate(store, job)
+
+    # later writes to an ended generation: a re-score, a late candidate; other splits don't count
+    store.write_batch(job, evaluations=[dev("c", 1.0), Score("d", "test", 0.0, 5)])
+    assert _stale(engine, job) == {0: True, 1: False}
+    assert store.generations(job) == _aggregate(store, job)
+    assert store.generations(job)[0] == GenerationSummary(0, 3, 1.0, 0.75, "c")
+    store.write_batch(job, candidates=[cand("z", 1, "c")])
+    assert _stale(engine, job) == {0: True, 1: True}
+    assert store.generations(job) == _aggregate(store, job)
+
+    store.write_batch(job, checkpoint=(2, {}))  # every stale row is computed at a generation end
+    assert _stale(engine, job) == {0: False, 1: False}
+    assert store.generations(job) == _aggregate(store, job)
+    assert store.generations(job)[1] == GenerationSummary(1, 3, 0.5, 0.5, "d")
+    assert store.generations("no-such-job") == []
+
+
+def test_generation_summaries_when_mostly_stale(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = new_job(store)
+    for g in range(4):
+        store.write_batch(job, candidates=[cand(f"{g}a", g), cand(f"{g}b", g)],
+                          evaluations=[dev(f"{g}a", g / 4)])
+    monkeypatch.setattr(summaries, "_CHUNK", 2)  # more stale rows than that: one aggregate
+    assert store.generations(job) == _aggregate(store, job)
+    assert [s.size for s in store.generations(job)] == [2, 2, 2, 2]
+
+
+def test_generation_summaries_of_rows_loaded_around_the_store(
+    store: Store, engine: Engine
+) -> None:
+    # a bulk load (like the store benchmark's) writes candidates without summary rows
+    job = new_job(store)
+    with engine.begin() as conn:
+        conn.execute(insert(CandidateRow), [
+            {"id": f"c{i}", "job_id": job, "text": "t", "kind": "prompt", "generation": i // 2,
+             "island": 0, "operator": "seed", "meta": {}, "seq": i, "created_at": AT}
+            for i in range(6)
+        ])
+        conn.execute(insert(EvaluationRow), [
+            {"job_id": job, "candidate_id": f"c{i}", "split": "dev", "subset": None,
+             "value": i / 8, "n": 5, "failures": 0, "generation": i // 2, "created_at": AT}
+            for i in range(5)
+        ])
+    expected = _aggregate(store, job)
+    assert len(expected) == 3 and store.generations(job) == expected  # no rows: the aggregate
+    assert store.refresh_generations(job) == 3
+    assert _stale(engine, job) == {0: False, 1: False, 2: False}
+    assert store.generations(job) == expected
+
+
+def test_migration_gives_existing_jobs_stale_summaries(store: Store, engine: Engine) -> None:
+    job = new_job(store)
+    store.write_batch(job, candidates=[cand("a", 0), cand("b", 1, "a")],
+                      evaluations=[dev("a", 0.5), dev("b", 0.25)], checkpoint=(1, {}))
+    cfg = alembic_config()
+    with engine.begin() as conn:  # back to before the table existed, then up again
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+    assert "generation_summaries" not in inspect(engine).get_table_names()
+    store.upgrade()
+    assert _stale(engine, job) == {0: True, 1: True}
+    assert store.generations(job) == _aggregate(store, job)
+    store.write_batch(job, checkpoint=(2, {}))
+    assert _stale(engine, job) == {0: False, 1: False}
+    assert store.generations(job) == _aggregate(store, job)
+
+
+def _ancestry_by_walking(family: list[Candidate], start: str) -> list[Candidate]:
+    """Ancestors by a breadth-first walk in Python: nearest depth first, then insertion order."""
+    by_id = {c.id: c for c in family}
+    order = {c.id: i for i, c in enumerate(family)}
+    depth: dict[str, int] = {}
+    frontier, d = [start], 0
+    while frontier:
+        d += 1
+        frontier = [p for c in frontier for p in by_id[c].parents if p not in depth]
+        for p in frontier:
+            depth.setdefault(p, d)
+    return sorted((by_id[a] for a in depth), key=lambda c: (depth[c.id], order[c.id]))
+
+
+def test_ancestry_of_a_multi_parent_lineage(store: Store) -> None:
+    # parents from any earlier generation (so an ancestor is reached at several depths), one to
+    # three of them, sometimes the same parent twice (a crossover of a prompt with itself)
+    rng = random.Random(7)
+    job = new_job(store)
+    family: list[Candidate] = []
+    for g in range(8):
+        made = []
+        for k in range(5):
+            parents: tuple[str, ...] = ()
+            if family:
+                parents = tuple(rng.choice(family).id for _ in range(rng.randint(1, 3)))
+            made.append(Candidate(f"g{g}k{k}", f"text {g}.{k}", g, f"op{len(parents)}",
+                                  parents, kind="program" if k == 4 else "prompt",
+                                  island=k % 2, meta={"k": k}))
+        store.write_batch(job, candidates=made)
+        family += made
+    for cid in ("g7k0", "g7k3", "g5k2", "g1k1"):
+        expected = _ancestry_by_walking(family, cid)
+        got = store.ancestry(cid)
+        assert got == expected and len(got) > 0
+        # every field callers show, parents in operator order
+        assert [(c.id, c.text, c.generation, c.operator, c.parents, c.kind, c.island)
+                for c in got] == [
+            (c.id, c.text, c.generation, c.operator, c.parents, c.kind, c.island)
+            for c in expected
+        ]
+    assert store.ancestry("g0k0") == []
+
+
 # --- accounting --------------------------------------------------------------------------------
 
 
@@ -384,3 +662,14 @@ def test_paid_responses_round_trip(store: Store) -> None:
     with pytest.raises(IntegrityError):  # a key is paid once per job
         store.write_paid(job, [call], [(2, "k1", {"text": "again"})])
     assert len(store.llm_calls(job)) == 2  # and the failed write left nothing behind
+
+
+def test_summaries_read_from_rows_are_ordinary_records() -> None:
+    # the fast constructor of the job page's read builds the same record as the dataclass's own
+    args = (3, 20, 0.75, 0.5, "c1")
+    built = summaries._summary(*args)
+    assert built == GenerationSummary(*args) and hash(built) == hash(GenerationSummary(*args))
+    assert repr(built) == repr(GenerationSummary(*args))
+    assert [f.name for f in dataclasses.fields(GenerationSummary)] == list(vars(built))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.size = 1  # type: ignore[misc]
