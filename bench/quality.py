@@ -1,13 +1,17 @@
 """Quality per budget: the winner's test score for each method at several budgets, on the
 bundled model, against the seed prompts and two baselines a user would otherwise pick.
 
-    python -m bench.quality [--tasks sentiment] [--budgets 100 200 400] [--seeds 1]
-                            [--algorithms gps,grips,evoprompt-ga,evoprompt-de,opro]
-                            [--baselines random,gepa] [--dev-subset 15] [--out bench-quality]
-    python -m bench.quality --tasks sentiment topic arithmetic --budgets 500 2000 8000 --seeds 3
+    python -m bench.quality [--tasks sentiment] [--budgets 50 100 200] [--seeds 1]
+                            [--algorithms evoprompt-ga,opro] [--baselines random,gepa]
+                            [--dev-subset 8] [--dev-limit 30] [--test-limit 60]
+                            [--out bench-quality]
+    python -m bench.quality --tasks sentiment topic arithmetic --budgets 500 2000 8000 --seeds 3 \
+        --algorithms gps,grips,evoprompt-ga,evoprompt-de,opro --dev-subset 20 --dev-limit 0 \
+        --test-limit 0
 
-On 2 cores the bundled model answers about 8 label-scoring calls a second, so the large run takes
-days; ``--dev-limit 50`` halves the fixed cost of each run's final phase.
+The default is the small run: two algorithms, both baselines, one task cut to 30 dev and 60 test
+examples, one seed; ``--dev-limit 0 --test-limit 0`` use whole splits. On 2 cores the bundled
+model answers about 5 to 15 calls a second, so the large run above takes days.
 
 A budget is the number of LLM calls a method may spend on its search (task and meta-LLM calls
 alike). Every run then gets the same final phase on top: its best prompt and the best seed prompt
@@ -53,13 +57,13 @@ _UNBOUNDED = {"generations": 1000, "iterations": 1000, "steps": 1000}
 @dataclass
 class Config:
     tasks: list[Any] = field(default_factory=lambda: ["sentiment"])  # names or task spec dicts
-    algorithms: list[str] = field(default_factory=lambda: list(DEFAULT_ALGORITHMS))
+    algorithms: list[str] = field(default_factory=lambda: ["evoprompt-ga", "opro"])
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
-    budgets: list[int] = field(default_factory=lambda: [100, 200, 400])
+    budgets: list[int] = field(default_factory=lambda: [50, 100, 200])
     seeds: list[int] = field(default_factory=lambda: [1])
-    dev_subset: int = 15
+    dev_subset: int = 8
     out: Path = Path("bench-quality")
-    server_threads: int = 2
+    server_threads: int = 1
     model: str | None = None  # GGUF path; default: the bundled SmolLM2
 
 
@@ -120,7 +124,9 @@ class TestScorer:
     def __init__(self, model: str | None, memo_file: Path | None = None) -> None:
         from workers.llm_local import LocalLlamaClient
 
-        self.client = LocalLlamaClient(model, threads=2)
+        # one thread: llama.cpp's threads spin at each step's barrier, and on a busy machine
+        # two of them wait on each other far longer than one thread computes
+        self.client = LocalLlamaClient(model, threads=1)
         self.memo_file = memo_file
         self._memo: dict[tuple[str, str, str], float] = {}
         if memo_file is not None and memo_file.exists():
@@ -157,8 +163,9 @@ def evo_spec(task: Any, algorithm: str, budget: int, seed: int, dev_subset: int,
 
     accepted = get_algorithm(algorithm).params_model.model_fields
     params: dict[str, Any] = {"name": algorithm}
-    if "dev_subset" in accepted:
-        params["dev_subset"] = dev_subset
+    for sample in ("dev_subset", "train_subset"):  # OPRO scores a sample of its train split
+        if sample in accepted:
+            params[sample] = dev_subset
     params |= {k: v for k, v in _UNBOUNDED.items() if k in accepted}
     return {
         "name": f"quality-{task_name(task)}-{algorithm}-{budget}-s{seed}",
@@ -173,16 +180,19 @@ def evo_spec(task: Any, algorithm: str, budget: int, seed: int, dev_subset: int,
 
 
 def run_evo(store: Any, settings: Any, task: Any, loaded: Any, algorithm: str, budget: int,
-            seed: int, cfg: Config) -> tuple[str, float | None, int, float]:
+            seed: int, cfg: Config) -> tuple[str, float | None, int, float, dict[str, Any]]:
     from workers.runner import optimize
 
     spec = evo_spec(task, algorithm, budget, seed, cfg.dev_subset, len(loaded.split("dev")))
     result = optimize(spec, store=store, settings=settings)
-    if result.status != "completed" or result.best is None:
+    if result.status != "completed":
         raise RuntimeError(f"{spec['name']} ended {result.status}: {result.reason}")
     stats = result.stats
+    if result.best is None:  # the budget ran out before any candidate was fully scored
+        return loaded.seed_prompts[0], None, int(stats.get("calls", 0)), float(
+            stats.get("elapsed_s", 0.0)), {"no_winner": result.reason}
     return (result.best.candidate.text, result.best.dev, int(stats.get("calls", 0)),
-            float(stats.get("elapsed_s", 0.0)))
+            float(stats.get("elapsed_s", 0.0)), {})
 
 
 def run_baseline(server: Any, loaded: Any, method: str, budget: int, seed: int,
@@ -259,8 +269,8 @@ def one_run(store: Any, settings: Any, server: Any, scorer: TestScorer, task: An
     if method in BASELINES:
         winner, dev, calls, wall, extra = run_baseline(server, loaded, method, budget, seed, cfg)
     else:
-        winner, dev, calls, wall = run_evo(store, settings, task, loaded, method, budget, seed,
-                                           cfg)
+        winner, dev, calls, wall, extra = run_evo(store, settings, task, loaded, method,
+                                                  budget, seed, cfg)
     kind = "baseline" if method in BASELINES else "evo"
     return RunRecord(tname, method, budget, seed, winner, dev,
                      scorer.score(tname, loaded, winner), calls, wall, kind, extra)
@@ -408,20 +418,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", nargs="+", default=["sentiment"],
                     help="built-in task names (evo tasks)")
-    ap.add_argument("--algorithms", default=",".join(DEFAULT_ALGORITHMS),
-                    help="comma-separated Evo algorithms ('' for none)")
+    ap.add_argument("--algorithms", default="evoprompt-ga,opro",
+                    help="comma-separated Evo algorithms ('' for none); all prompt methods: "
+                    + ",".join(DEFAULT_ALGORITHMS))
     ap.add_argument("--baselines", default=",".join(BASELINES),
                     help=f"comma-separated, from {', '.join(BASELINES)} ('' for none)")
-    ap.add_argument("--budgets", nargs="+", type=int, default=[100, 200, 400],
+    ap.add_argument("--budgets", nargs="+", type=int, default=[50, 100, 200],
                     help="search budgets in LLM calls")
     ap.add_argument("--seeds", type=int, default=1, help="seeds 1..N per (method, budget)")
-    ap.add_argument("--dev-subset", type=int, default=15,
+    ap.add_argument("--dev-subset", type=int, default=8,
                     help="dev examples per candidate during the search")
-    ap.add_argument("--dev-limit", type=int, default=None,
-                    help="use the first N dev examples (the final phase scores the whole split)")
-    ap.add_argument("--test-limit", type=int, default=None, help="use the first N test examples")
+    ap.add_argument("--dev-limit", type=int, default=30,
+                    help="use the first N dev examples (0: all); the final phase scores them all")
+    ap.add_argument("--test-limit", type=int, default=60,
+                    help="use the first N test examples (0: all)")
     ap.add_argument("--out", type=Path, default=Path("bench-quality"))
-    ap.add_argument("--server-threads", type=int, default=2)
+    ap.add_argument("--server-threads", type=int, default=1)
     ap.add_argument("--model", default=None, help="GGUF file (default: the bundled SmolLM2)")
     args = ap.parse_args(argv)
     from evo.algorithms import REGISTRY
