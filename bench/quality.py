@@ -376,6 +376,24 @@ def report(cfg: Config, records: Sequence[RunRecord],
         log(f"\nwrote {cfg.out / 'quality.md'}, quality.csv and quality.png")
 
 
+def report_only(out: Path) -> int:
+    """The report of what ``out`` holds (a run in progress, or one stopped early)."""
+    records = list(_load_runs(out / "runs.jsonl").values())
+    if not records:
+        raise SystemExit(f"no runs in {out / 'runs.jsonl'}")
+    seeds: dict[str, list[tuple[str, float, float]]] = {}
+    scores: dict[tuple[str, str, str], float] = {}
+    memo = out / "scores.jsonl"
+    for line in memo.read_text().splitlines() if memo.exists() else []:
+        row = json.loads(line)
+        scores[(row["task"], row["split"], row["prompt"])] = row["score"]
+    for (task, split, prompt), dev in scores.items():
+        if split == "dev" and (task, "test", prompt) in scores:
+            seeds.setdefault(task, []).append((prompt, dev, scores[(task, "test", prompt)]))
+    report(Config(out=out), records, seeds, print)
+    return 0
+
+
 def plot(cells: Sequence[Cell], seed_test: dict[str, float], path: Path) -> None:
     import matplotlib
 
@@ -435,7 +453,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench-quality"))
     ap.add_argument("--server-threads", type=int, default=1)
     ap.add_argument("--model", default=None, help="GGUF file (default: the bundled SmolLM2)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="print the table and plot of the runs already in --out; run nothing")
     args = ap.parse_args(argv)
+    if args.report_only:
+        return report_only(args.out)
     from evo.algorithms import REGISTRY
     from evo.task import builtin_tasks
 
