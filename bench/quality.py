@@ -412,6 +412,9 @@ def plot(cells: Sequence[Cell], seed_test: dict[str, float], path: Path) -> None
         if task in seed_test:
             ax.axhline(seed_test[task], color="grey", linestyle=":", label="best seed prompt")
         ax.set_xscale("log")
+        budgets = sorted({c.budget for c in mine})
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+        ax.minorticks_off()
         ax.set_title(task)
         ax.set_xlabel("search budget (LLM calls)")
         ax.set_ylabel("winner's test score")
