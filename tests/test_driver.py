@@ -143,3 +143,34 @@ async def test_final_top_k_follow_the_algorithms_own_fitness(store: Store) -> No
     best_mean = max(s.value for s in driver.search_scores.values())
     assert result.best.candidate.id in favoured
     assert driver.search_scores[result.best.candidate.id].value < best_mean
+
+
+async def test_a_seed_that_beats_the_finalists_on_the_full_split_wins(store: Store) -> None:
+    """A candidate that was lucky on a small dev subset reaches the final, where the best seed
+    beats it on the full split: the job hands back the seed, the candidate ranks after it."""
+    import dataclasses
+
+    from tests.helpers import quality
+
+    spec = {"algorithm": {"name": "evoprompt-ga", "population": 4, "generations": 1,
+                          "dev_subset": 4}, "evaluation": {"top_k": 1}, "seed": 3}
+    driver = run_toy(store, spec)
+    original = driver.generation_done
+    lucky: list[str] = []
+
+    async def done(generation, population, state):
+        await original(generation, population, state)
+        made = [s for s in driver.search_scores.values()
+                if driver.candidates[s.candidate_id].operator != "seed"]
+        pick = min(made, key=lambda s: quality(driver.candidates[s.candidate_id].text))
+        driver.search_scores[pick.candidate_id] = dataclasses.replace(pick, value=1.0)
+        lucky.append(pick.candidate_id)
+
+    driver.generation_done = done
+    result = await driver.run()
+    assert result.best is not None and result.best.candidate.operator == "seed"
+    assert result.seed is not None and result.best.candidate.id == result.seed.candidate.id
+    ranked = [e.candidate.id for e in result.leaderboard]
+    assert ranked[1] == lucky[-1]
+    assert result.leaderboard[0].dev > result.leaderboard[1].dev
+    assert result.best.test is not None  # the winner is scored on test as always
