@@ -3,6 +3,7 @@ tiny sizes, on the bundled model and a real llama.cpp server; and the report it 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,22 @@ def test_too_small_a_budget_is_refused(tmp_path: Path) -> None:
                  out=tmp_path / "out")
     with pytest.raises(SystemExit, match="budget 10 is too small"):
         quality.run(cfg, lambda _: None)
+
+
+def test_report_only_reads_an_output_folder(tmp_path: Path, capsys) -> None:
+    from dataclasses import asdict
+
+    records = [RunRecord("topic", m, 60, 1, "p", 0.7, t, 90, 1.0, "evo")
+               for m, t in (("opro", 0.78), ("gps", 0.58))]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(asdict(r)) + "\n" for r in records))
+    scores = [{"task": "topic", "split": s, "prompt": "seed", "score": v}
+              for s, v in (("dev", 0.64), ("test", 0.58))]
+    (tmp_path / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scores))
+    assert quality.main(["--report-only", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "opro" in out and "0.200" in out  # 0.78 against the seed's 0.58
+    assert (tmp_path / "quality.png").exists()
+    with pytest.raises(SystemExit, match="no runs"):
+        quality.main(["--report-only", "--out", str(tmp_path / "empty")])
+    with pytest.raises(SystemExit, match="unknown algorithm or task: nope"):
+        quality.main(["--algorithms", "nope", "--out", str(tmp_path / "x")])
