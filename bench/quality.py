@@ -50,6 +50,9 @@ from bench.common import table
 
 DEFAULT_ALGORITHMS = ("gps", "grips", "evoprompt-ga", "evoprompt-de", "opro")
 BASELINES = ("random", "gepa")
+# the small default run
+SMALL_ALGORITHMS = ("evoprompt-ga", "opro")
+SMALL_BUDGETS = (50, 100, 200)
 # Iteration limits raised so that the call budget ends the search.
 _UNBOUNDED = {"generations": 1000, "iterations": 1000, "steps": 1000}
 
@@ -57,9 +60,9 @@ _UNBOUNDED = {"generations": 1000, "iterations": 1000, "steps": 1000}
 @dataclass
 class Config:
     tasks: list[Any] = field(default_factory=lambda: ["sentiment"])  # names or task spec dicts
-    algorithms: list[str] = field(default_factory=lambda: ["evoprompt-ga", "opro"])
+    algorithms: list[str] = field(default_factory=lambda: list(SMALL_ALGORITHMS))
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
-    budgets: list[int] = field(default_factory=lambda: [50, 100, 200])
+    budgets: list[int] = field(default_factory=lambda: list(SMALL_BUDGETS))
     seeds: list[int] = field(default_factory=lambda: [1])
     dev_subset: int = 8
     out: Path = Path("bench-quality")
@@ -439,12 +442,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", nargs="+", default=["sentiment"],
                     help="built-in task names (evo tasks)")
-    ap.add_argument("--algorithms", default="evoprompt-ga,opro",
+    ap.add_argument("--algorithms", default=",".join(SMALL_ALGORITHMS),
                     help="comma-separated Evo algorithms ('' for none); all prompt methods: "
                     + ",".join(DEFAULT_ALGORITHMS))
     ap.add_argument("--baselines", default=",".join(BASELINES),
                     help=f"comma-separated, from {', '.join(BASELINES)} ('' for none)")
-    ap.add_argument("--budgets", nargs="+", type=int, default=[50, 100, 200],
+    ap.add_argument("--budgets", nargs="+", type=int, default=list(SMALL_BUDGETS),
                     help="search budgets in LLM calls")
     ap.add_argument("--seeds", type=int, default=1, help="seeds 1..N per (method, budget)")
     ap.add_argument("--dev-subset", type=int, default=8,
