@@ -125,3 +125,31 @@ async def test_a_job_queued_by_submit_runs_under_its_stored_id(store: Store) -> 
     stored = store.get_job(job.id)
     assert result.status == stored.status == "completed"
     assert stored.owner == "alice" and stored.started_at is not None
+
+
+
+class CancelDuringMetaWrites(Store):
+    """Asks for the job's cancel from inside the first meta-LLM ledger write, then makes that
+    write and those after it slow (each a little slower), so the cancel reaches the driver while
+    several of them are still on their way."""
+
+    slow = 0
+
+    def write_paid(self, job_id, calls, responses) -> None:
+        calls = list(calls)
+        if any(c.purpose != "evaluate" for c in calls) and self.get_job(job_id):
+            if self.slow == 0:
+                jobs.cancel(self, job_id)
+            self.slow += 1
+            time.sleep(Driver.CONTROL_POLL_S + 0.2 + 0.1 * self.slow)
+        super().write_paid(job_id, calls, responses)
+
+
+async def test_a_cancel_during_ledger_writes_ends_only_after_they_land(tmp_path) -> None:
+    with CancelDuringMetaWrites(f"sqlite:///{tmp_path / 'slow.db'}") as store:
+        driver = slow_driver(store, LONG, "w" * 32)
+        result = await asyncio.wait_for(driver.run(), 20)
+        assert result.status == "cancelled" and store.slow > 1
+        # read at once: nothing may still be on its way to the store
+        paid = [c for c in store.llm_calls(driver.job_id) if not c.cached]
+        assert len(paid) == store.get_job(driver.job_id).stats["calls"] > 0

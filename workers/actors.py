@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import ray
 
+from evo.gather import gather
 from evo.llm import LLMRequest, LLMResponse
 from evo.spec import ModelSpec
 
@@ -24,7 +24,7 @@ class LLMWorker:
         self.client = make_client(model, Settings(redis_url=redis_url))
 
     async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
-        return list(await asyncio.gather(*(self.client.call(r) for r in requests)))
+        return list(await gather(*(self.client.call(r) for r in requests)))
 
     def describe(self) -> tuple[str, str]:
         """(model name, the node this actor runs on)."""

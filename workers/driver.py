@@ -34,6 +34,7 @@ from evo.events import (
     JobStarted,
     PhaseChanged,
 )
+from evo.gather import gather
 from evo.llm import LLMRequest, LLMResponse, LLMUnavailable, Message
 from evo.programs import ProgramTask
 from evo.spec import JobSpec
@@ -638,7 +639,7 @@ class Driver:
                 )
             return program_score(task, cand.id, split, instances, result)
 
-        scores = list(await asyncio.gather(*(run(c) for c in candidates)))
+        scores = list(await gather(*(run(c) for c in candidates)))
         for cand, score in zip(candidates, scores, strict=True):
             if score.n == 0:
                 self.reject(cand.operator, f"run_failed: {score.outcomes[0].failure}")

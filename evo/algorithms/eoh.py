@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -20,6 +19,7 @@ from pydantic import Field
 from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
 from evo.engine import Engine
+from evo.gather import gather
 from evo.llm import Message
 from evo.programs import extract_program, signature_arity
 from evo.selection import rank_based, top_k
@@ -96,7 +96,7 @@ class EoH(PopulationAlgorithm):
                 for s in p.strategies
                 for _ in range(p.per_strategy)
             ]
-            made = await asyncio.gather(
+            made = await gather(
                 *(self.child(engine, s, parents, fitness, g, population) for s, parents in jobs)
             )
             children = list({c.text: c for c in made if c is not None}.values())
@@ -113,7 +113,7 @@ class EoH(PopulationAlgorithm):
         ]
         missing = self.params.population - len(population)
         if missing > 0:
-            made = await asyncio.gather(
+            made = await gather(
                 *(self.child(engine, "i1", [], {}, 0, population) for _ in range(missing))
             )
             population += list({c.text: c for c in made if c is not None}.values())

@@ -9,7 +9,6 @@ for t = 1..T:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -18,6 +17,7 @@ from pydantic import Field
 from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
 from evo.engine import Engine
+from evo.gather import gather
 from evo.llm import Message
 from evo.operators import propose
 from evo.selection import roulette, top_k
@@ -74,7 +74,7 @@ class EvoPromptGA(PopulationAlgorithm):
                 roulette(engine.rng, population, [fitness[c.id] for c in population], 2)
                 for _ in range(p.population)
             ]
-            made = await asyncio.gather(*(self.child(engine, a, b, t) for a, b in parents))
+            made = await gather(*(self.child(engine, a, b, t) for a, b in parents))
             children = [c for c in made if c is not None]
             fitness.update(await self.fitness(engine, children))
             pool = population + children
@@ -90,7 +90,7 @@ class EvoPromptGA(PopulationAlgorithm):
                 break
             sources = [population[i % len(seeds)] for i in range(missing)]
             texts = [c.text for c in population]
-            made = await asyncio.gather(*(self.paraphrase(engine, s, texts) for s in sources))
+            made = await gather(*(self.paraphrase(engine, s, texts) for s in sources))
             for source, text in zip(sources, made, strict=True):
                 if text and text not in texts:
                     texts.append(text)

@@ -11,7 +11,6 @@ for t = 1..T:
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 from typing import ClassVar
@@ -22,6 +21,7 @@ from evo.algorithms.base import Resume
 from evo.algorithms.evoprompt import PARAPHRASE, EvoPromptGA, GAParams
 from evo.candidate import Candidate
 from evo.engine import Engine
+from evo.gather import gather
 from evo.llm import Message
 from evo.operators import clean_proposal, normalize
 
@@ -78,7 +78,7 @@ class EvoPromptDE(EvoPromptGA):
         for t in range(start, p.generations + 1):
             best = max(population, key=lambda c: fitness[c.id])
             donors = [self.donors(engine, population, i) for i in range(len(population))]
-            trials = await asyncio.gather(
+            trials = await gather(
                 *(
                     self.trial(engine, current, best, pair, t)
                     for current, pair in zip(population, donors, strict=True)

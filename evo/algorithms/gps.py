@@ -14,7 +14,6 @@ The paper ran T5 and GPT-2 for the generators; here each is one meta-LLM call sh
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Awaitable, Mapping
 from typing import ClassVar, Literal
@@ -25,6 +24,7 @@ from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
 from evo.edits import mask_span
 from evo.engine import Engine
+from evo.gather import gather
 from evo.llm import Message
 from evo.operators import distinct_new, propose
 from evo.selection import top_k
@@ -116,7 +116,7 @@ class GPS(PopulationAlgorithm):
 
         for t in range(start, p.generations + 1):
             kept = top_k(population, [fitness[c.id] for c in population], p.keep)
-            made = await asyncio.gather(*self.offspring(engine, kept, t))
+            made = await gather(*self.offspring(engine, kept, t))
             children = distinct_new(engine, [c.text for c in population], made)
             fitness.update(await self.fitness(engine, children))
             population = kept + children

@@ -15,7 +15,6 @@ instruction from winning by answering one label everywhere. Tasks without labels
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import re
@@ -29,6 +28,7 @@ from evo.algorithms.base import Algorithm, Params, Resume
 from evo.candidate import Candidate, Score
 from evo.edits import EDIT_OPS, Edit, EditOp, add, applicable, chunk, delete, join, paraphrase, swap
 from evo.engine import Engine
+from evo.gather import gather
 from evo.llm import Message
 from evo.metrics import ParsingMetric
 from evo.operators import distinct_new, propose
@@ -138,7 +138,7 @@ class GrIPS(Algorithm):
             # one generator per candidate, drawn up front: edits stay reproducible however the
             # concurrent paraphrase calls interleave
             rngs = [random.Random(engine.rng.getrandbits(64)) for _ in range(p.candidates)]
-            made = await asyncio.gather(
+            made = await gather(
                 *(self.edited(engine, base, phrases, deleted, r, i) for r in rngs)
             )
             cands = distinct_new(engine, [base.text], made)
