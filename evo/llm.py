@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
 
 
 class LLMUnavailable(RuntimeError):
@@ -48,11 +48,26 @@ class LLMRequest:
     group: str | None = None
 
     def cache_key(self, model: str) -> str:
-        payload = asdict(self)
-        payload.pop("seed")  # the sample index, not the per-call seed, identifies a sample
-        payload.pop("group")
-        blob = json.dumps({"model": model, **payload}, sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        """The request's identity for caches and stored responses: every field but ``seed``
+        (the sample index, not the per-call seed, identifies a sample) and ``group``. Stored
+        keys depend on these exact bytes. Kept on the instance: the driver asks twice."""
+        memo = self.__dict__.get("_key")
+        if memo is not None and memo[0] == model:
+            return memo[1]
+        payload = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stop": self.stop,
+            "prefill": self.prefill,
+            "labels": self.labels,
+            "sample": self.sample,
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        key = hashlib.sha256(blob.encode()).hexdigest()
+        object.__setattr__(self, "_key", (model, key))  # not a field: eq, hash, repr ignore it
+        return key
 
     def affinity_key(self) -> str:
         """Requests sharing a key share a long prefix: the same ``group`` (the candidate prompt
@@ -79,6 +94,14 @@ class LLMResponse:
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain, JSON-ready dict. Shallow: ``dataclasses.asdict`` deep-copies
+        every value, which cost more than all the rest of recording a paid call."""
+        return {name: getattr(self, name) for name in _RESPONSE_FIELDS}
+
+
+_RESPONSE_FIELDS = tuple(f.name for f in fields(LLMResponse))
 
 
 class LLMClient(Protocol):

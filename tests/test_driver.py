@@ -35,7 +35,7 @@ async def test_same_seed_same_job(tmp_path, algorithm) -> None:
 
 
 async def test_budget_is_never_exceeded_and_best_is_saved(store: Store) -> None:
-    # dev 10 + test 10: the final phase reserves (2+1)*10 + 2*10 = 50 calls
+    # dev 10 + test 10, two seeds: the final phase reserves (2+2)*10 + 2*10 = 60 calls
     spec = {"algorithm": {"name": "evoprompt-ga", "population": 4, "generations": 50},
             "budget": {"calls": 120}}
     driver = run_toy(store, spec)
@@ -174,3 +174,40 @@ async def test_a_seed_that_beats_the_finalists_on_the_full_split_wins(store: Sto
     assert ranked[1] == lucky[-1]
     assert result.leaderboard[0].dev > result.leaderboard[1].dev
     assert result.best.test is not None  # the winner is scored on test as always
+
+
+async def test_every_seed_is_rescored_so_a_weak_seed_lucky_on_the_subset_is_not_the_baseline(
+    store: Store,
+) -> None:
+    """On a small subset the weakest seed looked best to the search (and a poor candidate
+    looked better still): the final scores every seed on the full split, so the job reports the
+    strongest seed as its baseline and hands it back."""
+    import dataclasses
+
+    from tests.helpers import quality, toy_task
+
+    spec = {"algorithm": {"name": "evoprompt-ga", "population": 3, "generations": 1,
+                          "dev_subset": 4}, "evaluation": {"top_k": 1}, "seed": 5}
+    driver = run_toy(store, spec)
+    driver.task = toy_task(("Answer. q=0.2", "Reply. q=0.9", "Say. q=0.5"))
+    original = driver.generation_done
+
+    async def done(generation, population, state):
+        await original(generation, population, state)
+        for s in list(driver.search_scores.values()):
+            cand = driver.candidates[s.candidate_id]
+            q = quality(cand.text)
+            if cand.operator == "seed":  # the weakest seed looked best, the strongest worst
+                luck = {0.2: 0.9, 0.9: 0.1}.get(q, 0.5)
+            else:  # and a poor candidate led the search
+                luck = 0.95 if q < 0.5 else 0.0
+            driver.search_scores[s.candidate_id] = dataclasses.replace(s, value=luck)
+
+    driver.generation_done = done
+    result = await driver.run()
+    assert result.seed is not None and result.seed.candidate.text == "Reply. q=0.9"
+    assert result.best is not None and result.best.candidate.text == "Reply. q=0.9"
+    assert result.seed.dev == 0.9 and result.best.test is not None
+    # the reserve paid for all three seeds on the full split, and the ledger agrees
+    paid = [c for c in store.llm_calls(driver.job_id) if not c.cached]
+    assert len(paid) == result.stats["calls"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from evo.llm import LLMRequest, LLMResponse, Message
 from workers.pool import Pool
@@ -100,5 +101,21 @@ def test_one_prompts_evaluation_requests_share_an_affinity_key_not_a_cache_key()
     assert b.affinity_key() != a[0].affinity_key()
     assert len({r.cache_key("m") for r in a}) == 5
     # the scheduling hint is no part of what was asked
-    from dataclasses import replace
     assert replace(a[0], group=None).cache_key("m") == a[0].cache_key("m")
+
+
+def test_cache_keys_are_stable_across_versions() -> None:
+    """Stored responses and shared caches are found by these keys: they must never drift."""
+    a = LLMRequest(
+        (Message("system", "Be brief."), Message("user", 'Review: fine — "ok"\nLabel:')),
+        labels=("positive", "negative"), group="g", seed=5,
+    )
+    b = LLMRequest((Message("user", "Rewrite <p>x</p>"),), max_tokens=64, temperature=0.7,
+                   stop=("</p>",), prefill="<p>", sample=3)
+    assert a.cache_key("m1") == "98914a039b53f7460edf4530aa37d25c6dfd88fd24b4f966e38a841aa24d2e25"
+    assert b.cache_key("scripted") == (
+        "a41f91308e43781625cb738a57f3c8709791e6d41c6e71ab57a57b7ef50c867c"
+    )
+    assert a.cache_key("m1") == replace(a, seed=9).cache_key("m1")  # asked again: same key
+    assert a.cache_key("m2") != a.cache_key("m1")  # the model is part of it
+    assert replace(a, sample=1).cache_key("m1") != a.cache_key("m1")

@@ -16,9 +16,9 @@ import math
 import os
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -422,8 +422,12 @@ class Driver:
         self.bus.publish(ended)
 
     async def _final(self) -> tuple[list[Entry], Entry | None]:
-        """Re-score the search's top-k and the best seed on the full dev split (a seed that beats
-        them leads the leaderboard); test the winner and the best seed."""
+        """Re-score the search's top-k and every seed prompt on the full dev split (the best seed
+        leads the leaderboard if it beats them); test the winner and the best seed.
+
+        Every seed, not only the one the search ranked first: on a small dev subset the weakest
+        seed can look best, and it would then be both the baseline reported and the prompt
+        handed back."""
         ev = self.spec.evaluation
         ranked = sorted(
             self.search_scores.values(),
@@ -437,16 +441,17 @@ class Driver:
             for s in ranked
             if self.candidates[s.candidate_id].operator == "seed"
         ]
-        seed = seeds[0] if seeds else None
-        pick = top + ([seed] if seed and seed not in top else [])
-        dev = await self._full_scores(pick, "dev")
+        dev = await self._full_scores(top + [s for s in seeds if s not in top], "dev")
         board = sorted(
             (Entry(c, dev[c.id].value, dev[c.id].n) for c in top if c.id in dev),
             key=lambda e: -e.dev,
         )
-        seed_entry = (
-            Entry(seed, dev[seed.id].value, dev[seed.id].n) if seed and seed.id in dev else None
+        seed_entry = max(
+            (Entry(s, dev[s.id].value, dev[s.id].n) for s in seeds if s.id in dev),
+            key=lambda e: e.dev,
+            default=None,
         )
+        seed = seed_entry.candidate if seed_entry else None
         if (not self.preferred and seed_entry and seed not in top
                 and (not board or seed_entry.dev > board[0].dev)):
             # The finalists lost to a seed prompt on the full split (their search scores were
@@ -523,7 +528,7 @@ class Driver:
             if replayed is None:  # a replayed call already has its ledger row
                 ledger.append(self._ledger_row(owners[idx[0]], purpose, answer))
                 if answer.error is None:  # a failed call is asked again, not replayed
-                    record = asdict(answer)
+                    record = answer.as_dict()
                     if purpose != "evaluate":  # meta-prompts are few: keep them, for lineage
                         record["request"] = _request_record(requests[idx[0]])
                     paid.append((self._paid, key, record))
@@ -574,18 +579,27 @@ class Driver:
             return await self._score_programs(candidates, split)
         examples = self._examples(split, subset)
         label = self.spec.evaluation.label_scoring and bool(self.task.labels)
-        todo = list(candidates[: self._affordable_candidates(candidates, examples, label)])
+        made: dict[str, list[LLMRequest]] = {}
+
+        def asks(cand: Candidate) -> list[LLMRequest]:
+            """The candidate's request per example, made once (with their cache keys)."""
+            if cand.id not in made:
+                made[cand.id] = [
+                    self.task.request(cand.text, ex, label_scoring=label) for ex in examples
+                ]
+            return made[cand.id]
+
+        todo = list(candidates[: self._affordable_candidates(candidates, asks)])
         race = self.spec.evaluation.racing
         racing = race.enabled and not self.budget.final
-        step = race.block if racing else len(examples)
-        blocks = [examples[i : i + step] for i in range(0, len(examples), max(1, step))]
+        step = max(1, race.block if racing else len(examples))
+        starts = range(0, len(examples), step)
         outcomes: dict[str, list[Outcome]] = {c.id: [] for c in todo}
         alive, seen = todo, 0
         key = (split, subset)
-        for i, block in enumerate(blocks):
-            requests = [
-                self.task.request(c.text, ex, label_scoring=label) for c in alive for ex in block
-            ]
+        for i, start in enumerate(starts):
+            block = examples[start : start + step]
+            requests = [r for c in alive for r in asks(c)[start : start + step]]
             owners = [c.id for c in alive for _ in block]
             responses = iter(await self._call(self.task_pool, requests, "evaluate", owners))
             for cand in alive:
@@ -595,7 +609,7 @@ class Driver:
                         Outcome(ex.id, ex.target, r.prediction, r.score, r.failure)
                     )
             seen += len(block)
-            if racing and seen >= race.min_examples and i < len(blocks) - 1:
+            if racing and seen >= race.min_examples and i < len(starts) - 1:
                 alive = self._race(alive, outcomes, key, race.confidence, len(examples) - seen)
         whole = subset is None or subset >= len(self.task.split(split))
         scores = []
@@ -664,7 +678,9 @@ class Driver:
         return [c for c in alive if c.id in keep]
 
     def _affordable_candidates(
-        self, candidates: Sequence[Candidate], examples: Sequence[Example], label: bool
+        self,
+        candidates: Sequence[Candidate],
+        asks: Callable[[Candidate], list[LLMRequest]],
     ) -> int:
         """How many candidates (in order) the budget can score completely, cache hits being free."""
         unlimited = 10**12
@@ -672,13 +688,9 @@ class Driver:
         if left == unlimited:
             return len(candidates)
         seen: set[str] = set()
+        model = self.task_pool.model
         for k, cand in enumerate(candidates):
-            keys = {
-                self.task.request(cand.text, ex, label_scoring=label).cache_key(
-                    self.task_pool.model
-                )
-                for ex in examples
-            }
+            keys = {r.cache_key(model) for r in asks(cand)}
             fresh = sorted(keys - seen)
             new = {key for key, hit in zip(fresh, self._lookup(fresh), strict=True) if hit is None}
             if len(new) > left:
@@ -773,14 +785,15 @@ class Driver:
 
 
 def final_reserve(spec: JobSpec, task: Task | ProgramTask) -> int:
-    """Calls held back so that final scoring always fits: top-k and a seed on full dev, and the
-    winner and the seed on test."""
+    """Calls held back so that final scoring always fits: top-k and the seed prompts on full
+    dev, and the winner and the best seed on test."""
     ev = spec.evaluation
     if isinstance(task, ProgramTask):
         return 0  # programs are scored in the sandbox, not by paid calls
     dev = len(task.split("dev"))
     test = len(task.split("test")) if ev.test else 0
-    return (ev.top_k + 1) * dev + 2 * test
+    seeds = len(dict.fromkeys(task.seed_prompts)) or 1
+    return (ev.top_k + seeds) * dev + 2 * test
 
 
 def program_score(

@@ -2,7 +2,7 @@
 
 Layout under a prefix (default ``evo:``):
 
-- ``{prefix}cache:{key}``: the ``LLMResponse`` as JSON (``dataclasses.asdict``), with a TTL
+- ``{prefix}cache:{key}``: the ``LLMResponse`` as JSON (``LLMResponse.as_dict``), with a TTL
   (default 7 days) that each hit renews, so an entry lives ``ttl_s`` after its last use.
 - ``{prefix}cache:lru``: a sorted set of keys scored by last use (Redis server time, µs). It bounds
   the entry count: each put drops members unused for a TTL (their entries have expired) and then
@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, fields, replace
+from dataclasses import fields, replace
 from typing import Any
 
 import redis
@@ -150,7 +150,7 @@ class RedisCache:
         if not self.guard.ready():
             return
         try:
-            value = json.dumps(asdict(response), ensure_ascii=False)
+            value = json.dumps(response.as_dict(), ensure_ascii=False)
         except (TypeError, ValueError):
             # meta that JSON cannot hold: skip caching rather than fail the call
             log.debug("response not cacheable as JSON", exc_info=True)
