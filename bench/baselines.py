@@ -110,10 +110,11 @@ class BaselineResult:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-def _final_pick(model: ServerModel, task: Task, best: str, seed_best: str) -> tuple[str, float]:
-    """Evo's final phase for one finalist: it and the best seed on the full dev split."""
+def _final_pick(model: ServerModel, task: Task, best: str) -> tuple[str, float]:
+    """Evo's final phase for one finalist: it and every seed prompt on the full dev split; the
+    best of them wins (the finalist on a tie)."""
     dev = task.split("dev")
-    scores = {p: dev_score(model, task, p, dev) for p in dict.fromkeys([best, seed_best])}
+    scores = {p: dev_score(model, task, p, dev) for p in dict.fromkeys([best, *task.seed_prompts])}
     winner = max(scores, key=lambda p: (scores[p], p == best))
     return winner, scores[winner]
 
@@ -147,7 +148,7 @@ def random_search(model: ServerModel, task: Task, *, search_calls: int, dev_samp
     seeds = [p for p in task.seed_prompts if p in scored] or list(task.seed_prompts[:1])
     seed_best = max(seeds, key=lambda p: scored.get(p, 0.0))
     best = max(scored, key=scored.__getitem__) if scored else seed_best
-    winner, dev = _final_pick(model, task, best, seed_best)
+    winner, dev = _final_pick(model, task, best)
     return BaselineResult(winner, dev, spent, model.calls, len(scored),
                           time.perf_counter() - start, {"rejected_proposals": rejected})
 
@@ -221,7 +222,7 @@ def gepa_search(model: ServerModel, task: Task, *, search_calls: int, dev_sample
     spent = model.calls
     model.limit = None
     best = result.best_candidate["instruction"]
-    winner, dev = _final_pick(model, task, best, seed_best)
+    winner, dev = _final_pick(model, task, best)
     return BaselineResult(winner, dev, spent, model.calls, len(result.candidates),
                           time.perf_counter() - start)
 

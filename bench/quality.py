@@ -14,8 +14,8 @@ examples, one seed; ``--dev-limit 0 --test-limit 0`` use whole splits. On 2 core
 model answers about 5 to 15 calls a second, so the large run above takes days.
 
 A budget is the number of LLM calls a method may spend on its search (task and meta-LLM calls
-alike). Every run then gets the same final phase on top: its best prompt and the best seed prompt
-re-scored on the full dev split, the better one is the winner. Evo's algorithms run as ``evo run``
+alike). Every run then gets the same final phase on top: its best prompt and every seed prompt
+re-scored on the full dev split, the best of them is the winner. Evo's algorithms run as ``evo run``
 runs them (the bundled runtime, Ray actors, the store); the iteration limits of each algorithm
 are raised so that the budget is what stops it (GrIPS still stops on its patience, as the paper
 does). The baselines (random search over meta-LLM paraphrases; GEPA from PyPI) run through
@@ -161,8 +161,10 @@ class TestScorer:
 
 
 def evo_spec(task: Any, algorithm: str, budget: int, seed: int, dev_subset: int,
-             dev_size: int) -> dict[str, Any]:
+             loaded: Any) -> dict[str, Any]:
     from evo.algorithms import get_algorithm
+    from evo.spec import JobSpec
+    from workers.driver import final_reserve
 
     accepted = get_algorithm(algorithm).params_model.model_fields
     params: dict[str, Any] = {"name": algorithm}
@@ -170,23 +172,24 @@ def evo_spec(task: Any, algorithm: str, budget: int, seed: int, dev_subset: int,
         if sample in accepted:
             params[sample] = dev_subset
     params |= {k: v for k, v in _UNBOUNDED.items() if k in accepted}
-    return {
+    spec = {
         "name": f"quality-{task_name(task)}-{algorithm}-{budget}-s{seed}",
         "task": task,
         "algorithm": params,
         "models": {"task": {"provider": "local"}},
-        # the final phase (the best and the best seed on the full dev split) on top of the search
-        "budget": {"calls": budget + 2 * dev_size},
         "evaluation": {"top_k": 1, "test": False},
         "seed": seed,
     }
+    # the final phase (the best and every seed on the full dev split) on top of the search
+    reserve = final_reserve(JobSpec.model_validate(spec), loaded)
+    return spec | {"budget": {"calls": budget + reserve}}
 
 
 def run_evo(store: Any, settings: Any, task: Any, loaded: Any, algorithm: str, budget: int,
             seed: int, cfg: Config) -> tuple[str, float | None, int, float, dict[str, Any]]:
     from workers.runner import optimize
 
-    spec = evo_spec(task, algorithm, budget, seed, cfg.dev_subset, len(loaded.split("dev")))
+    spec = evo_spec(task, algorithm, budget, seed, cfg.dev_subset, loaded)
     result = optimize(spec, store=store, settings=settings)
     if result.status != "completed":
         raise RuntimeError(f"{spec['name']} ended {result.status}: {result.reason}")
