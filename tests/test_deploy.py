@@ -64,6 +64,9 @@ def test_the_image_copies_every_package_the_wheel_needs() -> None:
     # the build hook named in pyproject.toml, and the built dashboard it then finds
     assert "web/build_hook.py" in sources
     assert "COPY --from=dashboard /src/api/static/ api/static/" in text
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    for secret_or_local in ("deploy/.env", "**/.venv", "web/node_modules", ".git"):
+        assert secret_or_local in ignored  # never sent to the builder
     cmd = re.search(r"^CMD (\[.*\])$", text, flags=re.M)
     assert cmd is not None
     check_evo_command(yaml.safe_load(cmd.group(1)))
