@@ -564,7 +564,7 @@ def test_inline_model_keys_are_used_but_never_stored_shown_or_logged(
             "algorithm": {"name": "evoprompt-ga", "population": 3, "generations": 1,
                           "dev_subset": 4},
             "evaluation": {"top_k": 1, "test": False},
-            "budget": {"calls": 400},
+            "budget": {"calls": 600},
         }
         refused = alice.post("/jobs", json={**spec, "seed": "x"})
         assert refused.status_code == 422 and secret not in refused.text

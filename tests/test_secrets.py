@@ -34,7 +34,7 @@ def test_planted_key_never_leaves_memory(tmp_path: Path, caplog, monkeypatch, wh
         spec = {"task": "sentiment", "models": {"task": model},
                 "algorithm": {"name": "evoprompt-ga", "population": 3, "generations": 1,
                               "dev_subset": 5},
-                "evaluation": {"top_k": 1, "test": False}, "budget": {"calls": 400}}
+                "evaluation": {"top_k": 1, "test": False}, "budget": {"calls": 600}}
         caplog.set_level(logging.DEBUG)
         result = optimize(spec, settings=Settings(database_url=f"sqlite:///{db}",
                                                   executor="inprocess"),

@@ -228,8 +228,10 @@ def check_budget(spec: JobSpec, task: Task | ProgramTask) -> None:
                 FieldError(
                     ("budget", "calls"),
                     f"{calls} calls cannot pay for the search: the final scoring alone reserves "
-                    f"{reserve} (top_k+1 candidates on {len(task.split('dev'))} dev examples, "
-                    "2 on test); raise budget.calls or lower evaluation.top_k",
+                    f"{reserve} (top_k={spec.evaluation.top_k} candidates and "
+                    f"{len(dict.fromkeys(task.seed_prompts))} seed prompts on "
+                    f"{len(task.split('dev'))} dev examples, 2 prompts on test); raise "
+                    "budget.calls or lower evaluation.top_k",
                 )
             ]
         )
