@@ -362,7 +362,9 @@ def report(cfg: Config, records: Sequence[RunRecord],
     best_seed = {t: max(s, key=lambda x: x[1]) for t, s in seeds_table.items() if s}
     rows = []
     for c in cells:
-        gain = c.test_mean - best_seed[c.task][2] if c.task in best_seed else None
+        # rounded, so that a mean equal to the seed's reads 0.000, not -0.000
+        gain = (round(c.test_mean - best_seed[c.task][2], 6) + 0.0
+                if c.task in best_seed else None)
         rows.append((c.task, c.method, c.budget, c.runs, c.test_mean, c.test_sd,
                      f"{c.test_min:.3f}–{c.test_max:.3f}", gain, c.dev_mean, c.calls_mean,
                      c.wall_mean))
