@@ -155,7 +155,7 @@ def test_inline_key_is_held_in_memory_and_used(store: Store, service) -> None:
             "algorithm": {"name": "evoprompt-ga", "population": 3, "generations": 1,
                           "dev_subset": 4},
             "evaluation": {"top_k": 1, "test": False},
-            "budget": {"calls": 400},
+            "budget": {"calls": 600},
         })
         svc = service()
         svc.start()
