@@ -792,8 +792,12 @@ def final_reserve(spec: JobSpec, task: Task | ProgramTask) -> int:
         return 0  # programs are scored in the sandbox, not by paid calls
     dev = len(task.split("dev"))
     test = len(task.split("test")) if ev.test else 0
-    seeds = len(dict.fromkeys(task.seed_prompts)) or 1
-    return (ev.top_k + seeds) * dev + 2 * test
+    return (ev.top_k + seed_count(task)) * dev + 2 * test
+
+
+def seed_count(task: Task) -> int:
+    """Distinct seed prompts the final phase re-scores (at least one is always there)."""
+    return len(dict.fromkeys(task.seed_prompts)) or 1
 
 
 def program_score(

@@ -219,7 +219,7 @@ def _completed_by_spec(store: Store) -> dict[str, Any]:
 def check_budget(spec: JobSpec, task: Task | ProgramTask) -> None:
     """Refuse a call budget that cannot even pay for the final scoring."""
     from evo.spec_io import FieldError, SpecError
-    from workers.driver import final_reserve
+    from workers.driver import final_reserve, seed_count
 
     calls, reserve = spec.budget.calls, final_reserve(spec, task)
     if calls is not None and calls <= reserve:
@@ -229,8 +229,9 @@ def check_budget(spec: JobSpec, task: Task | ProgramTask) -> None:
                     ("budget", "calls"),
                     f"{calls} calls cannot pay for the search: the final scoring alone reserves "
                     f"{reserve} (top_k={spec.evaluation.top_k} candidates and "
-                    f"{len(dict.fromkeys(task.seed_prompts))} seed prompts on "
-                    f"{len(task.split('dev'))} dev examples, 2 prompts on test); raise "
+                    f"{seed_count(task)} seed prompts on "
+                    f"{len(task.split('dev'))} dev examples"
+                    f"{', 2 prompts on test' if spec.evaluation.test else ''}); raise "
                     "budget.calls or lower evaluation.top_k",
                 )
             ]
