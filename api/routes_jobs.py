@@ -23,6 +23,8 @@ from workers import jobs
 router = APIRouter(tags=["jobs"])
 
 MAX_OFFSET = 1_000_000_000
+MAX_GENERATION = 1_000_000_000
+MAX_GENERATIONS_PAGE = 10_000
 EXPORT_TYPES = {
     "json": "application/json",
     "yaml": "application/yaml",
@@ -129,30 +131,38 @@ def resume_job(job_id: str, caller: CallerDep, state: StateDep) -> JobOut:
 
 @router.get("/jobs/{job_id}/generations", response_model=list[GenerationOut],
             summary="Per-generation fitness, diversity and cost", responses=responses(401, 404))
-def generations(job_id: str, caller: CallerDep, state: StateDep) -> list[GenerationOut]:
+def generations(
+    job_id: str,
+    caller: CallerDep,
+    state: StateDep,
+    after: Annotated[int | None, Query(
+        ge=-1, le=MAX_GENERATION, description="only the generations after this one"
+    )] = None,
+    limit: Annotated[int | None, Query(
+        ge=1, le=MAX_GENERATIONS_PAGE, description="at most this many generations (default: all)"
+    )] = None,
+) -> list[GenerationOut]:
     """Best and mean dev score, distinct texts, and the calls and tokens paid for during each
-    generation (from the job's GenerationDone events)."""
+    generation, in generation order. Page through a long job with ``after`` (the last
+    generation already read) and ``limit``; a generation still in progress has no calls yet."""
     job = visible_job(state, caller, job_id)
-    summaries = state.store.generations(job.id)
-    distinct = state.store.distinct_texts(job.id)
-    totals: dict[int, tuple[int, int]] = {}
-    for _, event in state.store.events(job.id, kind="GenerationDone"):
-        totals[int(event["generation"])] = (int(event["calls"]), int(event["tokens"]))
+    summaries = state.store.generations(job.id, after=after, limit=limit)
+    previous: tuple[int, int] = (0, 0)
+    if after is not None and after >= 0 and summaries:
+        previous = state.store.totals_upto(job.id, after) or previous
     out = []
-    previous = (0, 0)
     for g in summaries:
-        total = totals.get(g.generation)
+        total = None if g.calls_total is None else (g.calls_total, g.tokens_total or 0)
         spent = None if total is None else (total[0] - previous[0], total[1] - previous[1])
         previous = total or previous
-        n = distinct.get(g.generation, 0)
         out.append(GenerationOut(
             generation=g.generation,
             size=g.size,
             best=g.best,
             mean=g.mean,
             best_candidate_id=g.best_candidate_id,
-            distinct=n,
-            diversity=n / g.size if g.size else 0.0,
+            distinct=g.distinct,
+            diversity=g.distinct / g.size if g.size else 0.0,
             calls=None if spent is None else spent[0],
             tokens=None if spent is None else spent[1],
             calls_total=None if total is None else total[0],

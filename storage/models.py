@@ -178,6 +178,11 @@ class GenerationSummaryRow(Base):
     mean: Mapped[float | None] = mapped_column(Float)
     # No foreign key, as for jobs.best_candidate_id: both rows go with their job.
     best_candidate_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    distinct_texts: Mapped[int | None]
+    # What the job had paid for when the generation ended (its GenerationDone event), kept here
+    # so the job page reads no events; NULL until the generation ends. Not touched by `stale`.
+    calls_total: Mapped[int | None] = mapped_column(BigInteger)
+    tokens_total: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ExampleResultRow(Base):

@@ -183,8 +183,9 @@ def generations(
     only: Select[Any] | Sequence[int] | None = None,
 ) -> list[GenerationSummary]:
     """Per generation, from each candidate's best ``split`` evaluation (any subset), aggregated
-    over the job's evaluations; ``only``: the generations to summarize (a list or a query; all
-    when None)."""
+    over the job's evaluations, and the number of distinct texts; ``only``: the generations to
+    summarize (a list or a query; all when None). Call totals are not aggregates: they are what
+    a generation's end recorded (``storage.summaries``)."""
     in_scope = [CandidateRow.job_id == job_id]
     if only is not None:
         in_scope.append(CandidateRow.generation.in_(only))
@@ -206,6 +207,7 @@ def generations(
         select(
             CandidateRow.generation,
             CandidateRow.id,
+            CandidateRow.text,
             best_score.c.value,
             rank.label("rank"),
         )
@@ -221,6 +223,7 @@ def generations(
             func.max(ranked.c.value),
             func.avg(ranked.c.value),
             func.max(top_id).filter(ranked.c.value.is_not(None)),
+            func.count(func.distinct(ranked.c.text)),
         )
         .group_by(ranked.c.generation)
         .order_by(ranked.c.generation)
@@ -232,8 +235,9 @@ def generations(
             best=best,
             mean=None if mean is None else float(mean),
             best_candidate_id=best_id,
+            distinct=distinct,
         )
-        for gen, size, best, mean, best_id in session.execute(stmt)
+        for gen, size, best, mean, best_id, distinct in session.execute(stmt)
     ]
 
 
@@ -403,13 +407,3 @@ def candidate_evaluations(session: Session, candidate_id: str) -> list[Evaluatio
         .order_by(EvaluationRow.id)
     )
     return [evaluation_record(r) for r in session.scalars(stmt)]
-
-
-def distinct_texts(session: Session, job_id: str) -> dict[int, int]:
-    """Distinct candidate texts per generation: a cheap measure of how diverse it is."""
-    stmt = (
-        select(CandidateRow.generation, func.count(func.distinct(CandidateRow.text)))
-        .where(CandidateRow.job_id == job_id)
-        .group_by(CandidateRow.generation)
-    )
-    return {gen: int(n) for gen, n in session.execute(stmt)}

@@ -67,13 +67,18 @@ class LLMCallRecord:
 @dataclass(frozen=True)
 class GenerationSummary:
     """Fitness of one generation: ``size`` counts its candidates; ``best`` and ``mean`` are over
-    those with a dev score (``None`` when none has one yet)."""
+    those with a dev score (``None`` when none has one yet); ``distinct`` counts their distinct
+    texts. ``calls_total`` and ``tokens_total`` are what the job had paid for when the generation
+    ended (``None`` until it has)."""
 
     generation: int
     size: int
     best: float | None
     mean: float | None
     best_candidate_id: str | None
+    distinct: int = 0
+    calls_total: int | None = None
+    tokens_total: int | None = None
 
 
 @dataclass(frozen=True)

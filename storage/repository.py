@@ -230,6 +230,7 @@ class Store:
                 bulk.insert_rows(conn, _LINEAGE, convert.LINEAGE_COLUMNS, edges)
             bulk.insert_rows(conn, _EVALUATIONS, convert.EVALUATION_COLUMNS, evals)
             bulk.insert_rows(conn, _LLM_CALLS, convert.LLM_CALL_COLUMNS, calls)
+            events = list(events)
             if stored := [
                 {"job_id": job_id, "kind": e["kind"], "payload": e, "created_at": now}
                 for e in events
@@ -240,6 +241,7 @@ class Store:
                 _upsert_checkpoint(session, job_id, *checkpoint, now=now)
                 # a generation ended: its summary (and any other stale one) is computed now
                 summaries.refresh(session, job_id)
+            summaries.note_totals(session, job_id, events)
             if job:
                 _update_job(session, job_id, job)
 
@@ -277,11 +279,20 @@ class Store:
         with self._reading() as session:
             return q.leaderboard(session, job_id, split, k, full_only)
 
-    def generations(self, job_id: str) -> list[GenerationSummary]:
+    def generations(
+        self, job_id: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[GenerationSummary]:
         """Per generation, from each candidate's best 'dev' evaluation (any subset): the rows
-        kept when generations end, aggregated afresh for generations changed since."""
+        kept when generations end, aggregated afresh for generations changed since. A page:
+        the generations after ``after``, at most ``limit`` of them."""
         with self._reading() as session:
-            return summaries.read(session, job_id)
+            return summaries.read(session, job_id, after=after, limit=limit)
+
+    def totals_upto(self, job_id: str, generation: int) -> tuple[int, int] | None:
+        """(calls, tokens) the job had paid for at the end of the last generation up to
+        ``generation`` that ended; None when none has."""
+        with self._reading() as session:
+            return summaries.totals_upto(session, job_id, generation)
 
     def refresh_generations(self, job_id: str) -> int:
         """Recompute and store every generation summary of a job, e.g. after rows were loaded
@@ -440,11 +451,6 @@ class Store:
         """Every evaluation of one candidate, in the order they were written."""
         with self._reading() as session:
             return q.candidate_evaluations(session, candidate_id)
-
-    def distinct_texts(self, job_id: str) -> dict[int, int]:
-        """Generation → number of distinct candidate texts in it."""
-        with self._reading() as session:
-            return q.distinct_texts(session, job_id)
 
     def create_api_key(
         self, *, name: str, token_sha256: str, hint: str, admin: bool = False

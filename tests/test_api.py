@@ -195,11 +195,27 @@ def test_generations_report_fitness_diversity_and_cost(alice: httpx.Client,
     totals = [g["calls_total"] for g in gens]
     assert totals == sorted(totals) and sum(g["calls"] for g in gens) == totals[-1]
     assert sum(g["tokens"] for g in gens) == gens[-1]["tokens_total"]
+    # the best search score the jobs list shows while a job runs, kept in its stats
+    stats = alice.get(f"/jobs/{done_job['id']}").json()["stats"]
+    assert stats["best_search"] == max(g["best"] for g in gens)
     for g in gens:
         assert g["size"] >= 3 and g["best"] >= g["mean"]
         assert 0 < g["diversity"] <= 1 and g["distinct"] <= g["size"]
         best = alice.get(f"/candidates/{g['best_candidate_id']}").json()
         assert best["generation"] == g["generation"]
+
+
+def test_generations_are_paged(alice: httpx.Client, done_job: dict) -> None:
+    url = f"/jobs/{done_job['id']}/generations"
+    whole = alice.get(url).json()
+    pages, after = [], -1
+    while page := alice.get(url, params={"after": after, "limit": 3}).json():
+        assert len(page) <= 3
+        pages += page
+        after = page[-1]["generation"]
+    assert pages == whole  # the spend of a page's first row counts from the one before it
+    assert alice.get(url, params={"after": 1}).json() == whole[2:]
+    assert alice.get(url, params={"after": 3}).json() == []
 
 
 def test_candidates_are_filtered_sorted_and_paged(alice: httpx.Client, api: LiveApi,
@@ -515,6 +531,10 @@ BAD_QUERIES = [
     ("/jobs/{job}/candidates", {"generation": -1}, ["query", "generation"]),
     ("/jobs/{job}/candidates", {"operator": "\x00"}, ["query", "operator"]),
     ("/jobs/{job}/candidates", {"limit": 501}, ["query", "limit"]),
+    ("/jobs/{job}/generations", {"limit": 0}, ["query", "limit"]),
+    ("/jobs/{job}/generations", {"limit": 10_001}, ["query", "limit"]),
+    ("/jobs/{job}/generations", {"after": -2}, ["query", "after"]),
+    ("/jobs/{job}/generations", {"after": "x"}, ["query", "after"]),
     ("/jobs/{job}/export", {"format": "pdf"}, ["query", "format"]),
     ("/jobs/{job}/export", {"top": 0}, ["query", "top"]),
 ]

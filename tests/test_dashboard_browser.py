@@ -354,6 +354,9 @@ def test_pause_resume_and_cancel_from_the_jobs_table(live: LiveApi, page: Any) -
             page.wait_for_selector(f'{row} .badge[data-status="{status}"]', timeout=30_000)
 
         when("running")
+        # its best search score so far and its spend, from the job's stats as it runs
+        page.wait_for_selector(f"{row} td.num:text-matches('^[01][.][0-9]{{3}}$')", timeout=30_000)
+        page.wait_for_selector(f"{row} .spend span:text-matches('^[1-9][0-9,]*( / |$)')")
         assert page.locator(f"{row} [data-action]").evaluate_all(
             "bs => bs.map(b => b.dataset.action)") == ["pause", "cancel"]
         page.click(f'{row} [data-action="pause"]')

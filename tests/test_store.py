@@ -424,7 +424,8 @@ def test_leaderboard_order_ties_k_and_subsets(store: Store) -> None:
 
 def test_generations_summary(store: Store) -> None:
     job = new_job(store)
-    store.write_batch(job, candidates=[cand("a", 0), cand("b", 0), cand("c", 0)])
+    twin = Candidate(id="c", text="prompt a", generation=0, operator="mutate")  # a's text again
+    store.write_batch(job, candidates=[cand("a", 0), cand("b", 0), twin])
     store.write_batch(job, candidates=[cand("d", 1, "a"), cand("e", 1, "b"), cand("f", 2, "d")])
     store.write_batch(
         job,
@@ -440,10 +441,10 @@ def test_generations_summary(store: Store) -> None:
     )
     summaries = store.generations(job)
     assert summaries[:2] == [
-        GenerationSummary(0, 3, 0.6, pytest.approx(0.5), "a"),  # type: ignore[arg-type]
-        GenerationSummary(1, 2, 0.7, pytest.approx(0.7), "d"),  # type: ignore[arg-type]
+        GenerationSummary(0, 3, 0.6, pytest.approx(0.5), "a", 2),  # type: ignore[arg-type]
+        GenerationSummary(1, 2, 0.7, pytest.approx(0.7), "d", 2),  # type: ignore[arg-type]
     ]
-    assert summaries[2] == GenerationSummary(2, 1, None, None, None)
+    assert summaries[2] == GenerationSummary(2, 1, None, None, None, 1)
 
 
 def test_ancestry_three_generations(store: Store) -> None:
@@ -491,7 +492,7 @@ def test_generation_summaries_are_kept_and_match_the_aggregate(
     )
     assert _stale(engine, job) == {0: False}
     assert store.generations(job) == _aggregate(store, job) == [
-        GenerationSummary(0, 3, 0.75, 0.625, "b")
+        GenerationSummary(0, 3, 0.75, 0.625, "b", 3)
     ]
 
     # a generation in progress: a placeholder row, summarized on the fly
@@ -499,7 +500,7 @@ def test_generation_summaries_are_kept_and_match_the_aggregate(
                       evaluations=[dev("d", 0.5), dev("e", 0.5)])
     assert _stale(engine, job) == {0: False, 1: True}
     assert store.generations(job) == _aggregate(store, job)
-    assert store.generations(job)[1] == GenerationSummary(1, 2, 0.5, 0.5, "d")
+    assert store.generations(job)[1] == GenerationSummary(1, 2, 0.5, 0.5, "d", 2)
 
     store.write_batch(job, checkpoint=(1, {}))  # the generation ends
     assert _stale(engine, job) == {0: False, 1: False}
@@ -509,7 +510,7 @@ def test_generation_summaries_are_kept_and_match_the_aggregate(
     store.write_batch(job, evaluations=[dev("c", 1.0), Score("d", "test", 0.0, 5)])
     assert _stale(engine, job) == {0: True, 1: False}
     assert store.generations(job) == _aggregate(store, job)
-    assert store.generations(job)[0] == GenerationSummary(0, 3, 1.0, 0.75, "c")
+    assert store.generations(job)[0] == GenerationSummary(0, 3, 1.0, 0.75, "c", 3)
     store.write_batch(job, candidates=[cand("z", 1, "c")])
     assert _stale(engine, job) == {0: True, 1: True}
     assert store.generations(job) == _aggregate(store, job)
@@ -517,7 +518,7 @@ def test_generation_summaries_are_kept_and_match_the_aggregate(
     store.write_batch(job, checkpoint=(2, {}))  # every stale row is computed at a generation end
     assert _stale(engine, job) == {0: False, 1: False}
     assert store.generations(job) == _aggregate(store, job)
-    assert store.generations(job)[1] == GenerationSummary(1, 3, 0.5, 0.5, "d")
+    assert store.generations(job)[1] == GenerationSummary(1, 3, 0.5, 0.5, "d", 3)
     assert store.generations("no-such-job") == []
 
 
@@ -571,6 +572,84 @@ def test_migration_gives_existing_jobs_stale_summaries(store: Store, engine: Eng
     store.write_batch(job, checkpoint=(2, {}))
     assert _stale(engine, job) == {0: False, 1: False}
     assert store.generations(job) == _aggregate(store, job)
+
+
+def _done(generation: int, calls: int, tokens: int) -> dict:
+    """A GenerationDone event's payload, as the driver writes it with a generation's end."""
+    return {"kind": "GenerationDone", "job_id": "x", "generation": generation, "best": 0.0,
+            "mean": 0.0, "size": 1, "calls": calls, "tokens": tokens}
+
+
+def test_generation_rows_keep_the_totals_of_each_generation_end(
+    store: Store, engine: Engine
+) -> None:
+    job = new_job(store)
+    for g in range(5):
+        store.write_batch(job, candidates=[cand(f"{g}a", g), cand(f"{g}b", g)],
+                          evaluations=[dev(f"{g}a", g / 8)])
+        store.write_batch(job, checkpoint=(g, {}), events=[_done(g, 10 * (g + 1), 100 * (g + 1))])
+    store.write_batch(job, candidates=[cand("5a", 5)])  # generation 5 is still running
+    full = store.generations(job)
+    assert [(s.generation, s.calls_total, s.tokens_total) for s in full] == [
+        (0, 10, 100), (1, 20, 200), (2, 30, 300), (3, 40, 400), (4, 50, 500), (5, None, None)]
+    # a later score makes generation 1 stale: it is aggregated again, its totals stay
+    store.write_batch(job, evaluations=[dev("1b", 0.875)])
+    assert _stale(engine, job)[1]
+    again = store.generations(job)
+    assert again[1] == dataclasses.replace(full[1], best=0.875, mean=0.5, best_candidate_id="1b")
+    # pages are slices of the whole list, stale rows included
+    assert store.generations(job, after=-1) == again
+    assert store.generations(job, after=0, limit=2) == again[1:3]
+    assert store.generations(job, after=3) == again[4:]
+    assert store.generations(job, limit=1) == again[:1]
+    assert store.generations(job, after=5) == []
+    assert store.generations(job, after=99, limit=3) == []
+    # where a page's spend counts from: the last generation up to it that ended
+    assert store.totals_upto(job, 2) == (30, 300)
+    assert store.totals_upto(job, 7) == (50, 500)
+    assert store.totals_upto(job, -1) is None
+    # a resumed job may end a generation twice: the later end counts
+    store.write_batch(job, checkpoint=(4, {}), events=[_done(4, 55, 550)])
+    assert store.generations(job, after=3, limit=1)[0].calls_total == 55
+
+
+def test_pages_of_rows_loaded_around_the_store(store: Store, engine: Engine) -> None:
+    job = new_job(store)
+    with engine.begin() as conn:  # no summary rows: pages are cut from the aggregate
+        conn.execute(insert(CandidateRow), [
+            {"id": f"c{i}", "job_id": job, "text": f"t{i % 3}", "kind": "prompt",
+             "generation": i // 4, "island": 0, "operator": "seed", "meta": {}, "seq": i,
+             "created_at": AT}
+            for i in range(12)
+        ])
+    whole = store.generations(job)
+    assert [s.distinct for s in whole] == [3, 3, 3]
+    assert store.generations(job, after=0, limit=1) == whole[1:2]
+    assert store.generations(job, after=2) == []
+
+
+def test_migration_fills_distinct_texts_and_totals(store: Store, engine: Engine) -> None:
+    job = new_job(store)
+    twin = Candidate(id="z", text="prompt a", generation=0, operator="mutate")
+    store.write_batch(job, candidates=[cand("a", 0), twin], evaluations=[dev("a", 0.5)],
+                      checkpoint=(0, {}), events=[_done(0, 7, 70)])
+    store.write_batch(job, candidates=[cand("b", 1, "a")], checkpoint=(1, {}),
+                      events=[_done(1, 9, 90), _done(1, 12, 120)])  # the later end counts
+    expected = store.generations(job)
+    assert [(s.distinct, s.calls_total) for s in expected] == [(1, 7), (1, 12)]
+    cfg = alembic_config()
+    with engine.begin() as conn:  # back to before the columns existed, then up again
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    assert "calls_total" not in {c["name"] for c in inspect(engine).get_columns(
+        "generation_summaries")}
+    store.upgrade()
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT generation, stale, distinct_texts, calls_total, tokens_total "
+            "FROM generation_summaries WHERE job_id = :j ORDER BY generation"), {"j": job}).all()
+    assert [tuple(r) for r in rows] == [(0, False, 1, 7, 70), (1, False, 1, 12, 120)]
+    assert store.generations(job) == expected
 
 
 def _ancestry_by_walking(family: list[Candidate], start: str) -> list[Candidate]:
@@ -666,7 +745,7 @@ def test_paid_responses_round_trip(store: Store) -> None:
 
 def test_summaries_read_from_rows_are_ordinary_records() -> None:
     # the fast constructor of the job page's read builds the same record as the dataclass's own
-    args = (3, 20, 0.75, 0.5, "c1")
+    args = (3, 20, 0.75, 0.5, "c1", 18, 400, 91_000)
     built = summaries._summary(*args)
     assert built == GenerationSummary(*args) and hash(built) == hash(GenerationSummary(*args))
     assert repr(built) == repr(GenerationSummary(*args))

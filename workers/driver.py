@@ -133,6 +133,7 @@ class Driver:
         self._incumbents: dict[tuple[str, int | None], tuple[float, dict[str, float]]] = {}
         self.candidates: dict[str, Candidate] = {}
         self.search_scores: dict[str, Score] = {}
+        self.best_search: float | None = None  # best search score so far: the live "best"
         self.preferred: dict[str, float] = {}  # the algorithm's own fitness, where it has one
         self._written: set[str] = set()
         self._pending_cands: list[Candidate] = []
@@ -393,6 +394,7 @@ class Driver:
             c: Score(c, split, value, n, failures, subset)
             for c, (split, value, n, failures, subset) in d["scores"].items()
         }
+        self.best_search = max((s.value for s in self.search_scores.values()), default=None)
         self._incumbents = {(sp, sub): (v, per) for sp, sub, v, per in d["incumbents"]}
         for cand in self.store.candidates(self.job_id):
             self.candidates[cand.id] = cand
@@ -717,6 +719,8 @@ class Driver:
             prior = self.search_scores.get(cand.id)
             if prior is None or (prior.subset is not None and score.subset is None):
                 self.search_scores[cand.id] = score
+            if self.best_search is None or score.value > self.best_search:
+                self.best_search = score.value
         if cand.id not in self._written:
             self._written.add(cand.id)
             self._pending_cands.append(cand)
@@ -769,6 +773,7 @@ class Driver:
             "tokens": self.budget.tokens,
             "cached": self.budget.cached,
             "candidates": len(self.search_scores),
+            "best_search": self.best_search,
             "rejected": dict(self.rejections),
             "racing_saved_calls": self.racing_saved,
             "abandoned_calls": self.abandoned,

@@ -46,13 +46,28 @@ export function compareView(root: HTMLElement, signal: AbortSignal, ids: string[
   );
   signal.addEventListener("abort", () => chart?.destroy());
 
+  // Generations already read, per job: a running job's are followed page by page (only its
+  // newest rows change), an ended one's read once in full (its final phase may have re-scored
+  // earlier generations).
+  const known = new Map<string, Generation[]>();
+  const settled = new Set<string>();
+
+  async function generationsOf(job: Job): Promise<Generation[]> {
+    const live = LIVE.has(job.status);
+    const had = known.get(job.id);
+    if (had && settled.has(job.id)) return had;
+    const keep = had && live ? had.slice(0, -2) : [];
+    const after = keep.at(-1)?.generation ?? -1;
+    const gens = [...keep, ...await getJson<Generation[]>(`/jobs/${job.id}/generations`, { after }, signal)];
+    known.set(job.id, gens);
+    if (!live) settled.add(job.id);
+    return gens;
+  }
+
   async function load(): Promise<Run[]> {
     return Promise.all(ids.map(async (id) => {
-      const [job, gens] = await Promise.all([
-        getJson<Job>(`/jobs/${id}`, undefined, signal),
-        getJson<Generation[]>(`/jobs/${id}/generations`, undefined, signal),
-      ]);
-      return { job, gens };
+      const job = await getJson<Job>(`/jobs/${id}`, undefined, signal);
+      return { job, gens: await generationsOf(job) };
     }));
   }
 

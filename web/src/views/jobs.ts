@@ -1,10 +1,10 @@
 // The jobs page: the caller's jobs (an admin's: everyone's), live, with their controls; the
 // new-job form; a selection to compare.
 
-import { type Generation, getJson, type Job, type Page } from "../api";
+import { getJson, type Job, type Page } from "../api";
 import { every, h, replace } from "../dom";
 import * as fmt from "../format";
-import { errorText, isLive, jobControls, statusBadge } from "../ui";
+import { errorText, jobControls, statusBadge } from "../ui";
 import { submitForm } from "./submit";
 
 const PAGE = 25;
@@ -13,16 +13,10 @@ const STATUSES = ["", "queued", "running", "completed", "failed", "cancelled", "
 /** Jobs picked for the compare view; kept while the tab moves between pages. */
 export const selected = new Set<string>();
 
-interface Progress {
-  best: number | null;
-  calls: number | null;
-}
-
 export function jobsView(root: HTMLElement, signal: AbortSignal): void {
   let offset = 0;
   let status = "";
   let firstLoad = true;
-  const progress = new Map<string, Progress>();
 
   const body = h("tbody");
   const summary = h("span", { class: "muted" });
@@ -84,12 +78,6 @@ export function jobsView(root: HTMLElement, signal: AbortSignal): void {
   async function load(): Promise<void> {
     try {
       const page = await getJson<Page<Job>>("/jobs", { limit: PAGE, offset, status }, signal);
-      // running jobs report their best and spend per generation; ended ones in their stats
-      await Promise.all(page.items.filter(isLive).map(async (job) => {
-        const gens = await getJson<Generation[]>(`/jobs/${job.id}/generations`, undefined, signal);
-        const best = gens.reduce<number | null>((m, g) => (g.best !== null && (m === null || g.best > m) ? g.best : m), null);
-        progress.set(job.id, { best, calls: gens.at(-1)?.calls_total ?? null });
-      }));
       render(page);
       replace(loadError);
       if (firstLoad) {
@@ -115,10 +103,10 @@ export function jobsView(root: HTMLElement, signal: AbortSignal): void {
   }
 
   function row(job: Job): HTMLElement {
-    const stats = job.stats as { best_dev?: number; calls?: number };
-    const live = progress.get(job.id);
-    const best = stats.best_dev ?? live?.best ?? null;
-    const calls = stats.calls ?? live?.calls ?? null;
+    // a running job's stats carry its best search score so far; an ended one's its full-dev best
+    const stats = job.stats as { best_dev?: number; best_search?: number | null; calls?: number };
+    const best = stats.best_dev ?? stats.best_search ?? null;
+    const calls = stats.calls ?? null;
     const budget = (job.spec.budget as { calls?: number | null } | undefined)?.calls ?? null;
     const pick = h("input", {
       type: "checkbox",
