@@ -16,7 +16,8 @@ Reads: one job is filled in bulk (PostgreSQL COPY, SQLite executemany in large b
 parents in the generation before, ``--evals-per-candidate`` evaluations each (one on the full dev
 split, the rest on a dev subset). Then p50/p95 over ``--reps`` calls of what a dashboard shows:
 a generation's population with its scores, the top 20, the ancestry of a candidate of generation
-50 (50 generations deep), and the per-generation summary of the job page. The bulk load bypasses
+50 (50 generations deep), the per-generation summaries of the whole job, and a page of 100 of
+them (what the compare page reads of a running job each time). The bulk load bypasses
 ``Store.write_batch``, which keeps a summary row per generation as each one ends, so the fill ends
 with ``Store.refresh_generations`` making those rows. PostgreSQL tables are ANALYZEd after the
 fill, as autovacuum would. ``--explain`` prints EXPLAIN ANALYZE of each
@@ -468,6 +469,10 @@ def bench_reads(store: Store, job: BigJob, args: argparse.Namespace) -> list[dic
          lambda: len(store.ancestry(rng.choice(job.by_generation[deep])))),
         # the job page's per-generation summary (best, mean, size of every generation)
         ("generation summaries: Store.generations", lambda: len(store.generations(job.job_id))),
+        # what the compare page reads of a running job each time: one page from where it was
+        ("100 generation summaries: Store.generations(after=g, limit=100)",
+         lambda: len(store.generations(job.job_id, limit=100, after=rng.randrange(
+             -1, max(0, job.generations - 100))))),
     ]
     log = StatementLog(store.engine)
     for _label, run in queries:

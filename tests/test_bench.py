@@ -103,6 +103,8 @@ def test_store_bench_runs(pg_url: str, capsys: pytest.CaptureFixture[str]) -> No
         assert rows["top 20"]["rows"] == 20
         assert rows["population"]["rows"] == 10
         assert rows["ancestry, 49 generations deep"]["rows"] > 49
+        assert rows["generation summaries"]["rows"] == 50
+        assert rows["100 generation summaries"]["rows"] == 50  # a page of a 50-generation job
         for q in res["reads"]:
             assert 0 < q["p50_ms"] <= q["p95_ms"] < 60_000
 
