@@ -50,7 +50,7 @@ def record(db: Path) -> dict:
             "paid": Counter((c.purpose, c.prompt_tokens) for c in calls if not c.cached),
             "cached": sum(c.cached for c in calls),
             "stats": {k: job.stats.get(k) for k in ("calls", "cached", "tokens", "best_dev",
-                                                    "best_test", "seed_dev")},
+                                                    "best_test", "seed_dev", "best_search")},
             "checkpoints": store.latest_checkpoint(job.id)[0],
         }
 
@@ -60,7 +60,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
     db = tmp_path_factory.mktemp("ref") / "ref.db"
     out = evo("run", "quickstart", *SPEC, db=db)
     assert out.returncode == 0, out.stderr
-    return record(db)
+    done = record(db)
+    assert done["stats"]["best_search"] is not None
+    return done
 
 
 @pytest.mark.parametrize("fault", [

@@ -363,6 +363,7 @@ class Driver:
             "rejections": dict(self.rejections),
             "racing_saved": self.racing_saved,
             "preferred": dict(self.preferred),
+            "best_search": self.best_search,
             "scores": {c: [s.split, s.value, s.n, s.failures, s.subset]
                        for c, s in self.search_scores.items()},
             "incumbents": [[split, subset, value, per]
@@ -394,7 +395,9 @@ class Driver:
             c: Score(c, split, value, n, failures, subset)
             for c, (split, value, n, failures, subset) in d["scores"].items()
         }
-        self.best_search = max((s.value for s in self.search_scores.values()), default=None)
+        # checkpoints from before it was kept: the best of the scores the search still holds
+        self.best_search = d.get("best_search", max(
+            (s.value for s in self.search_scores.values()), default=None))
         self._incumbents = {(sp, sub): (v, per) for sp, sub, v, per in d["incumbents"]}
         for cand in self.store.candidates(self.job_id):
             self.candidates[cand.id] = cand
