@@ -117,6 +117,30 @@ def test_server_errors_fail_the_call_after_the_retries() -> None:
     assert len(server.received) == 3  # max_retries + 1
 
 
+def test_a_slow_answer_times_out_and_is_retried() -> None:
+    replies = [Reply(delay_s=1.0), Reply(body=chat_reply("in time"))]
+    with ScriptedOpenAIServer(replies) as server:
+        r = run(call(scripted_client(server, timeout_s=0.2), LLMRequest(messages=ASK)))
+    assert r.error is None and r.text == "in time" and len(server.received) == 2
+    with ScriptedOpenAIServer([Reply(delay_s=1.0)]) as server:
+        r = run(call(scripted_client(server, timeout_s=0.2, max_retries=0),
+                     LLMRequest(messages=ASK)))
+    assert r.error == "timed out" and len(server.received) == 1
+
+
+def test_the_proxy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+                 "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    remote = "https://api.example.com/v1"
+    assert OpenAIClient("m", base_url=remote)._proxy is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert OpenAIClient("m", base_url=remote)._proxy == "http://proxy.internal:3128"
+    assert OpenAIClient("m", base_url="http://10.0.0.5:8000/v1")._proxy is None  # http: none set
+    monkeypatch.setenv("NO_PROXY", "example.com")
+    assert OpenAIClient("m", base_url=remote)._proxy is None
+
+
 def test_a_bad_request_fails_once_without_retrying() -> None:
     with ScriptedOpenAIServer([error(400, "bad field")]) as server:
         r = run(call(scripted_client(server), LLMRequest(messages=ASK)))
