@@ -369,3 +369,39 @@ def test_pause_resume_and_cancel_from_the_jobs_table(live: LiveApi, page: Any) -
         when("cancelled")
         stopped = wait_status(erin, job["id"], "cancelled")
         assert stopped["stats"]["candidates"] > 0  # what it recorded is kept
+
+
+def test_compare_follows_a_running_job_a_page_at_a_time(live: LiveApi, page: Any) -> None:
+    key = live.key("fay")
+    with live.client(key) as fay:
+        job = fay.post("/jobs", json=scripted_spec(generations=60, seed=8)).json()
+        wait_status(fay, job["id"], "running")
+        sign_in(page, live, key)
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if "/generations" in r.url else None)
+        page.evaluate(f"location.hash = '#/compare/{job['id']}'")
+        chart = "#compare-chart"
+
+        def drawn() -> int:
+            return int(page.get_attribute(chart, "data-points") or 0)
+
+        page.wait_for_function(
+            f"() => Number(document.querySelector('{chart}')?.dataset.points) >= 3",
+            timeout=30_000)
+        seen = drawn()
+        page.wait_for_function(
+            f"() => Number(document.querySelector('{chart}').dataset.points) > {seen}",
+            timeout=30_000)  # it grows while the job runs
+        # after the first read, each poll asks only for the generations after those it holds
+        after = [int(u.split("after=")[1].split("&")[0]) for u in asked]
+        assert after[0] == -1 and max(after) > 0, asked
+        fay.post(f"/jobs/{job['id']}/cancel")
+        wait_status(fay, job["id"], "cancelled")
+        gens = fay.get(f"/jobs/{job['id']}/generations").json()
+        # once it has stopped, the whole job is read again and drawn in full
+        page.wait_for_function(
+            f"() => document.querySelector('{chart}').dataset.points === '{len(gens)}'",
+            timeout=30_000)
+        assert asked[-1].endswith("after=-1")
+        cells = page.locator(f'#compare-table tr[data-job="{job["id"]}"] td.num')
+        assert cells.first.text_content() == str(len(gens))
