@@ -29,7 +29,10 @@ best full-dev score. A method's figure is the mean over seeds with the standard 
 Results go to ``--out``: ``runs.jsonl`` (one line per run; a rerun with the same ``--out`` skips
 runs already there, so a long run can be stopped and continued), ``scores.jsonl`` (the test and
 dev scores of each prompt, reused likewise), ``quality.md``, ``quality.csv`` and ``quality.png``
-(test score against budget, one panel per task).
+(test score against budget, one panel per task). Runs made side by side in several folders (say,
+one process per budget) combine by concatenating their ``runs.jsonl`` and ``scores.jsonl`` into
+one folder and running ``--report-only`` on it. ``bench/results/quality/`` holds the runs behind
+the README's figures.
 """
 
 from __future__ import annotations
