@@ -412,7 +412,7 @@ def plot(cells: Sequence[Cell], seed_test: dict[str, float], path: Path) -> None
     import matplotlib.pyplot as plt
 
     tasks = sorted({c.task for c in cells})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks) + 1.6, 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         mine = [c for c in cells if c.task == task]
         for method in dict.fromkeys(c.method for c in mine):
@@ -430,7 +430,8 @@ def plot(cells: Sequence[Cell], seed_test: dict[str, float], path: Path) -> None
         ax.set_xlabel("search budget (LLM calls)")
         ax.set_ylabel("winner's test score")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8, loc="best")
+    # beside the last panel, where it hides no point
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
