@@ -11,6 +11,7 @@ full aggregate (``queries.generations``) gives.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table, bindparam, select, update
@@ -141,7 +142,11 @@ def read(
             for s in q.generations(session, job_id, SPLIT, gens[start : start + _CHUNK])
         ]
     totals = {row[0]: row[-2:] for row in rows}
-    fresh = [_with_totals(s, *totals[s.generation]) for s in fresh if s.generation in totals]
+    fresh = [
+        replace(s, calls_total=totals[s.generation][0], tokens_total=totals[s.generation][1])
+        for s in fresh
+        if s.generation in totals
+    ]
     if len(fresh) == len(rows):
         return fresh
     return sorted(kept + fresh, key=lambda s: s.generation)
@@ -156,13 +161,6 @@ def totals_upto(session: Session, job_id: str, generation: int) -> tuple[int, in
 
 def _has_rows(conn: Connection, job_id: str) -> bool:
     return bool(conn.execute(select(_ROW.generation).where(_ROW.job_id == job_id).limit(1)).all())
-
-
-def _with_totals(
-    summary: GenerationSummary, calls: int | None, tokens: int | None
-) -> GenerationSummary:
-    summary.__dict__.update(calls_total=calls, tokens_total=tokens)  # a fresh aggregate's own
-    return summary
 
 
 def _summary(
