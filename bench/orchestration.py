@@ -18,13 +18,13 @@ instruction between the tags the algorithm asked for. The job runs through the r
 - a baseline: the loop research scripts write (per generation, a ThreadPoolExecutor of C threads
   maps the synchronous openai client over the meta calls, then over candidates × examples).
 
-Rounds are read back from the job's LLM-call ledger: an evaluation round's rows share the
-timestamp of the one write that recorded them, and meta-LLM calls whose [end - latency, end] spans
-overlap belong to one round. "Between rounds" is the job's wall time with no request at the
-server (store writes, bookkeeping, dispatch: the sequential work outside the rounds). Driver CPU
-is this process's CPU between the job's start and end events (Ray's threads in it included; what
-they burn while idle is measured before the first job and shown apart); actor and server CPU are
-read from /proc.
+Rounds are read from the server's requests: those whose [arrival, answer] spans overlap, directly
+or through others, are one round (a round that needs an earlier one's answers cannot reach the
+server before they have left it, so rounds never merge by accident). "Between rounds" is the
+job's wall time with no request at the server (store writes, bookkeeping, dispatch: the
+sequential work outside the rounds). Driver CPU is this process's CPU between the job's start
+and end events (Ray's threads in it included; what they burn while idle is measured before the
+first job and shown apart); actor and server CPU are read from /proc.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ class FakeLLM:
         if path == "/_stats":
             stats = {"requests": self.requests, "max_in_flight": self.max_in_flight,
                      "max_busy": self.max_busy, "cpu_s": time.process_time() - self.cpu0,
-                     "busy_s": union_length(self.spans)}
+                     "busy_s": union_length(self.spans), "rounds": call_rounds(self.spans)}
             return 200, json.dumps(stats).encode()
         return 404, b'{"error": {"message": "not found"}}'
 
@@ -321,31 +321,6 @@ def call_rounds(spans: Sequence[tuple[float, float]]) -> list[int]:
         rounds[-1] += 1
         end = max(end, stop)
     return rounds
-
-
-def ledger_rounds(paid: Sequence[Any]) -> list[int]:
-    """Calls per round, in time order, from a job's paid ledger rows.
-
-    An evaluation round is one ``_call`` of the driver, whose rows are written together with one
-    timestamp; meta-LLM calls are issued one per child, concurrently, and are grouped by their
-    overlapping [end - latency, end] spans.
-    """
-    stamps: dict[float, int] = {}
-    spans = []
-    for r in paid:
-        if r.created_at is None:
-            continue
-        end = r.created_at.timestamp()
-        if r.purpose == "evaluate":
-            stamps[end] = stamps.get(end, 0) + 1
-        else:
-            spans.append((end - r.latency_s, end))
-    rounds = list(stamps.items())
-    ordered = sorted(spans)
-    for n in call_rounds(ordered):
-        group, ordered = ordered[:n], ordered[n:]
-        rounds.append((max(e for _, e in group), n))
-    return [n for _, n in sorted(rounds)]
 
 
 def union_length(spans: Sequence[tuple[float, float]]) -> float:
@@ -485,7 +460,7 @@ def run_evo(args: argparse.Namespace, task_def: dict, endpoint: FakeEndpoint, c:
     if result.status != "completed":
         raise RuntimeError(f"the job ended {result.status}: {result.reason}")
     paid = [r for r in store.llm_calls(result.job_id) if not r.cached and r.error is None]
-    rounds = ledger_rounds(paid)
+    rounds = server["rounds"]
     loose, by_round = ideal_times(rounds, latency, c)
     # the job's wall time with no request at the server: store writes, bookkeeping, dispatch
     between = max(0.0, probe.wall - server["busy_s"])

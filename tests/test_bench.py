@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,10 +12,8 @@ from bench.orchestration import (
     call_rounds,
     fake_answer,
     ideal_times,
-    ledger_rounds,
     union_length,
 )
-from storage import LLMCallRecord
 
 
 def test_percentile_and_table() -> None:
@@ -31,17 +28,6 @@ def test_rounds_and_ideal() -> None:
     # two overlapping calls, then a chain of three that overlap one another, then one alone
     spans = [(0.0, 1.0), (0.5, 1.2), (2.0, 3.0), (2.9, 4.0), (3.5, 4.5), (6.0, 7.0)]
     assert call_rounds(spans) == [2, 3, 1]
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    ledger = [  # two meta calls at once, an evaluation round of three, then one meta call
-        LLMCallRecord("j", None, "paraphrase", "m", latency_s=1.0, created_at=at),
-        LLMCallRecord("j", None, "paraphrase", "m", latency_s=1.0,
-                      created_at=at + timedelta(seconds=0.5)),
-        *[LLMCallRecord("j", "c", "evaluate", "m", latency_s=0.1,
-                        created_at=at + timedelta(seconds=3)) for _ in range(3)],
-        LLMCallRecord("j", None, "ga_crossover_mutation", "m", latency_s=1.0,
-                      created_at=at + timedelta(seconds=5)),
-    ]
-    assert ledger_rounds(ledger) == [2, 3, 1]
     assert union_length([(0.0, 1.0), (0.5, 2.0), (3.0, 4.0)]) == pytest.approx(3.0)
     loose, by_round = ideal_times([2, 3, 1], 0.1, 2)
     assert loose == pytest.approx(max(6 * 0.1 / 2, 3 * 0.1))

@@ -3,6 +3,7 @@
 job row (running) → algorithm.run(engine) until it returns or the budget ends the search
   ├ generate(): meta-LLM calls, sample-indexed so repeated asks differ but replay identically
   ├ evaluate(): candidate × example requests → cache → budget → pool → task metric → Score
+  ├ paid calls: ledger rows and responses, written in order behind the job as rounds return
   └ generation_done(): one store transaction (candidates, lineage, scores, ledger, checkpoint)
 final phase (reserved budget): top-k re-scored on full dev, winner and best seed once on test
 """
@@ -40,12 +41,12 @@ from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Example, Task
 from storage import EvaluationRecord, LLMCallRecord, Store
-from workers import faults
 from workers.budget import Budget
 from workers.cache import ResponseCache
 from workers.pool import Pool
 from workers.racing import survivors
 from workers.sandbox import Limits, RunResult, Sandbox, SubprocessSandbox
+from workers.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class Driver:
         self._pending_cands: list[Candidate] = []
         self._pending_evals: list[EvaluationRecord] = []
         self._pending_calls: list[LLMCallRecord] = []
+        self._paid_writer = WriteBehind(store.write_paid, job_id)
         self._requested: str | None = None  # a control request acted on: "cancel" | "pause"
 
     # ---- the Engine interface -------------------------------------------------------------
@@ -502,8 +504,8 @@ class Driver:
         owners: Sequence[str | None],
     ) -> list[LLMResponse]:
         """Answer requests from the cache, from what this job already paid (after a crash), or
-        from the pool. Paid calls are recorded at once with their responses; cache hits go out
-        with the generation."""
+        from the pool. Paid calls are recorded with their responses as the round returns (written
+        behind the job, see ``workers/write_behind.py``); cache hits go out with the generation."""
         keys = [r.cache_key(pool.model) for r in requests]
         out: list[LLMResponse | None] = self._lookup(keys)
         misses: dict[str, list[int]] = {}
@@ -542,9 +544,8 @@ class Driver:
             self.budget.spend_tokens(answer.tokens)
             for j, i in enumerate(idx):
                 out[i] = answer if j == 0 else _as_cached(answer)
-        if ledger:
-            await _finished_write(self.store.write_paid, self.job_id, ledger, paid)
-            faults.point("paid")
+        if ledger:  # stored in the background, in order, while the next round goes out
+            self._paid_writer.put(ledger, paid)
         firsts = {idx[0] for idx in misses.values()}
         hits = [i for i in range(len(out)) if i not in firsts]
         self._pending_calls += [self._ledger_row(owners[i], purpose, out[i]) for i in hits]
@@ -753,6 +754,7 @@ class Driver:
     async def _flush(
         self, checkpoint: tuple[int, dict] | None = None, events: Sequence[dict] = ()
     ) -> None:
+        await self._paid_writer.drain()  # a checkpoint never runs ahead of the paid records
         cands, evals, calls = self._pending_cands, self._pending_evals, self._pending_calls
         self._pending_cands, self._pending_evals, self._pending_calls = [], [], []
         job = {"stats": self._stats([], None), "heartbeat_at": _now()}

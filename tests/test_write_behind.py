@@ -1,0 +1,102 @@
+"""Paid records written behind the job: in order, coalesced, never lost by a stop, errors raised."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from storage import LLMCallRecord, Store
+from workers.write_behind import WriteBehind
+
+
+def row(job: str, i: int) -> LLMCallRecord:
+    return LLMCallRecord(job, None, "evaluate", "m", i, 1, 0.1, False, None)
+
+
+class SlowWrites:
+    """Records each write; each takes ``delay`` seconds, like a transaction."""
+
+    def __init__(self, delay: float = 0.05, fail_on: int | None = None) -> None:
+        self.delay, self.fail_on = delay, fail_on
+        self.writes: list[list[int]] = []
+        self.calls = 0
+        self.threads: set[int] = set()
+
+    def __call__(self, job: str, ledger: list, paid: list) -> None:
+        self.threads.add(threading.get_ident())
+        time.sleep(self.delay)
+        self.calls += 1
+        if self.calls - 1 == self.fail_on:
+            raise RuntimeError("database is gone")
+        self.writes.append([seq for seq, _, _ in paid])
+
+
+def test_rounds_are_written_in_order_and_coalesced_while_a_write_runs() -> None:
+    writes = SlowWrites()
+
+    async def job() -> float:
+        w = WriteBehind(writes, "j")
+        started = time.perf_counter()
+        for seq in range(5):  # five rounds returning while the first write is still running
+            w.put([row("j", seq)], [(seq, f"k{seq}", {"text": str(seq)})])
+            await asyncio.sleep(0.001)
+        queued = time.perf_counter() - started
+        await w.drain()
+        return queued
+
+    queued = asyncio.run(job())
+    assert queued < 0.05  # put() never waits for the database
+    assert writes.writes == [[0], [1, 2, 3, 4]]  # in paying order, the waiting ones in one write
+    assert threading.get_ident() not in writes.threads  # off the event loop's thread
+
+
+def test_a_failed_write_is_raised_to_the_job() -> None:
+    writes = SlowWrites(delay=0.0, fail_on=0)
+
+    async def job() -> None:
+        w = WriteBehind(writes, "j")
+        w.put([row("j", 0)], [(0, "k0", {})])
+        with pytest.raises(RuntimeError, match="database is gone"):
+            await w.drain()
+        w.put([row("j", 1)], [(1, "k1", {})])  # the next round is written again
+        await w.drain()
+
+    asyncio.run(job())
+    assert writes.writes == [[1]]
+
+
+def test_a_cancelled_drain_still_lets_the_write_finish() -> None:
+    writes = SlowWrites(delay=0.2)
+
+    async def job() -> None:
+        w = WriteBehind(writes, "j")
+        w.put([row("j", 0)], [(0, "k0", {})])
+        waiter = asyncio.create_task(w.drain())
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert writes.writes == [[0]]  # the stop waited for what was paid to be stored
+
+    asyncio.run(job())
+
+
+def test_records_land_in_the_store_as_paid(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'w.db'}") as store:
+        store.create_job(job_id="j", name="j", task="t", algorithm="a", spec={}, seed=0,
+                         status="running")
+
+        async def job() -> None:
+            w = WriteBehind(store.write_paid, "j")
+            for seq in range(30):
+                w.put([row("j", seq)], [(seq, f"k{seq}", {"text": f"answer {seq}"})])
+                await asyncio.sleep(0)
+            await w.drain()
+
+        asyncio.run(job())
+        assert [k for k, _ in store.paid_responses("j")] == [f"k{i}" for i in range(30)]
+        assert sorted(c.prompt_tokens for c in store.llm_calls("j")) == list(range(30))
