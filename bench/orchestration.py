@@ -12,9 +12,11 @@ instruction between the tags the algorithm asked for. The job runs through the r
 (``workers.runner.optimize``, Ray actors, a store, events) and is compared with
 
 - the ideal wall time, max(paid calls·L/C, rounds·L): no system can beat it, and with
-- a bound that also respects the GA's rounds, Σ_rounds max(1, calls_r/C)·L: a round (one meta
-  step, or one evaluation step) cannot start before the one before it ends, so a 10-call meta
-  round costs L however large C is;
+- a bound that also respects the GA's rounds, Σ_rounds ⌈calls_r/C⌉·L: a round (one meta step,
+  or one evaluation step) cannot start before the one before it ends, so a 10-call meta round
+  costs L however large C is, and C slots answering n requests of L each need ⌈n/C⌉·L (1,000
+  calls at C=64: 16 L, not 15.6). No schedule of this job beats it; the first ideal ignores the
+  rounds, so at large C it is out of reach (at C=256, 2.44 s against this bound's 3.1 s);
 - a baseline: the loop research scripts write (per generation, a ThreadPoolExecutor of C threads
   maps the synchronous openai client over the meta calls, then over candidates × examples).
 
@@ -336,10 +338,10 @@ def union_length(spans: Sequence[tuple[float, float]]) -> float:
 
 
 def ideal_times(rounds: Sequence[int], latency: float, c: int) -> tuple[float, float]:
-    """(max(calls·L/C, rounds·L), Σ_rounds max(L, calls_r·L/C))."""
+    """(max(calls·L/C, rounds·L), Σ_rounds ⌈calls_r/C⌉·L)."""
     total = sum(rounds)
     loose = max(total * latency / c, len(rounds) * latency)
-    by_round = sum(max(latency, n * latency / c) for n in rounds)
+    by_round = sum(math.ceil(n / c) * latency for n in rounds)
     return loose, by_round
 
 
@@ -666,7 +668,7 @@ def print_report(args: argparse.Namespace, evo_rows: list[dict[str, Any]],
                  base_rows: list[dict[str, Any]]) -> None:
     print()
     print("Evo (Ray actors, real store). ideal = max(calls·L/C, rounds·L); "
-          "by-round ideal = Σ max(L, calls_r·L/C)")
+          "by-round ideal = Σ ⌈calls_r/C⌉·L")
     print(table(
         ["C", "actors x conc", "calls", "rounds", "ideal s", "by-round s", "Evo s",
          "between rounds s", "ratio", "by-round ratio", "calls/s", "server max busy"],
