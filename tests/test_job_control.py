@@ -131,7 +131,7 @@ async def test_a_job_queued_by_submit_runs_under_its_stored_id(store: Store) -> 
 class CancelDuringMetaWrites(Store):
     """Asks for the job's cancel from inside the first meta-LLM ledger write, then makes that
     write and those after it slow (each a little slower), so the cancel reaches the driver while
-    several of them are still on their way."""
+    one is on its way and the rounds that returned meanwhile wait behind it."""
 
     slow = 0
 
@@ -149,7 +149,7 @@ async def test_a_cancel_during_ledger_writes_ends_only_after_they_land(tmp_path)
     with CancelDuringMetaWrites(f"sqlite:///{tmp_path / 'slow.db'}") as store:
         driver = slow_driver(store, LONG, "w" * 32)
         result = await asyncio.wait_for(driver.run(), 20)
-        assert result.status == "cancelled" and store.slow > 1
-        # read at once: nothing may still be on its way to the store
+        assert result.status == "cancelled" and store.slow >= 1
+        # read at once: nothing may still be on its way to the store, nor waiting to be written
         paid = [c for c in store.llm_calls(driver.job_id) if not c.cached]
         assert len(paid) == store.get_job(driver.job_id).stats["calls"] > 0
