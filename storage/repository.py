@@ -61,6 +61,8 @@ _CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
 _LINEAGE: Table = LineageRow.__table__  # type: ignore[assignment]
 _EVALUATIONS: Table = EvaluationRow.__table__  # type: ignore[assignment]
 _LLM_CALLS: Table = LLMCallRow.__table__  # type: ignore[assignment]
+_RESPONSES: Table = ResponseRow.__table__  # type: ignore[assignment]
+_RESPONSE_COLUMNS = ("job_id", "seq", "digest", "response", "created_at")
 
 
 class Store:
@@ -333,14 +335,11 @@ class Store:
         return: a crash later in the generation must neither lose nor repeat what was paid."""
         now = utcnow()
         rows = convert.llm_call_rows(job_id, list(calls), now)
-        answers = [
-            {"job_id": job_id, "seq": i, "digest": k, "response": r, "created_at": now}
-            for i, k, r in responses
-        ]
+        answers = [(job_id, i, k, r, now) for i, k, r in responses]
         with self._writing.begin() as session:
-            bulk.insert_rows(session.connection(), _LLM_CALLS, convert.LLM_CALL_COLUMNS, rows)
-            if answers:
-                session.execute(insert(ResponseRow), answers)
+            conn = session.connection()
+            bulk.insert_rows(conn, _LLM_CALLS, convert.LLM_CALL_COLUMNS, rows)
+            bulk.insert_rows(conn, _RESPONSES, _RESPONSE_COLUMNS, answers)
 
     def paid_responses(self, job_id: str) -> list[tuple[str, dict[str, Any]]]:
         """Every response this job has paid for, as (request key, response), in paying order."""
