@@ -20,19 +20,22 @@ instruction between the tags the algorithm asked for. The job runs through the r
 - a baseline: the loop research scripts write (per generation, a ThreadPoolExecutor of C threads
   maps the synchronous openai client over the meta calls, then over candidates × examples).
 
-Rounds are read from the server's requests: those whose [arrival, answer] spans overlap, directly
-or through others, are one round (a round that needs an earlier one's answers cannot reach the
-server before they have left it, so rounds never merge by accident). "Between rounds" is the
-job's wall time with no request at the server (store writes, bookkeeping, dispatch: the
-sequential work outside the rounds). Driver CPU is this process's CPU between the job's start
-and end events (Ray's threads in it included; what they burn while idle is measured before the
-first job and shown apart); actor and server CPU are read from /proc.
+Rounds are read from the driver: each dispatch of requests to the pool is timed, and
+dispatches whose spans overlap, directly or through others, are one round (the children of a
+generation ask at once; a request the algorithm makes only after an answer came back starts a
+new one). Timed at the server instead, one round whose requests reached it late would count as
+two and raise the bound with Evo's own delay. "Between rounds" is the job's wall time with no
+request at the server (store writes, bookkeeping, dispatch: the sequential work outside the
+rounds). Driver CPU is this process's CPU between the job's start and end events (Ray's threads
+in it included; what they burn while idle is measured before the first job and shown apart);
+actor and server CPU are read from /proc.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -42,7 +45,7 @@ import tempfile
 import time
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +222,7 @@ class FakeLLM:
         if path == "/_stats":
             stats = {"requests": self.requests, "max_in_flight": self.max_in_flight,
                      "max_busy": self.max_busy, "cpu_s": time.process_time() - self.cpu0,
-                     "busy_s": union_length(self.spans), "rounds": call_rounds(self.spans)}
+                     "busy_s": union_length(self.spans)}
             return 200, json.dumps(stats).encode()
         return 404, b'{"error": {"message": "not found"}}'
 
@@ -313,16 +316,40 @@ class FakeEndpoint:
 # --- measuring a job ---------------------------------------------------------------------------
 
 
-def call_rounds(spans: Sequence[tuple[float, float]]) -> list[int]:
-    """Calls per round: spans (start, end) that overlap, directly or through others, are one."""
+def call_rounds(spans: Sequence[tuple[float, float, int]]) -> list[int]:
+    """Calls per round: spans (start, end, calls) that overlap, directly or through others,
+    are one round."""
     rounds: list[int] = []
     end = -math.inf
-    for start, stop in sorted(spans):
+    for start, stop, calls in sorted(spans):
         if start > end:
             rounds.append(0)
-        rounds[-1] += 1
+        rounds[-1] += calls
         end = max(end, stop)
     return rounds
+
+
+@contextlib.contextmanager
+def timed_dispatches() -> Iterator[list[tuple[float, float, int]]]:
+    """(start, end, requests) of every ``Pool.call_many`` in this process while the block runs:
+    the driver's dispatches of requests to its workers."""
+    from workers.pool import Pool
+
+    spans: list[tuple[float, float, int]] = []
+    original = Pool.call_many
+
+    async def timed(self: Pool, requests: Sequence[Any]) -> list[Any]:
+        start = time.monotonic()
+        try:
+            return await original(self, requests)
+        finally:
+            spans.append((start, time.monotonic(), len(requests)))
+
+    Pool.call_many = timed  # type: ignore[method-assign]
+    try:
+        yield spans
+    finally:
+        Pool.call_many = original  # type: ignore[method-assign]
 
 
 def union_length(spans: Sequence[tuple[float, float]]) -> float:
@@ -450,7 +477,8 @@ def run_evo(args: argparse.Namespace, task_def: dict, endpoint: FakeEndpoint, c:
         profiler.start()
     started = time.perf_counter()
     try:
-        result = optimize(spec, store=store, settings=settings, subscribe=[probe])
+        with timed_dispatches() as dispatches:
+            result = optimize(spec, store=store, settings=settings, subscribe=[probe])
     finally:
         if settings.redis_url:
             _drop_redis_prefix(settings.redis_url, settings.redis_prefix)
@@ -462,7 +490,7 @@ def run_evo(args: argparse.Namespace, task_def: dict, endpoint: FakeEndpoint, c:
     if result.status != "completed":
         raise RuntimeError(f"the job ended {result.status}: {result.reason}")
     paid = [r for r in store.llm_calls(result.job_id) if not r.cached and r.error is None]
-    rounds = server["rounds"]
+    rounds = call_rounds(dispatches)
     loose, by_round = ideal_times(rounds, latency, c)
     # the job's wall time with no request at the server: store writes, bookkeeping, dispatch
     between = max(0.0, probe.wall - server["busy_s"])
@@ -605,8 +633,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Run the benchmark, print its tables, and return the rows (``evo``, ``baseline``)."""
-    import contextlib
-
     args = parse_args(argv)
     if args.serve_fake:  # the child process of FakeEndpoint: none of Evo is loaded there
         serve_fake(lambda port: print(port, flush=True))

@@ -26,8 +26,10 @@ def test_percentile_and_table() -> None:
 
 def test_rounds_and_ideal() -> None:
     # two overlapping calls, then a chain of three that overlap one another, then one alone
-    spans = [(0.0, 1.0), (0.5, 1.2), (2.0, 3.0), (2.9, 4.0), (3.5, 4.5), (6.0, 7.0)]
+    spans = [(0.0, 1.0, 1), (0.5, 1.2, 1), (2.0, 3.0, 1), (2.9, 4.0, 1), (3.5, 4.5, 1),
+             (6.0, 7.0, 1)]
     assert call_rounds(spans) == [2, 3, 1]
+    assert call_rounds([(0.0, 1.0, 10), (0.2, 0.9, 5), (1.5, 2.0, 7)]) == [15, 7]
     assert union_length([(0.0, 1.0), (0.5, 2.0), (3.0, 4.0)]) == pytest.approx(3.0)
     loose, by_round = ideal_times([2, 3, 1], 0.1, 2)
     assert loose == pytest.approx(max(6 * 0.1 / 2, 3 * 0.1))
