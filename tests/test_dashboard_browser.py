@@ -141,6 +141,14 @@ def sign_in(page: Any, api: LiveApi, key: str) -> None:
     page.wait_for_selector("#jobs-table tbody tr")  # loaded: a job, or the line saying none
 
 
+def sign_in_with_a_long_job(page: Any, api: LiveApi, key: str, client: Any, seed: int) -> dict:
+    """Submit a long scripted job, wait until it runs, and open the dashboard signed in."""
+    job = client.post("/jobs", json=scripted_spec(generations=60, seed=seed)).json()
+    wait_status(client, job["id"], "running")
+    sign_in(page, api, key)
+    return dict(job)
+
+
 def open_form(page: Any) -> None:
     if page.get_attribute("#new-job", "open") is None:
         page.click("#new-job summary")
@@ -344,9 +352,7 @@ def test_a_bad_spec_shows_each_message_beside_its_field(
 def test_pause_resume_and_cancel_from_the_jobs_table(live: LiveApi, page: Any) -> None:
     key = live.key("erin")
     with live.client(key) as erin:
-        job = erin.post("/jobs", json=scripted_spec(generations=60, seed=6)).json()
-        wait_status(erin, job["id"], "running")
-        sign_in(page, live, key)
+        job = sign_in_with_a_long_job(page, live, key, erin, seed=6)
         page.on("dialog", lambda dialog: dialog.accept())  # "Cancel job ...?"
         row = f'tr[data-job="{job["id"]}"]'
 
@@ -374,9 +380,7 @@ def test_pause_resume_and_cancel_from_the_jobs_table(live: LiveApi, page: Any) -
 def test_compare_follows_a_running_job_a_page_at_a_time(live: LiveApi, page: Any) -> None:
     key = live.key("fay")
     with live.client(key) as fay:
-        job = fay.post("/jobs", json=scripted_spec(generations=60, seed=8)).json()
-        wait_status(fay, job["id"], "running")
-        sign_in(page, live, key)
+        job = sign_in_with_a_long_job(page, live, key, fay, seed=8)
         asked: list[str] = []
         page.on("request", lambda r: asked.append(r.url) if "/generations" in r.url else None)
         page.evaluate(f"location.hash = '#/compare/{job['id']}'")
