@@ -203,11 +203,20 @@ def worker(
         int | None, typer.Option(help="jobs run at once (default EVO_MAX_JOBS)")
     ] = None,
 ) -> None:
-    """Run queued jobs from the store until stopped (Ctrl-C: running jobs are interrupted and
-    resume from their checkpoints at the next start)."""
+    """Run queued jobs from the store until stopped (Ctrl-C or SIGTERM: running jobs are
+    interrupted and resume from their checkpoints at the next start)."""
+    import signal
     import threading
 
     from workers.service import JobService
+
+    # Both stop it cleanly, as they stop `evo serve`: SIGTERM is how a container runtime or
+    # systemd stops a service, and SIGINT is handled even when a shell that started the worker
+    # in the background left it ignored. The handlers only set a flag, so a signal that comes
+    # at any moment (during start-up too) is acted on the same way.
+    stopping = threading.Event()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda signum, frame: stopping.set())
 
     settings = _settings(db)
     if max_jobs:
@@ -215,12 +224,12 @@ def worker(
     store = _store(settings.database_url)
     service = JobService(store, settings)
     service.on_end.append(lambda job_id, status: console.print(f"job {job_id} {status}"))
-    service.start()
-    console.print(f"running queued jobs from {store.url} ({settings.max_jobs} at a time, "
-                  f"{settings.executor} executor); Ctrl-C stops")
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
+        service.start()
+        console.print(f"running queued jobs from {store.url} ({settings.max_jobs} at a time, "
+                      f"{settings.executor} executor); Ctrl-C stops")
+        while not stopping.wait(0.5):
+            pass
         console.print("stopping: running jobs are interrupted and will resume")
     finally:
         service.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -188,6 +189,25 @@ def test_queue_a_job_and_let_a_worker_run_it(tmp_path: Path, db: str) -> None:
         out, errs = worker.communicate(timeout=30)
     assert worker.returncode == 0, errs
     assert f"job {job_id} completed" in out
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_worker_stops_cleanly_on_sigterm_and_sigint(tmp_path: Path, db: str, stop: int) -> None:
+    """A container runtime stops it with SIGTERM; Ctrl-C must work even where the shell that
+    started it in the background left SIGINT ignored."""
+    env = {**os.environ, "EVO_EXECUTOR": "inprocess", "EVO_DATABASE_URL": db}
+    worker = subprocess.Popen(
+        [*EVO, "worker"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert worker.stdout is not None
+        assert "running queued jobs" in worker.stdout.readline()
+    finally:
+        worker.send_signal(stop)
+        out, errs = worker.communicate(timeout=30)
+    assert worker.returncode == 0, errs
+    assert "stopping: running jobs are interrupted" in out and "Traceback" not in errs
 
 
 def test_submit_refuses_inline_keys_and_db_commands(tmp_path: Path, db: str) -> None:
