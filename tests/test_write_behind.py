@@ -18,16 +18,22 @@ def row(job: str, i: int) -> LLMCallRecord:
 
 
 class SlowWrites:
-    """Records each write; each takes ``delay`` seconds, like a transaction."""
+    """Records each write; each takes ``delay`` seconds, like a transaction, and the first one
+    waits for ``gate`` (when given) before it starts."""
 
-    def __init__(self, delay: float = 0.05, fail_on: int | None = None) -> None:
-        self.delay, self.fail_on = delay, fail_on
+    def __init__(self, delay: float = 0.05, fail_on: int | None = None,
+                 gate: threading.Event | None = None) -> None:
+        self.delay, self.fail_on, self.gate = delay, fail_on, gate
         self.writes: list[list[int]] = []
         self.calls = 0
+        self.started = threading.Event()
         self.threads: set[int] = set()
 
     def __call__(self, job: str, ledger: list, paid: list) -> None:
         self.threads.add(threading.get_ident())
+        self.started.set()
+        if self.gate is not None and self.calls == 0:
+            assert self.gate.wait(10), "the test never opened the gate"
         time.sleep(self.delay)
         self.calls += 1
         if self.calls - 1 == self.fail_on:
@@ -36,20 +42,20 @@ class SlowWrites:
 
 
 def test_rounds_are_written_in_order_and_coalesced_while_a_write_runs() -> None:
-    writes = SlowWrites()
+    gate = threading.Event()
+    writes = SlowWrites(delay=0.0, gate=gate)
 
-    async def job() -> float:
+    async def job() -> None:
         w = WriteBehind(writes, "j")
-        started = time.perf_counter()
-        for seq in range(5):  # five rounds returning while the first write is still running
+        w.put([row("j", 0)], [(0, "k0", {"text": "0"})])
+        await asyncio.to_thread(writes.started.wait, 10)  # the first write is in the database
+        for seq in range(1, 5):  # four rounds return while it is still running
             w.put([row("j", seq)], [(seq, f"k{seq}", {"text": str(seq)})])
-            await asyncio.sleep(0.001)
-        queued = time.perf_counter() - started
+        assert writes.writes == []  # put() never waited for the database
+        gate.set()
         await w.drain()
-        return queued
 
-    queued = asyncio.run(job())
-    assert queued < 0.05  # put() never waits for the database
+    asyncio.run(job())
     assert writes.writes == [[0], [1, 2, 3, 4]]  # in paying order, the waiting ones in one write
     assert threading.get_ident() not in writes.threads  # off the event loop's thread
 
