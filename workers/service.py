@@ -197,12 +197,14 @@ class JobService:
         last_reap = self._loop.time()
         try:
             while not self._stopping.is_set():
+                # cleared before claiming: a job submitted while the claim runs wakes the next
+                # round at once instead of waiting a poll interval
+                self._wakeup.clear()
                 self._collect()
                 await self._claim_and_launch()
                 if self._loop.time() - last_reap > self.REAP_EVERY_S:
                     last_reap = self._loop.time()
                     await asyncio.to_thread(self.recover)
-                self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self.poll_s)
         finally:
