@@ -2,7 +2,8 @@
 
 Small models follow output formats poorly, so every proposal is asked for with the opening tag
 pre-filled and the closing tag as a stop sequence, then cleaned. An answer that is empty, that only
-repeats a parent, or that is too long to be an instruction is rejected with a recorded reason.
+repeats a parent or a worked example, that echoes the meta-prompt's own instructions, or that is
+too long to be an instruction is rejected with a recorded reason.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 from evo.candidate import Candidate
 from evo.engine import Engine
-from evo.llm import Message
+from evo.meta_prompt import MetaPrompt
 
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"</?\s*[a-zA-Z_]+\s*>")
@@ -50,7 +51,7 @@ def clean_proposal(raw: str, tag: str, max_chars: int) -> tuple[str | None, str]
 
 async def propose(
     engine: Engine,
-    messages: Sequence[Message],
+    meta: MetaPrompt,
     *,
     operator: str,
     originals: Sequence[str] = (),
@@ -62,7 +63,7 @@ async def propose(
 ) -> list[str]:
     """Sample ``n`` proposals and keep the usable ones (in order, duplicates dropped)."""
     answers = await engine.generate(
-        messages,
+        meta.messages,
         n=n,
         temperature=temperature,
         max_tokens=max_tokens,
@@ -70,7 +71,7 @@ async def propose(
         stop=(f"</{tag}>",),
         purpose=operator,
     )
-    seen = {normalize(o) for o in originals}
+    seen = {normalize(o) for o in (*originals, *meta.example_answers)}
     kept: list[str] = []
     for raw in answers:
         if raw is None:
@@ -81,6 +82,8 @@ async def propose(
             engine.reject(operator, reason)
         elif normalize(text) in seen:
             engine.reject(operator, "unchanged")
+        elif echo := meta.echo(text):
+            engine.reject(operator, echo)
         else:
             seen.add(normalize(text))
             kept.append(text)

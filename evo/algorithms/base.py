@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from evo.candidate import Candidate
 from evo.engine import Engine
+from evo.meta_prompt import MetaPrompt
 
 
 class Params(BaseModel):
@@ -57,6 +58,10 @@ class Algorithm(ABC):
 
     def render(self, key: str, **fields: Any) -> str:
         return self.prompts[key].format(**fields)
+
+    def meta(self, key: str, **fields: Any) -> MetaPrompt:
+        """A meta-prompt for the optimizer: the template filled in, knowing its own words."""
+        return MetaPrompt(self.prompts[key], fields)
 
     @abstractmethod
     async def run(self, engine: Engine, resume: Resume | None = None) -> None:

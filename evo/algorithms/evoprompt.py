@@ -18,7 +18,6 @@ from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.gather import gather
-from evo.llm import Message
 from evo.operators import propose
 from evo.selection import roulette, top_k
 
@@ -103,10 +102,9 @@ class EvoPromptGA(PopulationAlgorithm):
         return population
 
     async def paraphrase(self, engine: Engine, source: Candidate, avoid: list[str]) -> str | None:
-        meta = self.render("paraphrase", prompt=source.text)
         out = await propose(
             engine,
-            [Message("user", meta)],
+            self.meta("paraphrase", prompt=source.text),
             operator="paraphrase",
             originals=avoid,
             temperature=self.params.temperature,
@@ -116,13 +114,13 @@ class EvoPromptGA(PopulationAlgorithm):
     async def child(
         self, engine: Engine, a: Candidate, b: Candidate, generation: int
     ) -> Candidate | None:
-        meta = self.render(
+        meta = self.meta(
             "crossover_mutation", task=engine.task.description, parent_a=a.text, parent_b=b.text
         )
         for _ in range(self.params.attempts):
             out = await propose(
                 engine,
-                [Message("user", meta)],
+                meta,
                 operator="ga_crossover_mutation",
                 originals=(a.text, b.text),
                 temperature=self.params.temperature,

@@ -22,7 +22,7 @@ from evo.algorithms.evoprompt import PARAPHRASE, EvoPromptGA, GAParams
 from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.gather import gather
-from evo.llm import Message
+from evo.meta_prompt import MetaPrompt
 from evo.operators import clean_proposal, normalize
 
 # The worked example spells out the four steps; by default the answer is pre-filled with the
@@ -119,7 +119,7 @@ class EvoPromptDE(EvoPromptGA):
         t: int,
     ) -> Candidate | None:
         parents = [current, best, *pair]  # the order lineage records: p_i first
-        meta = self.render(
+        meta = self.meta(
             "de",
             task=engine.task.description,
             other_1=pair[0].text,
@@ -128,14 +128,14 @@ class EvoPromptDE(EvoPromptGA):
             current=current.text,
         )
         # the worked example's answer counts as a parent: a copy of it is no new prompt
-        originals = [c.text for c in parents] + re.findall(r"<prompt>(.*?)</prompt>", meta)
+        originals = [c.text for c in parents] + meta.example_answers
         for _ in range(self.params.attempts):
             text = await self.ask(engine, meta, originals)
             if text is not None:
                 return engine.candidate(text, operator="de", generation=t, parents=parents)
         return None
 
-    async def ask(self, engine: Engine, meta: str, originals: list[str]) -> str | None:
+    async def ask(self, engine: Engine, meta: MetaPrompt, originals: list[str]) -> str | None:
         """One optimizer answer: the final prompt, or None with the reason recorded.
 
         Directly, the answer starts inside the final tag; with ``write_steps`` the optimizer
@@ -143,7 +143,7 @@ class EvoPromptDE(EvoPromptGA):
         """
         steps = self.params.write_steps
         [raw] = await engine.generate(
-            [Message("user", meta)],
+            meta.messages,
             temperature=self.params.temperature,
             max_tokens=320 if steps else 120,
             prefill=STEPS_PREFILL if steps else "<prompt>",
@@ -165,6 +165,8 @@ class EvoPromptDE(EvoPromptGA):
             return self.rejected(engine, "empty")
         if normalize(text) in {normalize(o) for o in originals}:
             return self.rejected(engine, "unchanged")
+        if echo := meta.echo(text):
+            return self.rejected(engine, echo)
         return text
 
     @staticmethod

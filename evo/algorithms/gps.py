@@ -14,7 +14,6 @@ The paper ran T5 and GPT-2 for the generators; here each is one meta-LLM call sh
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Mapping
 from typing import ClassVar, Literal
 
@@ -25,7 +24,7 @@ from evo.candidate import Candidate
 from evo.edits import mask_span
 from evo.engine import Engine
 from evo.gather import gather
-from evo.llm import Message
+from evo.meta_prompt import MetaPrompt
 from evo.operators import distinct_new, propose
 from evo.selection import top_k
 
@@ -148,14 +147,14 @@ class GPS(PopulationAlgorithm):
     ) -> Candidate | None:
         operator = f"back_translation({language})"
         there = await self.ask(
-            engine, self.render("translate", language=language, prompt=source.text), operator,
+            engine, self.meta("translate", language=language, prompt=source.text), operator,
             (source.text,),
         )
         if there is None:
             return None
         back = await self.ask(
             engine,
-            self.render("back_translate", language=language, translated=there),
+            self.meta("back_translate", language=language, translated=there),
             operator,
             (source.text, there),
         )
@@ -169,7 +168,7 @@ class GPS(PopulationAlgorithm):
         self, engine: Engine, source: Candidate, masked: str, t: int
     ) -> Candidate | None:
         filled = await self.ask(
-            engine, self.render("cloze", masked=masked), "cloze", (source.text, masked)
+            engine, self.meta("cloze", masked=masked), "cloze", (source.text, masked)
         )
         if filled is None:
             return None
@@ -186,7 +185,7 @@ class GPS(PopulationAlgorithm):
         listed = "\n".join(f"Instruction: {c.text}" for c in shown)
         text = await self.ask(
             engine,
-            self.render("continuation", task=engine.task.description, prompts=listed),
+            self.meta("continuation", task=engine.task.description, prompts=listed),
             "continuation",
             [c.text for c in shown],
         )
@@ -195,15 +194,17 @@ class GPS(PopulationAlgorithm):
         return engine.candidate(text, operator="continuation", generation=t, parents=shown)
 
     async def ask(
-        self, engine: Engine, meta: str, operator: str, originals: tuple[str, ...] | list[str]
+        self,
+        engine: Engine,
+        meta: MetaPrompt,
+        operator: str,
+        originals: tuple[str, ...] | list[str],
     ) -> str | None:
-        # a copy of the worked example's answer counts as unchanged: small models do that a lot
-        shown = re.findall(r"<prompt>(.*?)</prompt>", meta)
         out = await propose(
             engine,
-            [Message("user", meta)],
+            meta,
             operator=operator,
-            originals=[*originals, *shown],
+            originals=originals,
             temperature=self.params.temperature,
         )
         return out[0] if out else None

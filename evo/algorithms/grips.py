@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -29,7 +28,6 @@ from evo.candidate import Candidate, Score
 from evo.edits import EDIT_OPS, Edit, EditOp, add, applicable, chunk, delete, join, paraphrase, swap
 from evo.engine import Engine
 from evo.gather import gather
-from evo.llm import Message
 from evo.metrics import ParsingMetric
 from evo.operators import distinct_new, propose
 from evo.task import Task
@@ -194,13 +192,11 @@ class GrIPS(Algorithm):
         )
 
     async def reword(self, engine: Engine, prompt: str, phrase: str) -> str | None:
-        meta = self.render("paraphrase", prompt=prompt, phrase=phrase)
         out = await propose(
             engine,
-            [Message("user", meta)],
+            self.meta("paraphrase", prompt=prompt, phrase=phrase),
             operator="paraphrase",
-            # a copy of the worked example's answer is no rewording of this phrase
-            originals=(phrase, *re.findall(r"<phrase>(.*?)</phrase>", meta)),
+            originals=(phrase,),
             tag="phrase",
             temperature=self.params.temperature,
             max_tokens=60,

@@ -17,7 +17,7 @@ from pydantic import Field
 from evo.algorithms.base import Algorithm, Params, Resume
 from evo.candidate import Candidate
 from evo.engine import Engine
-from evo.llm import Message
+from evo.meta_prompt import MetaPrompt
 from evo.operators import propose
 from evo.selection import top_k
 
@@ -89,7 +89,7 @@ class OPRO(Algorithm):
             shown = self.shown(trajectory, score)
             texts = await propose(
                 engine,
-                [Message("user", self.meta_prompt(engine, shown, score))],
+                self.meta_prompt(engine, shown, score),
                 operator="opro_step",
                 originals=[c.text for c in trajectory],
                 n=p.samples_per_step,
@@ -109,7 +109,9 @@ class OPRO(Algorithm):
         best = top_k(trajectory, [score[c.id] for c in trajectory], self.params.shown)
         return list(reversed(best))
 
-    def meta_prompt(self, engine: Engine, shown: list[Candidate], score: dict[str, float]) -> str:
+    def meta_prompt(
+        self, engine: Engine, shown: list[Candidate], score: dict[str, float]
+    ) -> MetaPrompt:
         entries = "\n\n".join(
             self.render("trajectory_entry", prompt=c.text, score=round(100 * score[c.id]))
             for c in shown
@@ -124,7 +126,7 @@ class OPRO(Algorithm):
             )
             for ex in picks
         )
-        return self.render(
+        return self.meta(
             "meta", task=engine.task.description, trajectory=entries, exemplars=exemplars
         )
 
