@@ -31,8 +31,8 @@ class LLMRequest:
     ``prefill`` is text the assistant's answer starts with (the opening tag of a format); the
     returned ``text`` does not repeat it. With ``labels`` set the client scores those options as the
     next words of the answer (log-probabilities) instead of generating; ``text`` is the best one.
-    ``sample`` tells apart repeated samples of one request (cache key), and ``seed`` is passed on to
-    endpoints that support seeded sampling.
+    ``sample`` (with ``strand``) tells apart repeated samples of one request (cache key), and
+    ``seed`` is passed on to endpoints that support seeded sampling.
     """
 
     messages: tuple[Message, ...]
@@ -43,6 +43,9 @@ class LLMRequest:
     labels: tuple[str, ...] = ()
     seed: int | None = None
     sample: int = 0
+    # which strand of the search asked (see ``evo/gather.py``): with ``sample``, what tells
+    # apart the same request asked again; empty for the search's main line
+    strand: tuple[int, ...] = ()
     # what requests sharing a prompt prefix have in common (the candidate prompt of an
     # evaluation): a scheduling hint, not part of the request
     group: str | None = None
@@ -64,6 +67,8 @@ class LLMRequest:
             "labels": self.labels,
             "sample": self.sample,
         }
+        if self.strand:  # absent otherwise, so keys stored before strands existed still match
+            payload["strand"] = list(self.strand)
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         key = hashlib.sha256(blob.encode()).hexdigest()
         object.__setattr__(self, "_key", (model, key))  # not a field: eq, hash, repr ignore it

@@ -59,6 +59,12 @@ def label_reply(request: LLMRequest) -> dict[str, float]:
     return {w: (0.0 if w == answer else -3.0) for w in request.labels}
 
 
+def draw(request: LLMRequest) -> str:
+    """What tells apart the same request asked again: its sample number within the strand of the
+    search that asked (see ``evo/gather.py``), e.g. "0" on the main line, "3.1.0" in a task."""
+    return ".".join(str(i) for i in (*request.strand, request.sample))
+
+
 def scripted(meta: Callable[[LLMRequest], str]) -> Callable[[LLMRequest], str | dict]:
     """Label requests are answered by ``label_reply``, generation requests by ``meta``."""
 
@@ -74,11 +80,13 @@ def scripted_job(
     store: Store,
     seeds: tuple[str, ...] | None = None,
     job_id: str | None = None,
+    cache: MemoryCache | None = None,
 ) -> tuple[Driver, ScriptedClient, dict[int, dict]]:
     """A job on the toy task with the scripted model, and the state each generation checkpoints.
 
     The spec's algorithm parameters are validated as the CLI does; ``meta`` answers the
-    generation requests. Give the ``job_id`` of a stored job to resume it.
+    generation requests. Give the ``job_id`` of a stored job to resume it, a ``cache`` to share
+    one between jobs.
     """
     from evo.spec import JobSpec
     from evo.spec_io import parse_spec
@@ -89,7 +97,7 @@ def scripted_job(
     pool = Pool([LocalWorker(client)], model="scripted")
     task = toy_task(seeds) if seeds else toy_task()
     driver = Driver(JobSpec.model_validate(merged), task, store=store, task_pool=pool,
-                    meta_pool=pool, cache=MemoryCache(),
+                    meta_pool=pool, cache=cache if cache is not None else MemoryCache(),
                     job_id=job_id or f"job{random.random():.12f}"[5:])
     states: dict[int, dict] = {}
     original = driver.generation_done

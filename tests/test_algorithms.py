@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import zlib
 from collections import Counter
 
 import pytest
@@ -12,7 +13,15 @@ from evo.llm import LLMRequest
 from evo.selection import roulette, top_k
 from evo.spec_io import parse_spec
 from storage import Store
-from tests.helpers import quality, scripted, toy_task
+from tests.helpers import (
+    draw,
+    job_record,
+    meta_requests,
+    quality,
+    scripted,
+    scripted_job,
+    toy_task,
+)
 from workers.cache import MemoryCache
 from workers.driver import Driver
 from workers.pool import LocalWorker, Pool
@@ -58,7 +67,7 @@ def ga_meta(request: LLMRequest) -> str:
     text = request.messages[-1].content
     qs = [float(x) for x in re.findall(r"q=([0-9.]+)", text)]
     if "Instruction A" in text:
-        return f"Child of both. q={min(1.0, max(qs) + 0.1):.2f} s{request.sample}</prompt>"
+        return f"Child of both. q={min(1.0, max(qs) + 0.1):.2f} s{draw(request)}</prompt>"
     return f"Rephrased. q={qs[0] + 0.05:.2f}</prompt>"
 
 
@@ -153,3 +162,28 @@ async def test_rejected_rewrites_are_recorded(store: Store) -> None:
     assert rejected.get("paraphrase:unchanged", 0) + rejected.get(
         "ga_crossover_mutation:unchanged", 0) >= 1
     assert result.status == "completed"
+
+
+@pytest.mark.parametrize("name", ["evoprompt-ga", "evoprompt-de", "gps"])
+async def test_a_job_does_not_depend_on_the_order_answers_arrive_in(store: Store,
+                                                                    name: str) -> None:
+    """The same job again, every answer now from the cache at once (as a resumed job replays
+    what it paid for), interleaves its concurrent children quite differently; strands number
+    their own asks, so it asks for exactly the same samples and makes the same job."""
+
+    def meta(request: LLMRequest) -> str:  # unusable half the time, so children ask again
+        seed = zlib.crc32(f"{draw(request)}{request.messages[-1].content}".encode())
+        bad = ["", "Answer. q=0.2", "1 2 3"][seed % 3]
+        return [bad, f"New way {seed % 97}. q=0.{seed % 9}"][seed % 2] + "</prompt>"
+
+    spec = {"algorithm": {"name": name, "generations": 2}, "seed": 4}
+    spec["algorithm"] |= {"keep": 2} if name == "gps" else {"population": 8}
+    cache = MemoryCache()
+    records = []
+    for _ in range(2):
+        driver, client, _ = scripted_job(spec, meta, store, cache=cache)
+        await driver.run()
+        records.append(job_record(store, driver.job_id))
+    assert records[0] | {"calls": 0} == records[1]  # the second job paid for nothing
+    assert len(records[0]["candidates"]) > 4
+    assert len(meta_requests(client)) == 0

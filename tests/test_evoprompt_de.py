@@ -6,7 +6,7 @@ import re
 
 from evo.llm import LLMRequest
 from storage import Store
-from tests.helpers import crash_and_resume, job_record, meta_requests, quality, scripted_job
+from tests.helpers import crash_and_resume, draw, job_record, meta_requests, quality, scripted_job
 
 SEEDS = ("First way. q=0.1", "Second way. q=0.2", "Third way. q=0.3", "Fourth way. q=0.4")
 FIELDS = re.compile(
@@ -25,7 +25,7 @@ def de_meta(request: LLMRequest) -> str:
     current = de_fields(request)[3]
     q = quality(current)
     new = {0.1: 0.05, 0.2: 0.2}.get(q, min(1.0, q + 0.3))
-    return f"Trial from {current.split('.')[0]}. q={new:.2f} s{request.sample}</prompt>"
+    return f"Trial from {current.split('.')[0]}. q={new:.2f} s{draw(request)}</prompt>"
 
 
 async def test_one_call_per_member_with_parents_in_order(store: Store) -> None:
@@ -94,7 +94,7 @@ async def test_written_steps_end_in_the_final_prompt(store: Store) -> None:
         assert request.prefill == "1. Differences:"
         q = quality(de_fields(request)[3])
         return (f' "First" / "Second"\n2. Changed: "Other"\n3. Into Best: Other way.\n'
-                f"4. Final: <prompt>Other way, q={q + 0.3:.1f} s{request.sample}</prompt>")
+                f"4. Final: <prompt>Other way, q={q + 0.3:.1f} s{draw(request)}</prompt>")
 
     spec = {"algorithm": {"name": "evoprompt-de", "population": 4, "generations": 1,
                           "write_steps": True}}
@@ -102,7 +102,7 @@ async def test_written_steps_end_in_the_final_prompt(store: Store) -> None:
     await driver.run()
     trials = [c for c in store.candidates(driver.job_id) if c.generation == 1]
     assert len(trials) == 4
-    assert all(re.fullmatch(r"Other way, q=0\.\d s\d", c.text) for c in trials)
+    assert all(re.fullmatch(r"Other way, q=0\.\d s[\d.]+", c.text) for c in trials)
 
 
 async def test_steps_without_a_final_prompt_are_rejected(store: Store) -> None:

@@ -1,4 +1,5 @@
-"""evo.gather: nothing keeps running after it returns or raises."""
+"""evo.gather: nothing keeps running after it returns or raises; strands are named by where
+they started, not by when they ran."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import pytest
 
 from evo.engine import BudgetExhausted
-from evo.gather import gather
+from evo.gather import Strand, enter, fan_out, gather, strand
 
 
 async def test_results_come_back_in_argument_order() -> None:
@@ -95,3 +96,29 @@ async def test_a_cancellation_during_the_cleanup_of_a_failure_wins() -> None:
     outer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await outer
+
+
+async def test_strands_number_their_asks_the_same_whatever_the_interleaving() -> None:
+    async def asker(delays: list[float]) -> list[tuple[tuple[int, ...], int]]:
+        asked = []
+        for delay in delays:
+            line = strand()
+            asked.append((line.path, line.asked["same request"]))
+            line.asked["same request"] += 1
+            await asyncio.sleep(delay)
+        return asked
+
+    async def search(first: list[float], second: list[float]) -> list:
+        enter(Strand())
+        one = await gather(asker(first), asker(second))
+        await fan_out(asker([0]), asker([0]))  # the engine's own fan-out makes no strands
+        two = await gather(asker([0]))
+        return [one, two, strand().forks]
+
+    # the first strand finishes first, then last: each still gets its own numbers
+    a = await asyncio.create_task(search([0, 0, 0], [0.02, 0.02, 0.02]))
+    b = await asyncio.create_task(search([0.02, 0.02, 0.02], [0, 0, 0]))
+    assert a == b
+    assert a[0] == [[((0, 0), 0), ((0, 0), 1), ((0, 0), 2)],
+                    [((0, 1), 0), ((0, 1), 1), ((0, 1), 2)]]
+    assert a[1] == [[((1, 0), 0)]] and a[2] == 2

@@ -9,7 +9,7 @@ from collections import Counter
 from evo.llm import LLMRequest
 from evo.selection import top_k
 from storage import Store
-from tests.helpers import crash_and_resume, job_record, meta_requests, quality, scripted_job
+from tests.helpers import crash_and_resume, draw, job_record, meta_requests, quality, scripted_job
 
 SEEDS = ("Answer the item now. q=0.2", "Reply to the item. q=0.4", "Say it plainly. q=0.3")
 
@@ -20,7 +20,7 @@ def gps_meta():
 
     def meta(request: LLMRequest) -> str:
         text = request.messages[-1].content
-        n = f"{zlib.crc32(text.encode())}x{request.sample}"
+        n = f"{zlib.crc32(text.encode())}x{draw(request)}"
         last = text.rsplit("\n", 2)
         if "into English" in text:
             q = quality(last[-2])
@@ -82,7 +82,7 @@ async def test_back_translation_is_two_calls_through_the_language(store: Store) 
     for c in children:
         language = re.fullmatch(r"back_translation\((French|German)\)", c.operator).group(1)
         # first call: the parent, in English, to be put into the language
-        # (two children of one parent through one language ask the same, as samples 0 and 1)
+        # (two children of one parent through one language ask the same, from two strands)
         firsts = [r for r in there if r.messages[-1].content.endswith(
             f"English: {texts[c.parents[0]]}\n{language}:")]
         assert firsts and all(f"into {language}." in r.messages[-1].content for r in firsts)

@@ -15,6 +15,7 @@ from storage import Store
 from tests.helpers import (
     N_DEV,
     crash_and_resume,
+    draw,
     job_record,
     meta_requests,
     quality,
@@ -81,7 +82,7 @@ def q_up_to(limit: float):
             q = quality(phrase)
             new = min(limit, q + 0.2) if q < limit else q - 0.1
             return phrase.replace(f"q={q}", f"q={new:.1f}") + "</phrase>"
-        return f"kindly {phrase.lower()} s{request.sample}</phrase>"
+        return f"kindly {phrase.lower()} s{draw(request)}</phrase>"
     return meta
 
 

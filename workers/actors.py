@@ -6,7 +6,7 @@ from typing import Any
 
 import ray
 
-from evo.gather import gather
+from evo.gather import fan_out
 from evo.llm import LLMRequest, LLMResponse
 from evo.spec import ModelSpec
 
@@ -24,7 +24,7 @@ class LLMWorker:
         self.client = make_client(model, Settings(redis_url=redis_url))
 
     async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
-        return list(await gather(*(self.client.call(r) for r in requests)))
+        return list(await fan_out(*(self.client.call(r) for r in requests)))
 
     def describe(self) -> tuple[str, str]:
         """(model name, the node this actor runs on)."""

@@ -1,7 +1,7 @@
 """The engine behind every job: runs one algorithm, pays for its calls, records everything.
 
 job row (running) → algorithm.run(engine) until it returns or the budget ends the search
-  ├ generate(): meta-LLM calls, sample-indexed so repeated asks differ but replay identically
+  ├ generate(): meta-LLM calls, numbered per strand so repeated asks differ but replay identically
   ├ evaluate(): candidate × example requests → cache → budget → pool → task metric → Score
   ├ paid calls: ledger rows and responses, written in order behind the job as rounds return
   └ generation_done(): one store transaction (candidates, lineage, scores, ledger, checkpoint)
@@ -35,7 +35,7 @@ from evo.events import (
     JobStarted,
     PhaseChanged,
 )
-from evo.gather import gather
+from evo.gather import Strand, enter, fan_out, strand
 from evo.llm import LLMRequest, LLMResponse, LLMUnavailable, Message
 from evo.programs import ProgramTask
 from evo.spec import JobSpec
@@ -122,7 +122,7 @@ class Driver:
             spec.budget.calls, spec.budget.tokens, spec.budget.seconds, self.final_reserve()
         )
         self._count = 0
-        self._asked: Counter[str] = Counter()
+        self._root = Strand()  # the algorithm's main line: what it asked is checkpointed
         self._subsets: dict[tuple[str, int, int], tuple[Example, ...]] = {}
         self._generation = 0
         self.rejections: Counter[str] = Counter()
@@ -136,7 +136,8 @@ class Driver:
         self.search_scores: dict[str, Score] = {}
         self.best_search: float | None = None  # best search score so far: the live "best"
         self.preferred: dict[str, float] = {}  # the algorithm's own fitness, where it has one
-        self._written: set[str] = set()
+        # candidates stored or pending, in the order of their rows (the store's ``seq``)
+        self._written: dict[str, int] = {}
         self._pending_cands: list[Candidate] = []
         self._pending_evals: list[EvaluationRecord] = []
         self._pending_calls: list[LLMCallRecord] = []
@@ -195,10 +196,14 @@ class Driver:
         stop: Sequence[str] = (),
         purpose: str = "generate",
     ) -> list[str | None]:
-        base = LLMRequest(tuple(messages), max_tokens, temperature, tuple(stop), prefill)
+        # numbered within the asking strand: the same samples however strands interleave
+        line = strand()
+        base = LLMRequest(
+            tuple(messages), max_tokens, temperature, tuple(stop), prefill, strand=line.path
+        )
         key = base.cache_key(self.meta_pool.model)
-        first = self._asked[key]
-        self._asked[key] += n
+        first = line.asked[key]
+        line.asked[key] += n
         requests = [
             LLMRequest(
                 base.messages,
@@ -208,6 +213,7 @@ class Driver:
                 prefill,
                 seed=_seed(self.spec.seed, key, first + i),
                 sample=first + i,
+                strand=line.path,
             )
             for i in range(n)
         ]
@@ -319,6 +325,7 @@ class Driver:
     ) -> tuple[list[Entry], Entry | None, str | None]:
         """The search, then the final scoring on the reserved budget."""
         reason = None
+        enter(self._root)
         try:
             await algorithm.run(self, checkpoint)
         except BudgetExhausted as exc:
@@ -357,7 +364,8 @@ class Driver:
         return {
             "rng": [version, list(internal), gauss],
             "count": self._count,
-            "asked": dict(self._asked),
+            "asked": dict(self._root.asked),
+            "forks": self._root.forks,
             "generation": self._generation,
             "paid": self._paid,
             "budget": {"calls": self.budget.calls, "tokens": self.budget.tokens,
@@ -386,7 +394,7 @@ class Driver:
         version, internal, gauss = d["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
         self._count, self._generation, self._paid = d["count"], d["generation"], d["paid"]
-        self._asked = Counter(d["asked"])
+        self._root = Strand(forks=d.get("forks", 0), asked=Counter(d["asked"]))
         self.budget.calls, self.budget.tokens = d["budget"]["calls"], d["budget"]["tokens"]
         self.budget.cached = d["budget"]["cached"]
         self.budget.started -= d["budget"]["elapsed"]
@@ -403,7 +411,7 @@ class Driver:
         self._incumbents = {(sp, sub): (v, per) for sp, sub, v, per in d["incumbents"]}
         for cand in self.store.candidates(self.job_id):
             self.candidates[cand.id] = cand
-            self._written.add(cand.id)
+            self._written[cand.id] = len(self._written)
         for key, response in paid[: self._paid]:
             self.cache.put(key, _response(response))
         self._replay = dict(paid[self._paid :])
@@ -430,7 +438,7 @@ class Driver:
 
     async def _final(self) -> tuple[list[Entry], Entry | None]:
         """Re-score the search's top-k and every seed prompt on the full dev split (the best seed
-        leads the leaderboard if it beats them); test the winner and the best seed.
+        leads the leaderboard unless one beats it); test the winner and the best seed.
 
         Every seed, not only the one the search ranked first: on a small dev subset the weakest
         seed can look best, and it would then be both the baseline reported and the prompt
@@ -449,21 +457,24 @@ class Driver:
             if self.candidates[s.candidate_id].operator == "seed"
         ]
         dev = await self._full_scores(top + [s for s in seeds if s not in top], "dev")
+        # Ties go to the older candidate, as in the stored leaderboard: an evolved prompt that
+        # is no better on the full split than the seed it came from is no reason to change it.
+        made = self._written
         board = sorted(
             (Entry(c, dev[c.id].value, dev[c.id].n) for c in top if c.id in dev),
-            key=lambda e: -e.dev,
+            key=lambda e: (-e.dev, made[e.candidate.id]),
         )
-        seed_entry = max(
+        seed_entry = min(
             (Entry(s, dev[s.id].value, dev[s.id].n) for s in seeds if s.id in dev),
-            key=lambda e: e.dev,
+            key=lambda e: (-e.dev, made[e.candidate.id]),
             default=None,
         )
         seed = seed_entry.candidate if seed_entry else None
         if (not self.preferred and seed_entry and seed not in top
-                and (not board or seed_entry.dev > board[0].dev)):
-            # The finalists lost to a seed prompt on the full split (their search scores were
-            # luck on a small subset): the seed is what the job should hand back. An algorithm
-            # with an objective of its own (GrIPS) has named its finalists by that objective.
+                and (not board or seed_entry.dev >= board[0].dev)):
+            # The finalists did not beat a seed prompt on the full split (their search scores
+            # were luck on a small subset): the seed is what the job should hand back. An
+            # algorithm with an objective of its own (GrIPS) has named its finalists by it.
             board = [seed_entry, *board]
         if ev.test and board:
             wanted = [board[0].candidate] + ([seed] if seed_entry else [])
@@ -659,7 +670,7 @@ class Driver:
                 )
             return program_score(task, cand.id, split, instances, result)
 
-        scores = list(await gather(*(run(c) for c in candidates)))
+        scores = list(await fan_out(*(run(c) for c in candidates)))
         for cand, score in zip(candidates, scores, strict=True):
             if score.n == 0:
                 self.reject(cand.operator, f"run_failed: {score.outcomes[0].failure}")
@@ -726,7 +737,7 @@ class Driver:
             if self.best_search is None or score.value > self.best_search:
                 self.best_search = score.value
         if cand.id not in self._written:
-            self._written.add(cand.id)
+            self._written[cand.id] = len(self._written)
             self._pending_cands.append(cand)
         self._pending_evals.append(
             EvaluationRecord(

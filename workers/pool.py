@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from evo.gather import gather
+from evo.gather import fan_out
 from evo.llm import LLMClient, LLMRequest, LLMResponse, LLMUnavailable
 from workers import faults
 
@@ -32,7 +32,7 @@ class LocalWorker:
         self.client = client
 
     async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
-        return list(await gather(*(self._call(r) for r in requests)))
+        return list(await fan_out(*(self._call(r) for r in requests)))
 
     async def _call(self, request: LLMRequest) -> LLMResponse:
         faults.point("call")
@@ -97,7 +97,7 @@ class Pool:
             if not alive:
                 raise PoolExhausted(f"every LLM worker failed; last error: {self.last_error}")
             lanes: list[Awaitable[None]] = [drain(w) for w in alive for _ in range(self.inflight)]
-            await gather(*lanes)
+            await fan_out(*lanes)
         if any(r is None for r in results):  # every batch answers all of its requests (strict zip)
             raise RuntimeError("a worker left requests unanswered")
         return results  # type: ignore[return-value]
