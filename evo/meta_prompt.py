@@ -34,7 +34,7 @@ _GENERIC_WORDS = """
     while who why will with word words would write yes you your passage sentence question
     following short clear
 """
-GENERIC = frozenset(_GENERIC_WORDS.split())
+_GENERIC = frozenset(_GENERIC_WORDS.split())
 
 
 def words(text: str) -> list[str]:
@@ -90,7 +90,7 @@ class MetaPrompt:
             answers = {w for m in _ANSWER.finditer(p) for w in words(m.group(2))}
             rest = set(words(_ANSWER.sub(" ", p)))
             # the example's subject: what both its input and its answer speak of
-            topical |= (answers & rest) - GENERIC - own - filled
+            topical |= (answers & rest) - _GENERIC - own - filled
         grams -= {g for ws in values for g in _ngrams(ws)}
         return grams, frozenset(topical)
 
