@@ -212,3 +212,19 @@ async def test_every_seed_is_rescored_so_a_weak_seed_lucky_on_the_subset_is_not_
     # the reserve paid for all three seeds on the full split, and the ledger agrees
     paid = [c for c in store.llm_calls(driver.job_id) if not c.cached]
     assert len(paid) == result.stats["calls"]
+
+
+async def test_a_generation_is_announced_once_its_checkpoint_is_stored(store: Store) -> None:
+    # generations are written behind the job; whoever hears of one must find it in the store
+    driver = run_toy(store, {"algorithm": {"name": "evoprompt-ga", "population": 4,
+                                           "generations": 3}, "seed": 5})
+    found: list[tuple[int, int | None]] = []
+
+    def listen(event) -> None:
+        if type(event).__name__ == "GenerationDone":
+            last = store.latest_checkpoint(driver.job_id)
+            found.append((event.generation, last[0] if last else None))
+
+    driver.bus.subscribe(listen)
+    await driver.run()
+    assert found == [(0, 0), (1, 1), (2, 2), (3, 3)]

@@ -64,7 +64,8 @@ async def test_pause_stops_at_a_generation_boundary_and_resume_gives_the_same_jo
         await straight.run()
         expected = snapshot(store, straight.job_id)
     with Store(f"sqlite:///{tmp_path / 'paused.db'}") as store:
-        driver = slow_driver(store, spec, "p" * 32, latency_s=0.005)
+        # slow enough that generations remain when the watch next polls (every 0.5 s)
+        driver = slow_driver(store, spec, "p" * 32, latency_s=0.03)
         run = asyncio.create_task(driver.run())
         await until(lambda: generations_done(store, driver.job_id) >= 1)
         assert jobs.pause(store, driver.job_id).control == "pause"

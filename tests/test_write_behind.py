@@ -106,3 +106,57 @@ def test_records_land_in_the_store_as_paid(tmp_path: Path) -> None:
         asyncio.run(job())
         assert [k for k, _ in store.paid_responses("j")] == [f"k{i}" for i in range(30)]
         assert sorted(c.prompt_tokens for c in store.llm_calls("j")) == list(range(30))
+
+
+class Steps:
+    """A store's two writes, logged in the order they are made; a step waits for ``gate``."""
+
+    def __init__(self) -> None:
+        self.log: list[object] = []
+        self.gate = threading.Event()
+
+    def paid(self, job: str, ledger: list, paid: list) -> None:
+        self.log.append([seq for seq, _, _ in paid])
+
+    def step(self, job: str, **fields: object) -> None:
+        assert self.gate.wait(10), "the test never opened the gate"
+        self.log.append(fields["checkpoint"])
+
+
+def test_a_step_is_written_after_the_rounds_before_it_and_announced_once_stored() -> None:
+    steps = Steps()
+    announced: list[int] = []
+
+    async def job() -> None:
+        w = WriteBehind(steps.paid, "j", steps.step)
+        w.put([row("j", 0)], [(0, "k0", {})])
+        w.step(lambda: announced.append(1), checkpoint=1)  # never waits for the database
+        w.put([row("j", 1)], [(1, "k1", {})])  # the next generation's round, meanwhile
+        await asyncio.sleep(0.05)
+        assert steps.log == [[0]] and announced == []  # the step is still being written
+        steps.gate.set()
+        await w.drain()
+
+    asyncio.run(job())
+    assert steps.log == [[0], 1, [1]]  # a checkpoint never lands before what it counts
+    assert announced == [1]
+
+
+def test_keep_up_lets_a_job_run_at_most_one_step_ahead_of_its_store() -> None:
+    steps = Steps()
+
+    async def job() -> None:
+        w = WriteBehind(steps.paid, "j", steps.step)
+        w.step(checkpoint=1)
+        await w.keep_up()  # one step unwritten: the job goes on
+        w.step(checkpoint=2)
+        waiting = asyncio.create_task(w.keep_up())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # two unwritten: it waits for the first
+        steps.gate.set()
+        await waiting
+        assert 1 in steps.log
+        await w.drain()
+
+    asyncio.run(job())
+    assert steps.log == [1, 2]

@@ -4,7 +4,8 @@ job row (running) → algorithm.run(engine) until it returns or the budget ends 
   ├ generate(): meta-LLM calls, numbered per strand so repeated asks differ but replay identically
   ├ evaluate(): candidate × example requests → cache → budget → pool → task metric → Score
   ├ paid calls: ledger rows and responses, written in order behind the job as rounds return
-  └ generation_done(): one store transaction (candidates, lineage, scores, ledger, checkpoint)
+  └ generation_done(): one store transaction (candidates, lineage, scores, ledger, checkpoint),
+    written behind the job too, after the paid records before it
 final phase (reserved budget): top-k re-scored on full dev, winner and best seed once on test
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import math
 import os
@@ -141,7 +143,7 @@ class Driver:
         self._pending_cands: list[Candidate] = []
         self._pending_evals: list[EvaluationRecord] = []
         self._pending_calls: list[LLMCallRecord] = []
-        self._paid_writer = WriteBehind(store.write_paid, job_id)
+        self._writer = WriteBehind(store.write_paid, job_id, store.write_batch)
         self._requested: str | None = None  # a control request acted on: "cancel" | "pause"
 
     # ---- the Engine interface -------------------------------------------------------------
@@ -246,10 +248,18 @@ class Driver:
             self.budget.tokens,
         )
         self._generation = generation + 1
-        checkpoint = {"algorithm": state, "driver": self._state()}
-        await self._flush(checkpoint=(generation, checkpoint), events=[event.payload()])
-        self.bus.publish(event)
+        # a copy: the next generation changes the live state while this one is being written
+        checkpoint = json.loads(json.dumps({"algorithm": state, "driver": self._state()}))
+        # written behind the job, like its paid calls; the event goes out once it is stored,
+        # so whoever it reaches finds the generation in the store
+        self._queue_step(
+            checkpoint=(generation, checkpoint),
+            events=[event.payload()],
+            then=lambda: self.bus.publish(event),
+        )
+        await self._writer.keep_up()  # the generation before this one is stored by now
         if self._requested == "pause":
+            await self._writer.drain()
             raise JobPaused(f"paused by request after generation {generation}")
 
     # ---- running a job ----------------------------------------------------------------------
@@ -556,7 +566,7 @@ class Driver:
             for j, i in enumerate(idx):
                 out[i] = answer if j == 0 else _as_cached(answer)
         if ledger:  # stored in the background, in order, while the next round goes out
-            self._paid_writer.put(ledger, paid)
+            self._writer.put(ledger, paid)
         firsts = {idx[0] for idx in misses.values()}
         hits = [i for i in range(len(out)) if i not in firsts]
         self._pending_calls += [self._ledger_row(owners[i], purpose, out[i]) for i in hits]
@@ -762,23 +772,30 @@ class Driver:
             )
         )
 
-    async def _flush(
-        self, checkpoint: tuple[int, dict] | None = None, events: Sequence[dict] = ()
+    def _queue_step(
+        self,
+        checkpoint: tuple[int, dict] | None = None,
+        events: Sequence[dict] = (),
+        then: Callable[[], None] | None = None,
     ) -> None:
-        await self._paid_writer.drain()  # a checkpoint never runs ahead of the paid records
+        """Queue what the job recorded since the last step for the writer, after the paid
+        records queued before it."""
         cands, evals, calls = self._pending_cands, self._pending_evals, self._pending_calls
         self._pending_cands, self._pending_evals, self._pending_calls = [], [], []
-        job = {"stats": self._stats([], None), "heartbeat_at": _now()}
-        await _finished_write(
-            self.store.write_batch,
-            self.job_id,
+        self._writer.step(
+            then,
             candidates=cands,
             evaluations=evals,
             llm_calls=calls,
             checkpoint=checkpoint,
-            job=job,
-            events=events,
+            job={"stats": self._stats([], None), "heartbeat_at": _now()},
+            events=list(events),
         )
+
+    async def _flush(self) -> None:
+        """Store everything the job has recorded, and wait until it is stored."""
+        self._queue_step()
+        await self._writer.drain()
 
     def final_reserve(self) -> int:
         return final_reserve(self.spec, self.task)
@@ -843,17 +860,6 @@ def program_score(
 def _seed(job_seed: int, key: str, sample: int) -> int:
     digest = hashlib.blake2b(f"{job_seed}:{key}:{sample}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big")
-
-
-async def _finished_write(write: Any, *args: Any, **kwargs: Any) -> None:
-    """Run a store write in a thread and see it finish even if the job is stopped meanwhile: a
-    stopped job's record must hold what it paid for, before the job reports that it ended."""
-    task = asyncio.ensure_future(asyncio.to_thread(write, *args, **kwargs))
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await task
-        raise
 
 
 def _request_record(request: LLMRequest) -> dict[str, Any]:

@@ -1,50 +1,94 @@
-"""Paid-call records written in order, in the background, while the job goes on.
+"""A job's records written in order, in the background, while the job goes on.
 
 Recording a round of paid calls (ledger rows and responses) takes a transaction: 5–25 ms on
-SQLite for a round of 1,000. Waiting for it before the next round is dispatched puts that time
-on the job's critical path at every round; here the next round's requests go out while the
-write runs. Rounds that finish while a write is running are coalesced into the next one (the
-ten single-call meta rounds of a generation become one or two transactions).
+SQLite for a round of 1,000, and a generation's end (its candidates, scores and checkpoint)
+20–40 ms. Waiting for either before the next round is dispatched puts that time on the job's
+critical path; here the next round's requests go out while the write runs. Rounds that finish
+while a write is running are coalesced into the next one (the ten single-call meta rounds of a
+generation become one or two transactions); a generation's step is a transaction of its own.
 
-What this trades: a SIGKILL within one write's time after a round returns loses that round's
-records as well as the round in flight, and those calls are paid again on resume, as calls in
-flight at a crash always are. Order is what resuming relies on, and it is kept: one write at a
-time, in the order the rounds returned, so what is stored is always a prefix of what was paid,
-and a checkpoint is only written after ``drain`` (every paid record before it is stored).
+What this trades: a SIGKILL within one write's time after a round or a generation ends loses
+those records as well as the round in flight; the job then resumes from the checkpoint before,
+and the calls whose records were lost are paid again, as calls in flight at a crash always are.
+Order is what resuming relies on, and it is kept: one write at a time, in the order they were
+queued, so what is stored is always a prefix of what the job did, and a checkpoint never lands
+before the paid records it counts.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from storage import LLMCallRecord
 from workers import faults
 
-Write = Callable[[str, list[LLMCallRecord], list[tuple[int, str, dict[str, Any]]]], None]
+Paid = list[tuple[int, str, dict[str, Any]]]
+WritePaid = Callable[[str, list[LLMCallRecord], Paid], None]
+WriteStep = Callable[..., None]  # Store.write_batch: (job_id, **fields)
+
+
+@dataclass
+class _Rounds:
+    """Paid rounds queued back to back: written as one."""
+
+    ledger: list[LLMCallRecord] = field(default_factory=list)
+    paid: Paid = field(default_factory=list)
+
+
+@dataclass
+class _Step:
+    fields: dict[str, Any]
+    then: Callable[[], None] | None
 
 
 class WriteBehind:
-    def __init__(self, write: Write, job_id: str) -> None:
-        self._write = write
+    def __init__(self, write_paid: WritePaid, job_id: str,
+                 write_step: WriteStep | None = None) -> None:
+        self._write_paid = write_paid
+        self._write_step = write_step
         self._job_id = job_id
-        self._ledger: list[LLMCallRecord] = []
-        self._paid: list[tuple[int, str, dict[str, Any]]] = []
+        self._queue: list[_Rounds | _Step] = []
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
+        self._steps = 0  # steps queued or being written
+        self._step_landed = asyncio.Event()
 
-    def put(self, ledger: list[LLMCallRecord], paid: list[tuple[int, str, dict[str, Any]]]
-            ) -> None:
+    def put(self, ledger: list[LLMCallRecord], paid: Paid) -> None:
         """Queue one round's records; a write that failed earlier is raised here."""
         self._raise()
-        self._ledger += ledger
-        self._paid += paid
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._run())
+        if not self._queue or not isinstance(self._queue[-1], _Rounds):
+            self._queue.append(_Rounds())
+        rounds = self._queue[-1]
+        assert isinstance(rounds, _Rounds)
+        rounds.ledger += ledger
+        rounds.paid += paid
+        self._start()
+
+    def step(self, then: Callable[[], None] | None = None, **fields: Any) -> None:
+        """Queue one step of the job (``write_step(job_id, **fields)``) after everything queued
+        before it; ``then`` runs in this loop once it is stored (say, announcing it). The fields
+        must not change after this call: they are written later, from another thread."""
+        self._raise()
+        if self._write_step is None:
+            raise RuntimeError("this writer was made without write_step")
+        self._queue.append(_Step(fields, then))
+        self._steps += 1
+        self._start()
+
+    async def keep_up(self, steps: int = 1) -> None:
+        """Wait until at most ``steps`` steps are unwritten: a job that runs faster than its
+        store (answers replayed from a cache, a slow database) waits for it here instead of
+        queueing without bound, which also bounds what a crash can lose."""
+        while self._steps > steps and self._task is not None and not self._task.done():
+            self._step_landed.clear()
+            await self._step_landed.wait()
+        self._raise()
 
     async def drain(self) -> None:
-        """Wait until every queued record is stored (even if the caller is cancelled meanwhile:
+        """Wait until everything queued is stored (even if the caller is cancelled meanwhile:
         a stopped job's record must hold what it paid for before it reports that it ended)."""
         while self._task is not None and not self._task.done():
             task = self._task
@@ -56,16 +100,31 @@ class WriteBehind:
                 raise
         self._raise()
 
+    def _start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+
     async def _run(self) -> None:
-        while self._ledger and self._error is None:
-            ledger, paid = self._ledger, self._paid
-            self._ledger, self._paid = [], []
+        while self._queue and self._error is None:
+            item = self._queue.pop(0)
             try:
-                await asyncio.to_thread(self._write, self._job_id, ledger, paid)
+                if isinstance(item, _Rounds):
+                    await asyncio.to_thread(self._write_paid, self._job_id, item.ledger,
+                                            item.paid)
+                else:
+                    assert self._write_step is not None
+                    await asyncio.to_thread(self._write_step, self._job_id, **item.fields)
             except BaseException as exc:  # kept, and raised to the job at its next step
                 self._error = exc
                 return
-            faults.point("paid")
+            finally:
+                if isinstance(item, _Step):
+                    self._steps -= 1
+                    self._step_landed.set()
+            if isinstance(item, _Rounds):
+                faults.point("paid")
+            elif item.then is not None:
+                item.then()
 
     def _raise(self) -> None:
         if self._error is not None:
