@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
@@ -46,6 +47,28 @@ def test_fake_answers_look_like_the_client_expects() -> None:
                         "stop": ["</prompt>"], "seed": 7})
     text = meta["choices"][0]["message"]["content"]
     assert text.startswith("<prompt>") and "</prompt>" not in text and len(text.split()) >= 4
+
+
+def test_fake_endpoint_serves_fifo_on_c_slots_of_l_each() -> None:
+    # five requests at once on two slots of 50 ms: three waves, each slot handed on the moment
+    # it frees in the server's clock, however late its event loop gets to the next request
+    body = {"messages": [{"role": "user", "content": f"Name it{orchestration.MARK}the coach"}],
+            "logprobs": True, "top_logprobs": 4, "max_tokens": 1}
+
+    async def serve() -> orchestration.FakeLLM:
+        fake = orchestration.FakeLLM()
+        fake.latency, fake.concurrency = 0.05, 2
+        fake.reset()
+        await asyncio.gather(*(fake.chat(body) for _ in range(5)))
+        return fake
+
+    fake = asyncio.run(serve())
+    ends = sorted(end for _, end in fake.spans)
+    first = min(arrived for arrived, _ in fake.spans)
+    assert fake.requests == 5 and fake.max_busy == 2 and fake.max_in_flight == 5
+    assert ends[0] == pytest.approx(first + 0.05, abs=0.01)
+    assert ends[2] - ends[0] == pytest.approx(0.05, abs=1e-9)  # the second wave, on slot 1
+    assert ends[4] - ends[0] == pytest.approx(0.10, abs=1e-9)  # the third
 
 
 @pytest.mark.ray
