@@ -1,4 +1,5 @@
-"""Paid records written behind the job: in order, coalesced, never lost by a stop, errors raised."""
+"""A job's records written behind it: in order, coalesced, never lost by a stop or a dropped
+connection, other errors raised."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from storage import LLMCallRecord, Store
 from workers.write_behind import WriteBehind
@@ -160,3 +162,42 @@ def test_keep_up_lets_a_job_run_at_most_one_step_ahead_of_its_store() -> None:
 
     asyncio.run(job())
     assert steps.log == [1, 2]
+
+
+def test_a_write_cut_off_by_a_dropped_connection_is_tried_again(pg_url: str) -> None:
+    # A real PostgreSQL session ends under the writer mid-transaction (what a restarting
+    # server or a lost network does); the write is tried again and the records land.
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with Store(pg_url) as store, admin.connect() as conn:
+        store.create_job(job_id="j", name="j", task="t", algorithm="a", spec={}, seed=0,
+                         status="running")
+        locker = admin.connect()
+        locker.execute(text("BEGIN"))
+        locker.execute(text("LOCK TABLE llm_calls IN ACCESS EXCLUSIVE MODE"))
+        me = locker.execute(text("SELECT pg_backend_pid()")).scalar()
+
+        async def job() -> None:
+            w = WriteBehind(store.write_paid, "j")
+            w.FIRST_PAUSE_S = 0.05
+            w.put([row("j", 0)], [(0, "k0", {"text": "0"})])
+            for _ in range(200):  # the write now waits for the lock; end its session
+                blocked = conn.execute(text(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database() AND pid <> :me"), {"me": me}).scalars()
+                if pids := list(blocked):
+                    for pid in pids:
+                        conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the write never reached the database")
+            locker.execute(text("ROLLBACK"))
+            await w.drain()  # no error: the second try went through
+
+        try:
+            asyncio.run(job())
+        finally:
+            locker.close()
+        assert [k for k, _ in store.paid_responses("j")] == ["k0"]
+        assert [c.prompt_tokens for c in store.llm_calls("j")] == [0]
+    admin.dispose()

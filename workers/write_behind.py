@@ -7,6 +7,11 @@ critical path; here the next round's requests go out while the write runs. Round
 while a write is running are coalesced into the next one (the ten single-call meta rounds of a
 generation become one or two transactions); a generation's step is a transaction of its own.
 
+A write that fails for a reason that passes (a dropped connection, a restarting server, a
+database locked by another writer: SQLAlchemy's ``OperationalError``) is tried again, a few times
+with a growing pause, before the failure is handed to the job; the transaction rolled back, so
+nothing is written twice. Any other failure is the job's at once.
+
 What this trades: a SIGKILL within one write's time after a round or a generation ends loses
 those records as well as the round in flight; the job then resumes from the checkpoint before,
 and the calls whose records were lost are paid again, as calls in flight at a crash always are.
@@ -21,6 +26,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy.exc import OperationalError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from storage import LLMCallRecord
 from workers import faults
@@ -45,6 +53,9 @@ class _Step:
 
 
 class WriteBehind:
+    ATTEMPTS = 4  # a write, then three more after 0.5, 1 and 2 s
+    FIRST_PAUSE_S = 0.5
+
     def __init__(self, write_paid: WritePaid, job_id: str,
                  write_step: WriteStep | None = None) -> None:
         self._write_paid = write_paid
@@ -108,12 +119,7 @@ class WriteBehind:
         while self._queue and self._error is None:
             item = self._queue.pop(0)
             try:
-                if isinstance(item, _Rounds):
-                    await asyncio.to_thread(self._write_paid, self._job_id, item.ledger,
-                                            item.paid)
-                else:
-                    assert self._write_step is not None
-                    await asyncio.to_thread(self._write_step, self._job_id, **item.fields)
+                await self._write(item)
             except BaseException as exc:  # kept, and raised to the job at its next step
                 self._error = exc
                 return
@@ -125,6 +131,22 @@ class WriteBehind:
                 faults.point("paid")
             elif item.then is not None:
                 item.then()
+
+    async def _write(self, item: _Rounds | _Step) -> None:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(OperationalError),
+            stop=stop_after_attempt(self.ATTEMPTS),
+            wait=wait_exponential(multiplier=self.FIRST_PAUSE_S, max=30),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if isinstance(item, _Rounds):
+                    await asyncio.to_thread(self._write_paid, self._job_id, item.ledger,
+                                            item.paid)
+                else:
+                    assert self._write_step is not None
+                    await asyncio.to_thread(self._write_step, self._job_id, **item.fields)
 
     def _raise(self) -> None:
         if self._error is not None:
