@@ -427,12 +427,14 @@ class Probe:
 
 def client_config(c: int, batch_size: int, workers: int | None, per_worker: int | None
                   ) -> tuple[int, int]:
-    """Actors and per-actor ``concurrency`` that keep C requests in flight.
+    """Actors and per-actor ``concurrency`` that never hold the job below C requests in flight.
 
-    The pool runs ``concurrency // batch_size`` batches per actor at a time, and a batch holds
-    only requests with the same affinity key; a classification request's key includes its input,
-    so batches hold one request and the in-flight count is actors × concurrency / batch_size.
-    ``concurrency`` is capped at 1024 per actor, hence more actors for large C.
+    The pool runs ``concurrency // batch_size`` batches per actor at a time; for a remote
+    endpoint a batch is any ``batch_size`` requests (no prompt affinity), so up to actors ×
+    concurrency are in flight. This asks for batch_size × C in all, far more than C: a round
+    goes out at once and the endpoint's queue, not the client, decides the pace, as it would
+    with a real server. ``concurrency`` is capped at 1024 per actor, hence more actors for large
+    C (at C=256, 2 actors of 1024 gave the same wall time as 4).
     """
     w = workers or max(2, math.ceil(c * batch_size / 1024))
     k = per_worker or min(1024, batch_size * math.ceil(c / w))
