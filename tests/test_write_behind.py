@@ -201,3 +201,22 @@ def test_a_write_cut_off_by_a_dropped_connection_is_tried_again(pg_url: str) -> 
         assert [k for k, _ in store.paid_responses("j")] == ["k0"]
         assert [c.prompt_tokens for c in store.llm_calls("j")] == [0]
     admin.dispose()
+
+
+def test_a_failing_announcement_is_raised_to_the_job_like_a_failed_write() -> None:
+    steps = Steps()
+    steps.gate.set()
+
+    def announce() -> None:
+        raise ConnectionError("the event bus is gone")
+
+    async def job() -> None:
+        w = WriteBehind(steps.paid, "j", steps.step)
+        w.step(announce, checkpoint=1)
+        w.step(checkpoint=2)
+        with pytest.raises(ConnectionError, match="bus is gone"):
+            await w.keep_up(0)
+        await w.drain()  # raised once; what was queued after it is still written
+
+    asyncio.run(job())
+    assert steps.log == [1, 2]

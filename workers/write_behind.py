@@ -100,7 +100,10 @@ class WriteBehind:
 
     async def drain(self) -> None:
         """Wait until everything queued is stored (even if the caller is cancelled meanwhile:
-        a stopped job's record must hold what it paid for before it reports that it ended)."""
+        a stopped job's record must hold what it paid for before it reports that it ended).
+        What waited behind a failure already raised is written now."""
+        if self._queue and self._error is None:
+            self._start()
         while self._task is not None and not self._task.done():
             task = self._task
             try:
@@ -120,6 +123,10 @@ class WriteBehind:
             item = self._queue.pop(0)
             try:
                 await self._write(item)
+                if isinstance(item, _Rounds):
+                    faults.point("paid")
+                elif item.then is not None:
+                    item.then()
             except BaseException as exc:  # kept, and raised to the job at its next step
                 self._error = exc
                 return
@@ -127,10 +134,6 @@ class WriteBehind:
                 if isinstance(item, _Step):
                     self._steps -= 1
                     self._step_landed.set()
-            if isinstance(item, _Rounds):
-                faults.point("paid")
-            elif item.then is not None:
-                item.then()
 
     async def _write(self, item: _Rounds | _Step) -> None:
         retrying = AsyncRetrying(
