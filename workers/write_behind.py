@@ -23,6 +23,7 @@ before the paid records it counts.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +62,7 @@ class WriteBehind:
         self._write_paid = write_paid
         self._write_step = write_step
         self._job_id = job_id
-        self._queue: list[_Rounds | _Step] = []
+        self._queue: deque[_Rounds | _Step] = deque()
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self._steps = 0  # steps queued or being written
@@ -120,7 +121,7 @@ class WriteBehind:
 
     async def _run(self) -> None:
         while self._queue and self._error is None:
-            item = self._queue.pop(0)
+            item = self._queue.popleft()
             try:
                 await self._write(item)
                 if isinstance(item, _Rounds):
