@@ -268,6 +268,28 @@ def test_cache_round_trip_is_exact(redis_url: str, prefix: str) -> None:
     cache.close()
 
 
+def test_many_answers_go_in_one_round_trip_and_evict_in_order(
+    redis_url: str, prefix: str, r: redis.Redis
+) -> None:
+    cache = RedisCache(redis_url, prefix=prefix, max_entries=4)
+    sent: list[object] = []  # commands the client sends on its own, outside a pipeline
+    one_by_one = cache._redis.execute_command
+    cache._redis.execute_command = lambda *a, **kw: sent.append(a[0]) or one_by_one(*a, **kw)
+    cache.put_many([
+        ("k0", response("a0")),
+        ("bad", response(text="", error="HTTP 500")),  # never stored
+        ("odd", LLMResponse(text="x", model="m", meta={"obj": object()})),  # not JSON: skipped
+        *((f"k{i}", response(f"a{i}")) for i in range(1, 6)),
+    ])
+    assert sent == []  # all of it in one pipeline, not a round trip per answer
+    assert cache.stats()["evicted"] == 2  # five stored on a bound of four: k0, then k1, went
+    assert [cache.get(f"k{i}") is not None for i in range(6)] == [False, False, True, True, True,
+                                                                  True]
+    assert cache.get("bad") is None and cache.get("odd") is None
+    assert cache.get("k5") == replace(response("a5"), cached=True, latency_s=0.0)
+    cache.close()
+
+
 def test_error_responses_are_not_cached(redis_url: str, prefix: str, r: redis.Redis) -> None:
     cache = RedisCache(redis_url, prefix=prefix)
     cache.put("k", response(text="", error="timeout after 4 retries"))

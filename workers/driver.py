@@ -422,8 +422,7 @@ class Driver:
         for cand in self.store.candidates(self.job_id):
             self.candidates[cand.id] = cand
             self._written[cand.id] = len(self._written)
-        for key, response in paid[: self._paid]:
-            self.cache.put(key, _response(response))
+        self._remember([(key, _response(response)) for key, response in paid[: self._paid]])
         self._replay = dict(paid[self._paid :])
         return generation, checkpoint["algorithm"]
 
@@ -549,7 +548,7 @@ class Driver:
             self.abandoned += len(fresh)
             raise
         answers = dict(zip(fresh, answered, strict=True))
-        ledger, paid = [], []
+        ledger, paid, answered_now = [], [], []
         for key, idx in misses.items():
             replayed = self._replay.pop(key, None)
             answer = _response(replayed) if replayed is not None else answers[key]
@@ -561,10 +560,11 @@ class Driver:
                         record["request"] = _request_record(requests[idx[0]])
                     paid.append((self._paid, key, record))
             self._paid += 1
-            self.cache.put(key, answer)
+            answered_now.append((key, answer))
             self.budget.spend_tokens(answer.tokens)
             for j, i in enumerate(idx):
                 out[i] = answer if j == 0 else _as_cached(answer)
+        self._remember(answered_now)
         if ledger:  # stored in the background, in order, while the next round goes out
             self._writer.put(ledger, paid)
         firsts = {idx[0] for idx in misses.values()}
@@ -577,6 +577,14 @@ class Driver:
     def _lookup(self, keys: list[str]) -> list[LLMResponse | None]:
         many = getattr(self.cache, "get_many", None)  # one round trip to a shared cache
         return list(many(keys)) if many else [self.cache.get(k) for k in keys]
+
+    def _remember(self, answers: list[tuple[str, LLMResponse]]) -> None:
+        many = getattr(self.cache, "put_many", None)  # one round trip to a shared cache
+        if many is not None:
+            many(answers)
+            return
+        for key, answer in answers:
+            self.cache.put(key, answer)
 
     def _ledger_row(
         self, owner: str | None, purpose: str, resp: LLMResponse | None
