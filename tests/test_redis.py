@@ -287,6 +287,14 @@ def test_many_answers_go_in_one_round_trip_and_evict_in_order(
                                                                   True]
     assert cache.get("bad") is None and cache.get("odd") is None
     assert cache.get("k5") == replace(response("a5"), cached=True, latency_s=0.0)
+    # a round's lookups: hits renewed (TTL and last use), so k3, not k2, is next to go
+    r.expire(f"{prefix}cache:k2", 10)
+    assert cache.get_many(["k2", "nope", "k4"]) == [
+        replace(response(f"a{i}"), cached=True, latency_s=0.0) if i else None for i in (2, 0, 4)]
+    assert r.ttl(f"{prefix}cache:k2") > 10
+    cache.put_many([("k6", response("a6"))])
+    assert {f"k{i}" for i in range(7) if r.exists(f"{prefix}cache:k{i}")} == {"k2", "k4", "k5",
+                                                                               "k6"}
     cache.close()
 
 

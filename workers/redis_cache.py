@@ -10,9 +10,11 @@ Layout under a prefix (default ``evo:``):
   ``MAX_EVICT_PER_PUT`` at a time, so after the bound is lowered the cache shrinks over the next
   puts: the bound is approximate, never a reason for a slow call.
 
-Both operations are Lua scripts (one round trip, atomic across processes). The scripts touch entry
-keys they compute themselves, which a single Redis server allows; on Redis Cluster give the prefix a
-hash tag (``{evo}:``) so all keys share a slot.
+Both operations are Lua scripts (one round trip, atomic across processes). A round's lookups are
+one ``MGET``, then one script that renews the hits; its answers go in one script per thousand,
+which stores them and takes their last use in the order given. The scripts touch entry keys they
+compute themselves, which a single Redis server allows; on Redis Cluster give the prefix a hash
+tag (``{evo}:``) so all keys share a slot.
 
 A Redis outage turns gets into misses and puts into no-ops, with one warning (see ``RedisGuard``):
 a job pays for calls again but does not stop.
@@ -57,26 +59,56 @@ return v
 """
 )
 
-# KEYS: entry, lru index. ARGV: member, value, ttl_s, max_entries, entry key prefix, max evictions.
-# Returns how many entries were evicted for the size bound.
+# KEYS: lru index, then the entries found. ARGV: ttl_s, then their members. Renews each entry's
+# TTL and last use (one µs apart, in the order given); one that expired meanwhile is left out.
+_TOUCH = (
+    _NOW
+    + """
+local ttl = tonumber(ARGV[1])
+local z = {}
+for i = 2, #KEYS do
+  if redis.call('EXPIRE', KEYS[i], ttl) == 1 then
+    z[#z + 1] = string.format('%.0f', now + i)
+    z[#z + 1] = ARGV[i]
+  end
+end
+if #z > 0 then redis.call('ZADD', KEYS[1], unpack(z)) end
+return #z / 2
+"""
+)
+
+# KEYS: lru index, then one entry per answer. ARGV: ttl_s, max_entries, entry key prefix, max
+# evictions beyond the answers' own number, then member, value of each answer. Stores them (last
+# use one µs apart, in the order given), drops index members unused for a TTL, then evicts the
+# least recently used beyond max_entries. Returns how many entries were evicted for the bound.
 _PUT = (
     _NOW
     + """
-local ttl = tonumber(ARGV[3])
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ttl)
-redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - ttl * 1000000))
-local over = math.min(redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4]), tonumber(ARGV[6]))
+local ttl = tonumber(ARGV[1])
+local n = #KEYS - 1
+local z = {}
+for i = 1, n do
+  redis.call('SET', KEYS[i + 1], ARGV[4 + 2 * i], 'EX', ttl)
+  z[2 * i - 1] = string.format('%.0f', now + i)
+  z[2 * i] = ARGV[3 + 2 * i]
+end
+redis.call('ZADD', KEYS[1], unpack(z))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%.0f', now - ttl * 1000000))
+local over = math.min(redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2]), tonumber(ARGV[4]) + n)
 if over > 0 then
-  local old = redis.call('ZPOPMIN', KEYS[2], over)
-  for i = 1, #old, 2 do redis.call('DEL', ARGV[5] .. old[i]) end
+  local old = redis.call('ZPOPMIN', KEYS[1], over)
+  for i = 1, #old, 2 do redis.call('DEL', ARGV[3] .. old[i]) end
 else
   over = 0
 end
-redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('EXPIRE', KEYS[1], ttl)
 return over
 """
 )
+
+# answers per script call: a Lua stack holds a few thousand values (unpack), and one script
+# blocks the server while it runs
+_CHUNK = 1_000
 
 
 class RedisCache:
@@ -97,6 +129,7 @@ class RedisCache:
         self.lru_key = f"{prefix}cache:lru"
         self._redis = sync_client(url)
         self._get = self._redis.register_script(_GET)
+        self._touch = self._redis.register_script(_TOUCH)
         self._put = self._redis.register_script(_PUT)
         self.guard = RedisGuard("the response cache", log)
         self.hits = 0
@@ -122,18 +155,23 @@ class RedisCache:
         return hit
 
     def get_many(self, keys: Sequence[str]) -> list[LLMResponse | None]:
-        """Look many keys up at once (one pipeline, not one round trip per key)."""
+        """Look many keys up at once: one ``MGET``, then the hits renewed in one pipeline (a
+        script a key cost 30 µs of the server's time each, 60 ms for a round of 2,000 misses)."""
         raw: list[Any] = [None] * len(keys)
         if keys and self.guard.ready():
             try:
-                pipe = self._redis.pipeline(transaction=False)
-                for key in keys:
-                    self._get(
-                        keys=[self.entry_prefix + key, self.lru_key],
-                        args=[key, self.ttl_s],
-                        client=pipe,
-                    )
-                raw = pipe.execute()
+                raw = self._redis.mget([self.entry_prefix + k for k in keys])
+                found = [k for k, v in zip(keys, raw, strict=True) if v]
+                if found:
+                    pipe = self._redis.pipeline(transaction=False)
+                    for start in range(0, len(found), _CHUNK):
+                        chunk = found[start : start + _CHUNK]
+                        self._touch(
+                            keys=[self.lru_key, *(self.entry_prefix + k for k in chunk)],
+                            args=[self.ttl_s, *chunk],
+                            client=pipe,
+                        )
+                    pipe.execute()
             except redis.RedisError as exc:
                 self.guard.failed(exc)
             else:
@@ -148,8 +186,9 @@ class RedisCache:
         self.put_many([(key, response)])
 
     def put_many(self, items: Sequence[tuple[str, LLMResponse]]) -> None:
-        """Store many answers at once (one pipeline: a round of a thousand answers put one by
-        one held the job's event loop for a round trip each, 0.25 s a round on loopback)."""
+        """Store many answers at once (one script per thousand, in one pipeline: a round of a
+        thousand put one by one held the job's event loop for a round trip each, 0.25 s a round
+        on loopback)."""
         if self.max_entries <= 0 or not self.guard.ready():
             return
         values = []
@@ -165,11 +204,12 @@ class RedisCache:
             return
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for key, value in values:
+            for start in range(0, len(values), _CHUNK):
+                chunk = values[start : start + _CHUNK]
                 self._put(
-                    keys=[self.entry_prefix + key, self.lru_key],
-                    args=[key, value, self.ttl_s, self.max_entries, self.entry_prefix,
-                          MAX_EVICT_PER_PUT],
+                    keys=[self.lru_key, *(self.entry_prefix + k for k, _ in chunk)],
+                    args=[self.ttl_s, self.max_entries, self.entry_prefix, MAX_EVICT_PER_PUT,
+                          *(x for pair in chunk for x in pair)],
                     client=pipe,
                 )
             evicted = pipe.execute()
