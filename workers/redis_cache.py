@@ -156,16 +156,16 @@ class RedisCache:
 
     def get_many(self, keys: Sequence[str]) -> list[LLMResponse | None]:
         """Look many keys up at once: one ``MGET``, then the hits renewed in one pipeline (a
-        script a key cost 30 µs of the server's time each, 60 ms for a round of 2,000 misses)."""
+        script per key held a round of 2,000 lookups for 60–90 ms, misses included)."""
         raw: list[Any] = [None] * len(keys)
         if keys and self.guard.ready():
             try:
                 raw = self._redis.mget([self.entry_prefix + k for k in keys])
-                found = [k for k, v in zip(keys, raw, strict=True) if v]
-                if found:
+                hit_keys = [k for k, v in zip(keys, raw, strict=True) if v]
+                if hit_keys:
                     pipe = self._redis.pipeline(transaction=False)
-                    for start in range(0, len(found), _CHUNK):
-                        chunk = found[start : start + _CHUNK]
+                    for start in range(0, len(hit_keys), _CHUNK):
+                        chunk = hit_keys[start : start + _CHUNK]
                         self._touch(
                             keys=[self.lru_key, *(self.entry_prefix + k for k in chunk)],
                             args=[self.ttl_s, *chunk],
