@@ -10,11 +10,11 @@ Layout under a prefix (default ``evo:``):
   ``MAX_EVICT_PER_PUT`` at a time, so after the bound is lowered the cache shrinks over the next
   puts: the bound is approximate, never a reason for a slow call.
 
-Both operations are Lua scripts (one round trip, atomic across processes). A round's lookups are
-one ``MGET``, then one script that renews the hits; its answers go in one script per thousand,
-which stores them and takes their last use in the order given. The scripts touch entry keys they
-compute themselves, which a single Redis server allows; on Redis Cluster give the prefix a hash
-tag (``{evo}:``) so all keys share a slot.
+Lookups are one ``MGET`` for a whole round, then one Lua script that renews the hits (TTL and
+last use); answers go in one Lua script per thousand, which stores them, takes their last use in
+the order given and evicts (each script atomic across processes). The scripts touch entry keys
+they compute themselves, which a single Redis server allows; on Redis Cluster give the prefix a
+hash tag (``{evo}:``) so all keys share a slot.
 
 A Redis outage turns gets into misses and puts into no-ops, with one warning (see ``RedisGuard``):
 a job pays for calls again but does not stop.
@@ -46,18 +46,6 @@ _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
-
-# KEYS: entry, lru index. ARGV: member, ttl_s. A hit renews the TTL and the last-use score.
-_GET = (
-    _NOW
-    + """
-local v = redis.call('GET', KEYS[1])
-if not v then return false end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
-return v
-"""
-)
 
 # KEYS: lru index, then the entries found. ARGV: ttl_s, then their members. Renews each entry's
 # TTL and last use (one µs apart, in the order given); one that expired meanwhile is left out.
@@ -128,7 +116,6 @@ class RedisCache:
         self.entry_prefix = f"{prefix}cache:"
         self.lru_key = f"{prefix}cache:lru"
         self._redis = sync_client(url)
-        self._get = self._redis.register_script(_GET)
         self._touch = self._redis.register_script(_TOUCH)
         self._put = self._redis.register_script(_PUT)
         self.guard = RedisGuard("the response cache", log)
@@ -137,22 +124,7 @@ class RedisCache:
         self.evicted = 0
 
     def get(self, key: str) -> LLMResponse | None:
-        value = None
-        if self.guard.ready():
-            try:
-                value = self._get(
-                    keys=[self.entry_prefix + key, self.lru_key], args=[key, self.ttl_s]
-                )
-            except redis.RedisError as exc:
-                self.guard.failed(exc)
-            else:
-                self.guard.succeeded()
-        hit = _decode(value) if value else None
-        if hit is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return hit
+        return self.get_many([key])[0]
 
     def get_many(self, keys: Sequence[str]) -> list[LLMResponse | None]:
         """Look many keys up at once: one ``MGET``, then the hits renewed in one pipeline (a
