@@ -9,9 +9,11 @@ import pytest
 from evo.algorithms.evoprompt import CROSSOVER_MUTATION, PARAPHRASE
 from evo.algorithms.evoprompt_de import DE
 from evo.algorithms.gps import CONTINUATION
+from evo.algorithms.grips import REWORD
 from evo.algorithms.opro import META
 from evo.llm import LLMRequest
-from evo.meta_prompt import MetaPrompt
+from evo.meta_prompt import _GENERIC, MetaPrompt, words
+from evo.tasks import BUILTINS
 from storage import Store
 from tests.helpers import meta_requests, scripted_job
 
@@ -21,6 +23,8 @@ GA = MetaPrompt(CROSSOVER_MUTATION, {"task": TOPIC, "parent_a": "What is the top
 OPRO = MetaPrompt(META, {"task": TOPIC,
                          "exemplars": "Text: Rain in Spain.\n<INS>\ncorrect answer: world",
                          "trajectory": "<prompt>What is the topic?</prompt>\nscore: 50"})
+GRIPS = MetaPrompt(REWORD, {"prompt": "Answer the question with a single number.",
+                            "phrase": "Answer the question"})
 
 
 def test_text_is_the_template_filled_in() -> None:
@@ -34,6 +38,7 @@ def test_text_is_the_template_filled_in() -> None:
     [(CROSSOVER_MUTATION, ["Read the country below and reply with its capital city only."]),
      (PARAPHRASE, ["Name three ways the item below can be used."]),
      (DE, ["Say which language the passage below is in, in one word."]),
+     (REWORD, ["name each ingredient the recipe calls for."]),
      (META, [])],  # "<prompt> and </prompt>" describes the format: it is no worked example
 )
 def test_worked_example_answers_are_found(template: str, answers: list[str]) -> None:
@@ -50,6 +55,9 @@ def test_worked_example_answers_are_found(template: str, answers: list[str]) -> 
         (GA, "Merge two instructions into one better instruction.", "echoed_meta_prompt"),
         (GA, "Read the country below, write its capital city.", "copied_example"),
         (GA, "Give the capital city of the country named below.", "copied_example"),
+        (GRIPS, "Yes. Each ingredient of the recipe is listed here.", "copied_example"),
+        (GRIPS, "Give the recipe", ""),  # one word of the example's subject is let through
+        (GRIPS, "Work out the answer to the question", ""),
         (MetaPrompt(CONTINUATION, {"task": TOPIC, "prompts": "Instruction: Name the topic."}),
          "Is the number below even or odd?", "copied_example"),
         # real proposals, some in the worked example's form or sharing a phrase with the template
@@ -64,6 +72,16 @@ def test_worked_example_answers_are_found(template: str, answers: list[str]) -> 
 def test_echoes_and_copies_are_told_from_proposals(meta: MetaPrompt, proposal: str,
                                                     reason: str) -> None:
     assert meta.echo(proposal) == reason
+
+
+def test_the_rewording_example_speaks_of_no_built_in_task() -> None:
+    # An example on a task's own subject can neither be told from a proposal there nor kept out of
+    # other tasks' answers (it once read "the customer was happy with the item": sentiment words,
+    # and an arithmetic search picked "Yes. The customer was happy with the product.").
+    subject = set(words(REWORD.split("\n\n")[1])) - _GENERIC - set(words(REWORD.split("\n\n")[0]))
+    for task in BUILTINS.values():
+        spoken = {w for text in (task["description"], *task["seed_prompts"]) for w in words(text)}
+        assert not subject & spoken, task["description"]
 
 
 def test_what_was_filled_in_is_never_an_echo() -> None:

@@ -35,9 +35,9 @@ from evo.task import Task
 REWORD = """Say one phrase of an instruction in other words. Keep what it means and the part it \
 plays in the instruction. Write the new phrase only.
 
-Instruction: Read the review below and decide whether the writer liked the product.
-Phrase: decide whether the writer liked the product.
-New phrase: <phrase>judge if the customer was happy with the item.</phrase>
+Instruction: Read the recipe below and list every ingredient it needs.
+Phrase: list every ingredient it needs.
+New phrase: <phrase>name each ingredient the recipe calls for.</phrase>
 
 Instruction: {prompt}
 Phrase: {phrase}
