@@ -31,8 +31,9 @@ runs already there, so a long run can be stopped and continued), ``scores.jsonl`
 dev scores of each prompt, reused likewise), ``quality.md``, ``quality.csv`` and ``quality.png``
 (test score against budget, one panel per task). Runs made side by side in several folders (say,
 one process per budget) combine by concatenating their ``runs.jsonl`` and ``scores.jsonl`` into
-one folder and running ``--report-only`` on it. ``bench/results/quality/`` (sentiment and topic)
-and ``bench/results/quality-arithmetic/`` hold the runs behind the README's figures.
+one folder and running ``--report-only`` on it. ``bench/results/quality/`` (sentiment and topic),
+``bench/results/quality-arithmetic-guard/`` (arithmetic) and ``bench/results/quality-arithmetic/``
+(arithmetic before the meta-prompt echo check) hold the runs behind the README's figures.
 """
 
 from __future__ import annotations

@@ -182,3 +182,44 @@ async def test_resumes_from_its_checkpoint_as_if_never_stopped(store: Store) -> 
     spec = {"algorithm": {"name": "grips", "candidates": 3, "iterations": 4, "patience": 4}}
     straight, resumed = await crash_and_resume(spec, q_up_to(0.8), store, (SEED,), crash_at=3)
     assert job_record(store, resumed) == job_record(store, straight)
+
+
+async def test_without_labels_the_best_seed_on_the_full_split_still_wins(store: Store) -> None:
+    """On a task without labels GrIPS's objective is the task's score, so it names no finalists
+    of its own: a weak seed that was lucky on the dev subset loses the final to the best seed."""
+    import dataclasses
+
+    from evo.task import Task
+    from tests.helpers import toy_task
+
+    weak, strong = "Answer. q=0.2", "Reply. q=0.9"
+    labelled = toy_task((weak, strong))
+    task = Task(name="toy-text", description="say yes or no", template=labelled.template,
+                splits=labelled.splits, metric=get_metric("exact_match"), labels=(), verbalizers={},
+                seed_prompts=(weak, strong), max_answer_tokens=2)
+
+    def reply(request: LLMRequest) -> str:
+        text = request.messages[-1].content
+        if "New phrase:" in text:
+            return f"kindly answer s{draw(request)}</phrase>"
+        i, n = map(int, re.search(r"item (\d+) of (\d+)", text).groups())
+        gold = "yes" if i % 2 else "no"
+        return gold if i < round(quality(text) * n) else ("no" if gold == "yes" else "yes")
+
+    spec = {"algorithm": {"name": "grips", "iterations": 1, "candidates": 2, "patience": 1,
+                          "dev_subset": 4}, "evaluation": {"top_k": 1}, "seed": 4}
+    driver, _, _ = scripted_job(spec, reply, store)
+    driver.task = task
+    search = driver.evaluate
+
+    async def lucky(cands, split="dev", subset=None):  # the weak seed is lucky on every subset
+        scores = await search(cands, split, subset)
+        return [dataclasses.replace(s, value=1.0)
+                if subset is not None and driver.candidates[s.candidate_id].text == weak else s
+                for s in scores]
+
+    driver.evaluate = lucky
+    result = await driver.run()
+    assert result.seed is not None and result.seed.candidate.text == strong
+    assert result.best is not None and result.best.candidate.text == strong
+    assert result.best.dev == pytest.approx(0.9)

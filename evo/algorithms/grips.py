@@ -225,7 +225,10 @@ class GrIPS(Algorithm):
             s.candidate_id: grips_objective(s, task.labels, parse, self.params.entropy_weight)
             for s in scores
         }
-        engine.prefer(fitness)  # the finalists are GrIPS's best by its objective
+        if task.labels:
+            # the finalists are GrIPS's best by its own objective; without labels that objective
+            # is the task's score, and the final pick is the one every algorithm gets
+            engine.prefer(fitness)
         return fitness
 
     @staticmethod
