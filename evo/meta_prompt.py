@@ -74,38 +74,45 @@ class MetaPrompt:
         return [m.group(2) for line in lines for m in _ANSWER.finditer(line)]
 
     @cached_property
-    def _parts(self) -> tuple[set[tuple[str, ...]], frozenset[str]]:
-        """(trigrams of the template's instructions that nothing filled in uses, words that only
-        its worked examples use)."""
+    def _parts(self) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]], frozenset[str]]:
+        """(trigrams of the template's instructions, trigrams of its worked examples, both less
+        what is filled in; words that only its worked examples use)."""
         paragraphs = re.split(r"\n\s*\n", self.template)
         examples = [p for p in paragraphs if any(_ANSWER.finditer(p))]
         instructions = [p for p in paragraphs if p not in examples]
         values = [words(str(value)) for value in self.fields.values()]
         filled = {w for ws in values for w in ws}
+        filled_grams = {g for ws in values for g in _ngrams(ws)}
         lines = [words(line) for p in instructions for line in _literal_lines(p)]
         grams = {g for ws in lines for g in _ngrams(ws)}
         own = {w for ws in lines for w in ws}
         topical: set[str] = set()
+        shown: set[tuple[str, ...]] = set()
         for p in examples:
             answers = {w for m in _ANSWER.finditer(p) for w in words(m.group(2))}
             rest = set(words(_ANSWER.sub(" ", p)))
             # the example's subject: what both its input and its answer speak of
             topical |= (answers & rest) - _GENERIC - own - filled
-        grams -= {g for ws in values for g in _ngrams(ws)}
-        return grams, frozenset(topical)
+            for line in _literal_lines(p):  # its input and its answer, each a run of its own
+                pieces = [_ANSWER.sub("\n", line), *(m.group(2) for m in _ANSWER.finditer(line))]
+                shown |= {g for piece in pieces for part in piece.splitlines()
+                          for g in _ngrams(words(part))}
+        return grams - filled_grams, shown - filled_grams, frozenset(topical)
 
     def echo(self, proposal: str) -> str:
         """Why ``proposal`` is the meta-prompt's own text rather than a proposal ("" if it is not):
 
         - ``echoed_meta_prompt``: at least half its trigrams (three or more) are the template's
           instruction text and appear in nothing filled into it;
-        - ``copied_example``: it speaks of two or more things only a worked example speaks of.
+        - ``copied_example``: it speaks of two or more things only a worked example speaks of, or
+          every trigram of it (two or more) is a worked example's text, such as the input of a
+          rewording example ("list every ingredient it needs").
         """
-        grams, topical = self._parts
+        grams, shown, topical = self._parts
         mine = _ngrams(words(proposal))
         echoed = mine & grams
         if len(echoed) >= 3 and 2 * len(echoed) >= len(mine):
             return "echoed_meta_prompt"
-        if len(set(words(proposal)) & topical) >= 2:
+        if len(set(words(proposal)) & topical) >= 2 or (len(mine) >= 2 and mine <= shown):
             return "copied_example"
         return ""

@@ -8,7 +8,7 @@ import pytest
 
 from evo.algorithms.evoprompt import CROSSOVER_MUTATION, PARAPHRASE
 from evo.algorithms.evoprompt_de import DE
-from evo.algorithms.gps import CONTINUATION
+from evo.algorithms.gps import CLOZE, CONTINUATION
 from evo.algorithms.grips import REWORD
 from evo.algorithms.opro import META
 from evo.llm import LLMRequest
@@ -57,6 +57,10 @@ def test_worked_example_answers_are_found(template: str, answers: list[str]) -> 
         (GA, "Give the capital city of the country named below.", "copied_example"),
         (GRIPS, "Yes. Each ingredient of the recipe is listed here.", "copied_example"),
         (GRIPS, "Give the recipe", ""),  # one word of the example's subject is let through
+        (GRIPS, "List every ingredient it needs.", "copied_example"),  # the example's input
+        (GA, "Name the capital. Answer with the city only.", "copied_example"),
+        (MetaPrompt(CLOZE, {"masked": "Answer the question with a single ___."}),
+         "Read the question below and reply with a single number.", ""),
         (GRIPS, "Work out the answer to the question", ""),
         (MetaPrompt(CONTINUATION, {"task": TOPIC, "prompts": "Instruction: Name the topic."}),
          "Is the number below even or odd?", "copied_example"),
