@@ -56,15 +56,15 @@ def test_worked_example_answers_are_found(template: str, answers: list[str]) -> 
         (GA, "Read the country below, write its capital city.", "copied_example"),
         (GA, "Give the capital city of the country named below.", "copied_example"),
         (GRIPS, "Yes. Each ingredient of the recipe is listed here.", "copied_example"),
-        (GRIPS, "Give the recipe", ""),  # one word of the example's subject is let through
         (GRIPS, "List every ingredient it needs.", "copied_example"),  # the example's input
         (GA, "Name the capital. Answer with the city only.", "copied_example"),
-        (MetaPrompt(CLOZE, {"masked": "Answer the question with a single ___."}),
-         "Read the question below and reply with a single number.", ""),
-        (GRIPS, "Work out the answer to the question", ""),
         (MetaPrompt(CONTINUATION, {"task": TOPIC, "prompts": "Instruction: Name the topic."}),
          "Is the number below even or odd?", "copied_example"),
         # real proposals, some in the worked example's form or sharing a phrase with the template
+        (GRIPS, "Give the recipe", ""),  # one word of the example's subject is let through
+        (MetaPrompt(CLOZE, {"masked": "Answer the question with a single ___."}),
+         "Read the question below and reply with a single number.", ""),
+        (GRIPS, "Work out the answer to the question", ""),
         (GA, "Read the text below and reply with its topic.", ""),
         (GA, "Read the text below and reply with its topic only, in one word.", ""),
         (GA, "Name the capital topic of this news: world, sports, business or science.", ""),
