@@ -1,5 +1,6 @@
 """The record of Evo runs: jobs, candidates, lineage, evaluations, LLM calls, checkpoints."""
 
+from storage.errors import LeaseLost
 from storage.records import (
     CANDIDATE_SORTS,
     JOB_STATUSES,
@@ -8,8 +9,11 @@ from storage.records import (
     CandidateSort,
     EvaluationRecord,
     GenerationSummary,
+    HeldJob,
     JobRecord,
+    JobState,
     JobStatus,
+    Lease,
     LineageEdge,
     LLMCallRecord,
     ScoredCandidate,
@@ -24,9 +28,13 @@ __all__ = [
     "CandidateSort",
     "EvaluationRecord",
     "GenerationSummary",
+    "HeldJob",
     "JobRecord",
+    "JobState",
     "JobStatus",
     "LLMCallRecord",
+    "Lease",
+    "LeaseLost",
     "LineageEdge",
     "ScoredCandidate",
     "Store",

@@ -28,6 +28,10 @@ def job_record(row: JobRow) -> JobRecord:
         heartbeat_at=row.heartbeat_at,
         owner=row.owner,
         control=row.control,
+        control_at=row.control_at,
+        lease_holder=row.lease_holder,
+        lease_epoch=row.lease_epoch,
+        lease_expires_at=row.lease_expires_at,
     )
 
 

@@ -84,6 +84,7 @@ class JobRow(Base):
     __table_args__ = (
         Index("ix_jobs_created_at", "created_at"),
         Index("ix_jobs_status_created_at", "status", "created_at"),
+        Index("ix_jobs_lease_holder", "lease_holder"),
     )
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
@@ -104,6 +105,22 @@ class JobRow(Base):
     owner: Mapped[str | None] = mapped_column(String(64))
     # "cancel" or "pause" while a request waits for the running driver to act on it
     control: Mapped[str | None] = mapped_column(String(16))
+    control_at: Mapped[datetime | None]  # when it was asked: one left unheeded is enforced
+    # the lease: who may run the job, under which epoch (a fencing token), until when
+    lease_holder: Mapped[str | None] = mapped_column(String(128))
+    lease_epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    lease_expires_at: Mapped[datetime | None]
+
+
+class JobLeaseRow(Base):
+    """Every claim of a job: its epoch is handed out once (the primary key says so)."""
+
+    __tablename__ = "job_leases"
+
+    job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk(), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    claimed_at: Mapped[datetime]
 
 
 class CandidateRow(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from evo.candidate import Candidate
 
@@ -32,6 +32,38 @@ class JobRecord:
     heartbeat_at: datetime | None
     owner: str | None
     control: str | None = None
+    control_at: datetime | None = None
+    lease_holder: str | None = None
+    lease_epoch: int = 0
+    lease_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to run one job: granted to ``holder`` under ``epoch``, a fencing token. Every
+    write made under the lease names the epoch, and the store refuses it once the job has moved
+    on (another claim, a takeover, a cancel enforced, the job ended)."""
+
+    job_id: str
+    epoch: int
+    holder: str
+
+
+class JobState(NamedTuple):
+    """What a running driver polls: the job's status, a pending control request, its epoch."""
+
+    status: str
+    control: str | None
+    epoch: int
+
+
+@dataclass(frozen=True)
+class HeldJob:
+    """A running job whose lease a holder has just renewed."""
+
+    job_id: str
+    epoch: int
+    control: str | None
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,15 @@ invalid arguments raise ``ValueError`` and a missing job on update raises ``Look
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy import Engine, Table, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from evo.candidate import Candidate, Score
-from storage import bulk, convert, db, summaries
+from storage import bulk, convert, db, leases, summaries
 from storage import queries as q
 from storage.models import (
     ID_LEN,
@@ -26,6 +26,7 @@ from storage.models import (
     CheckpointRow,
     EvaluationRow,
     EventRow,
+    JobLeaseRow,
     JobRow,
     LineageRow,
     LLMCallRow,
@@ -38,7 +39,10 @@ from storage.records import (
     CandidatePage,
     EvaluationRecord,
     GenerationSummary,
+    HeldJob,
     JobRecord,
+    JobState,
+    Lease,
     LineageEdge,
     LLMCallRecord,
 )
@@ -54,6 +58,7 @@ UPDATABLE_JOB_FIELDS = frozenset(
         "ended_at",
         "heartbeat_at",
         "control",
+        "control_at",
     }
 )
 _UPSERT_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -114,10 +119,16 @@ class Store:
         seed: int,
         status: str = "queued",
         owner: str | None = None,
+        lease: tuple[str, float] | None = None,
     ) -> JobRecord:
+        """A new job. With ``lease`` (holder, seconds) it is created running, claimed by that
+        holder under epoch 1."""
         if not job_id or len(job_id) > ID_LEN:
             raise ValueError(f"job id must be 1..{ID_LEN} characters, got {job_id!r}")
         _check_status(status)
+        if lease is not None and status != "running":
+            raise ValueError("only a job created running is created with a lease")
+        now = utcnow()
         row = JobRow(
             id=job_id,
             name=name,
@@ -128,10 +139,19 @@ class Store:
             status=status,
             stats={},
             owner=owner,
-            created_at=utcnow(),
+            created_at=now,
+            lease_epoch=0,
         )
+        if lease is not None:
+            holder, ttl_s = lease
+            row.lease_holder, row.lease_epoch = holder, 1
+            row.lease_expires_at = now + timedelta(seconds=ttl_s)
+            row.started_at = row.heartbeat_at = now
         with self._writing.begin() as session:
             session.add(row)
+            if lease is not None:
+                session.flush()
+                leases.record(session, Lease(job_id, 1, lease[0]), now)
         return convert.job_record(row)
 
     def update_job(self, job_id: str, **fields: Any) -> None:
@@ -150,13 +170,106 @@ class Store:
         with self._writing.begin() as session:
             return _update_job(session, job_id, fields, only_from=allowed) > 0
 
-    def job_control(self, job_id: str) -> tuple[str, str | None] | None:
-        """(status, pending control request) of a job: the one read a running driver polls."""
+    def job_control(self, job_id: str) -> JobState | None:
+        """(status, pending control request, epoch) of a job: what a running driver polls."""
         with self._reading() as session:
             row = session.execute(
-                select(JobRow.status, JobRow.control).where(JobRow.id == job_id)
+                select(JobRow.status, JobRow.control, JobRow.lease_epoch).where(
+                    JobRow.id == job_id
+                )
             ).first()
-        return None if row is None else (row.status, row.control)
+        return None if row is None else JobState(row.status, row.control, row.lease_epoch)
+
+    def request_control(self, job_id: str, control: str) -> bool:
+        """Ask a running job's driver to ``cancel``, ``pause`` or ``interrupt``. A cancel replaces
+        any other request (and keeps the time of an earlier cancel, from which an unheeded one
+        is enforced); the others wait behind one already pending. False when the job is not
+        running."""
+        if control not in ("cancel", "pause", "interrupt"):
+            raise ValueError(f"unknown control request {control!r}")
+        stmt = update(JobRow).where(JobRow.id == job_id, JobRow.status == "running")
+        if control == "cancel":
+            stmt = stmt.where(or_(JobRow.control.is_(None), JobRow.control != "cancel"))
+        else:
+            stmt = stmt.where(JobRow.control.is_(None))
+        with self._writing.begin() as session:
+            moved = session.execute(
+                stmt.values(control=control, control_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            ).rowcount  # type: ignore[attr-defined]
+            if moved:
+                return True
+            status = session.scalar(select(JobRow.status).where(JobRow.id == job_id))
+        return status == "running"
+
+    # --- leases (see storage/leases.py) --------------------------------------------------------
+
+    def claim_job(
+        self,
+        job_id: str,
+        holder: str,
+        ttl_s: float,
+        *,
+        from_status: Iterable[str] = ("queued",),
+        take_over: bool = False,
+    ) -> Lease | None:
+        """Run the job under a new epoch held by ``holder`` if its status is one of
+        ``from_status`` (a running one only once its lease has expired, or with ``take_over``);
+        None when it is not to be had."""
+        allowed = list(from_status)
+        for status in allowed:
+            _check_status(status)
+        with self._writing.begin() as session:
+            return leases.claim(session, job_id, holder, ttl_s, allowed, now=utcnow(),
+                                take_over=take_over)
+
+    def renew_leases(self, holder: str, ttl_s: float) -> list[HeldJob]:
+        """Extend every lease ``holder`` has; the running jobs it still holds."""
+        with self._writing.begin() as session:
+            return leases.renew(session, holder, ttl_s, now=utcnow())
+
+    def stop_running(self, job_id: str, epoch: int, status: str, reason: str) -> bool:
+        """End the epoch of a job running under ``epoch`` from outside its driver (which is
+        fenced out from then on): the job moves to ``status`` with ``reason`` and a JobEnded
+        event. False when it had moved on already."""
+        _check_status(status)
+        with self._writing.begin() as session:
+            return leases.stop_running(session, job_id, epoch, status, reason, now=utcnow())
+
+    def take_over_expired(
+        self, reason: str, *, silent_for_s: float | None = None
+    ) -> list[tuple[str, str]]:
+        """Running jobs whose lease ran out (or, with ``silent_for_s``, was last renewed that
+        long ago) leave ``running``: as interrupted (with ``reason``), or as a pending request
+        asked (cancelled, paused). (id, new status) of each."""
+        now = utcnow()
+        silent = None if silent_for_s is None else now - timedelta(seconds=silent_for_s)
+        with self._reading() as session:
+            found = leases.expired(session, now=now, renewed_before=silent)
+        out = []
+        for job_id, epoch, control in found:
+            status, why = leases.takeover_outcome(control, reason)
+            if self.stop_running(job_id, epoch, status, why):
+                out.append((job_id, status))
+        return out
+
+    def enforce_cancels(self, grace_s: float) -> list[str]:
+        """Cancel running jobs whose cancel has waited over ``grace_s`` for their driver."""
+        before = utcnow() - timedelta(seconds=grace_s)
+        with self._reading() as session:
+            found = leases.unheeded_cancels(session, before=before)
+        return [job_id for job_id, epoch in found
+                if self.stop_running(job_id, epoch, "cancelled", "cancelled by request")]
+
+    def lease_history(self, job_id: str) -> list[tuple[int, str]]:
+        """(epoch, holder) of every claim of the job, oldest first."""
+        with self._reading() as session:
+            rows = session.execute(
+                select(JobLeaseRow.epoch, JobLeaseRow.holder)
+                .where(JobLeaseRow.job_id == job_id)
+                .order_by(JobLeaseRow.epoch)
+            )
+            return [(r.epoch, r.holder) for r in rows]
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """The job with this id, or with this unique prefix of an id (at least 6 characters)."""
@@ -207,12 +320,14 @@ class Store:
         checkpoint: tuple[int, dict[str, Any]] | None = None,
         job: dict[str, Any] | None = None,
         events: Iterable[dict[str, Any]] = (),
+        lease: Lease | None = None,
     ) -> None:
         """Record one step of a job in a single transaction: candidates with their lineage,
         evaluations, LLM calls, optionally a checkpoint (replacing one of the same generation)
         and job field updates. One INSERT per table (an executemany of prepared tuples for the
         bulk tables); on any error nothing is written. A checkpoint marks the end of a
-        generation: the job's generation summaries are brought up to date with it."""
+        generation: the job's generation summaries are brought up to date with it. Under a
+        ``lease``, nothing is written (``LeaseLost``) unless the job still runs under it."""
         cands = list(candidates)
         scores = list(evaluations)
         now = utcnow()
@@ -220,6 +335,8 @@ class Store:
         calls = convert.llm_call_rows(job_id, list(llm_calls), now)
         scored = [e.candidate_id for e in scores if e.split == summaries.SPLIT]
         with self._writing.begin() as session:
+            if lease is not None:
+                leases.fence(session, lease)
             conn = session.connection()
             if cands or scored or checkpoint is not None:
                 # one writer of a job's sequence numbers and generation summaries at a time
@@ -330,13 +447,18 @@ class Store:
         job_id: str,
         calls: Iterable[LLMCallRecord],
         responses: Iterable[tuple[int, str, dict[str, Any]]],
+        *,
+        lease: Lease | None = None,
     ) -> None:
         """Ledger rows of paid calls and their responses, in one transaction, as soon as they
-        return: a crash later in the generation must neither lose nor repeat what was paid."""
+        return: a crash later in the generation must neither lose nor repeat what was paid.
+        Under a ``lease``, fenced like ``write_batch``."""
         now = utcnow()
         rows = convert.llm_call_rows(job_id, list(calls), now)
         answers = [(job_id, i, k, r, now) for i, k, r in responses]
         with self._writing.begin() as session:
+            if lease is not None:
+                leases.fence(session, lease)
             conn = session.connection()
             bulk.insert_rows(conn, _LLM_CALLS, convert.LLM_CALL_COLUMNS, rows)
             bulk.insert_rows(conn, _RESPONSES, _RESPONSE_COLUMNS, answers)

@@ -1,0 +1,208 @@
+"""Leases with fencing tokens: the store's half of "each job runs once".
+
+A job is run under a lease: a holder (a service, or a CLI process), an epoch and an expiry, all
+on the job's row. Taking a job is one conditional UPDATE that also raises the epoch (``claim``);
+the holder renews the expiry while it runs the job (``renew``). Every write a driver makes starts
+with ``fence``: a conditional UPDATE of the job's row that matches only while the job is running
+under the driver's epoch, so a driver whose job was claimed again, taken over or cancelled can no
+longer write anything, and learns so from the refusal (``LeaseLost``). On PostgreSQL the fence
+also locks the row until the transaction commits, so a takeover either lands before a write (the
+write is refused) or waits for it (the write belongs to the epoch that made it); SQLite has one
+writer at a time anyway.
+
+Any move of a running job that its own driver does not make (a takeover of an expired lease, a
+cancel its driver did not act on, a service stopping, a driver found dead) goes through
+``stop_running``: the job leaves ``running`` and its epoch rises, in one statement, with a
+``JobEnded`` event in the same transaction.
+
+This is the scheme of fencing tokens (each grant of the lock carries a number that only grows,
+and the resource refuses writes that carry an older one), with the store as the resource; the
+holder and expiry fields follow a Kubernetes Lease. Expiry is judged on the clock of the process
+that looks, so machines sharing a store must agree on time to well within a lease's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.errors import LeaseLost
+from storage.models import EventRow, JobLeaseRow, JobRow
+from storage.records import HeldJob, Lease
+
+_NO_SYNC = {"synchronize_session": False}
+
+# what a pending control request makes of a running job that is taken over
+_TAKEOVER = {
+    "cancel": ("cancelled", "cancelled by request"),
+    "pause": ("paused", "paused by request"),
+}
+
+
+def fence(session: Session, lease: Lease) -> None:
+    """The first statement of a write made under ``lease``; raises ``LeaseLost`` when the job is
+    no longer running under its epoch (and then the transaction writes nothing)."""
+    result = session.execute(
+        update(JobRow)
+        .where(
+            JobRow.id == lease.job_id,
+            JobRow.lease_epoch == lease.epoch,
+            JobRow.status == "running",
+        )
+        .values(lease_epoch=JobRow.lease_epoch),
+        execution_options=_NO_SYNC,
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise LeaseLost(lease.job_id, lease.epoch)
+
+
+def claim(
+    session: Session,
+    job_id: str,
+    holder: str,
+    ttl_s: float,
+    from_status: Iterable[str],
+    *,
+    now: datetime,
+    take_over: bool = False,
+) -> Lease | None:
+    """Move the job to ``running`` under a new epoch held by ``holder``, if its status is one of
+    ``from_status``; a running job only when its lease has expired (or with ``take_over``)."""
+    allowed = set(from_status)
+    row = session.execute(
+        select(JobRow.status, JobRow.lease_epoch, JobRow.lease_expires_at).where(
+            JobRow.id == job_id
+        )
+    ).first()
+    if row is None or row.status not in allowed:
+        return None
+    if row.status == "running" and not take_over and not _expired(row.lease_expires_at, now):
+        return None
+    epoch = row.lease_epoch + 1
+    moved = session.execute(
+        update(JobRow)
+        .where(
+            JobRow.id == job_id,
+            JobRow.status == row.status,
+            JobRow.lease_epoch == row.lease_epoch,
+        )
+        .values(
+            status="running",
+            reason=None,
+            ended_at=None,
+            started_at=func.coalesce(JobRow.started_at, now),
+            heartbeat_at=now,
+            lease_holder=holder,
+            lease_epoch=epoch,
+            lease_expires_at=now + timedelta(seconds=ttl_s),
+        ),
+        execution_options=_NO_SYNC,
+    ).rowcount  # type: ignore[attr-defined]
+    if moved == 0:
+        return None  # another claim was first
+    record(session, Lease(job_id, epoch, holder), now)
+    return Lease(job_id, epoch, holder)
+
+
+def record(session: Session, lease: Lease, now: datetime) -> None:
+    """Keep the grant in the lease history (an epoch granted twice violates its key)."""
+    session.execute(
+        insert(JobLeaseRow).values(
+            job_id=lease.job_id, epoch=lease.epoch, holder=lease.holder, claimed_at=now
+        )
+    )
+
+
+def renew(session: Session, holder: str, ttl_s: float, *, now: datetime) -> list[HeldJob]:
+    """Extend every lease ``holder`` has on a running job; the jobs it still holds."""
+    rows = session.execute(
+        update(JobRow)
+        .where(JobRow.lease_holder == holder, JobRow.status == "running")
+        .values(lease_expires_at=now + timedelta(seconds=ttl_s), heartbeat_at=now)
+        .returning(JobRow.id, JobRow.lease_epoch, JobRow.control),
+        execution_options=_NO_SYNC,
+    )
+    return [HeldJob(r.id, r.lease_epoch, r.control) for r in rows]
+
+
+def expired(
+    session: Session, *, now: datetime, renewed_before: datetime | None = None
+) -> list[tuple[str, int, str | None]]:
+    """(id, epoch, control) of running jobs whose lease has run out (or was last renewed before
+    ``renewed_before``)."""
+    late = [JobRow.lease_expires_at.is_(None), JobRow.lease_expires_at < now]
+    if renewed_before is not None:
+        late += [JobRow.heartbeat_at.is_(None), JobRow.heartbeat_at < renewed_before]
+    rows = session.execute(
+        select(JobRow.id, JobRow.lease_epoch, JobRow.control).where(
+            JobRow.status == "running", or_(*late)
+        )
+    )
+    return [(r.id, r.lease_epoch, r.control) for r in rows]
+
+
+def unheeded_cancels(session: Session, *, before: datetime) -> list[tuple[str, int]]:
+    """(id, epoch) of running jobs asked to cancel before ``before`` that still run."""
+    rows = session.execute(
+        select(JobRow.id, JobRow.lease_epoch).where(
+            JobRow.status == "running",
+            JobRow.control == "cancel",
+            JobRow.control_at < before,
+        )
+    )
+    return [(r.id, r.lease_epoch) for r in rows]
+
+
+def takeover_outcome(control: str | None, reason: str) -> tuple[str, str]:
+    """The status and reason a running job gets when its lease is taken over."""
+    return _TAKEOVER.get(control or "", ("interrupted", reason))
+
+
+def stop_running(
+    session: Session,
+    job_id: str,
+    epoch: int,
+    status: str,
+    reason: str,
+    *,
+    now: datetime,
+    extra: dict[str, Any] | None = None,
+) -> bool:
+    """Move a job running under ``epoch`` to ``status`` and raise its epoch, fencing out its
+    driver; with a ``JobEnded`` event. False when the job had moved on already."""
+    values: dict[str, Any] = {
+        "status": status,
+        "reason": reason,
+        "control": None,
+        "control_at": None,
+        "lease_holder": None,
+        "lease_epoch": epoch + 1,
+        "lease_expires_at": None,
+    }
+    if status in ("cancelled", "failed", "completed"):
+        values["ended_at"] = now
+    moved = session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.status == "running", JobRow.lease_epoch == epoch)
+        .values(**values, **(extra or {}))
+        .returning(JobRow.stats),
+        execution_options=_NO_SYNC,
+    ).first()
+    if moved is None:
+        return False
+    # the stats are the driver's last stored ones: what the job had recorded when it stopped
+    payload = {"kind": "JobEnded", "job_id": job_id, "status": status, "reason": reason,
+               "best_candidate_id": None, "stats": dict(moved.stats or {}), "epoch": epoch,
+               "driver": None}
+    session.execute(
+        insert(EventRow).values(job_id=job_id, kind="JobEnded", payload=payload, created_at=now)
+    )
+    return True
+
+
+def _expired(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is None or expires_at < now
