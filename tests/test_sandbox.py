@@ -2,17 +2,21 @@
 
 Most tests run under both isolations: ``netns`` where ``unshare(1)`` works on this machine (skipped
 otherwise) and ``python-guards``, the fallback every machine has. After each test the fixture
-checks that no sandbox process survives and that every work directory is gone.
+checks that no sandbox process survives and that every work directory is gone. The tests of the
+user switch need root and an interpreter that user ``nobody`` can run (skipped otherwise).
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import os
+import pwd
 import resource
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -31,6 +35,10 @@ from workers.sandbox import (
 )
 
 FAST = Limits(cpu_s=1, wall_s=5)
+try:
+    NOBODY = pwd.getpwnam("nobody").pw_uid
+except KeyError:
+    NOBODY = 65534
 PRIORITY = "def priority(item, bins):\n    return [-(b - item) for b in bins]\n"
 
 
@@ -476,3 +484,163 @@ def test_run_as_drops_root(isolation: str, shared_root: Path) -> None:
     result = box.run(code, "f", [])
     assert result.value == [65534, 65534, [], False], result
     _assert_clean(shared_root)
+
+
+# -- the user, and what leaves the sandbox -------------------------------------------------
+
+
+@pytest.fixture
+def nobody_python(shared_root: Path) -> str:
+    """An interpreter that user nobody can run with the child program (the service's own may
+    sit in a directory only root can enter)."""
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs root")
+    for python in dict.fromkeys([sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"]):
+        box = SubprocessSandbox(
+            FAST, python, isolation=PYTHON_GUARDS, run_as=NOBODY, tmp_root=shared_root
+        )
+        try:
+            _ = box.isolation
+        except SandboxUnavailable:
+            continue
+        return python
+    pytest.skip("no interpreter here that user nobody can run")
+
+
+@pytest.mark.parametrize("isolation", [NETNS, PYTHON_GUARDS])
+def test_a_root_service_runs_programs_as_nobody_by_default(
+    isolation: str, nobody_python: str, shared_root: Path
+) -> None:
+    if isolation == NETNS and not NETNS_WORKS:
+        pytest.skip("network namespaces are not available here (unshare(1) fails)")
+    box = SubprocessSandbox(FAST, nobody_python, isolation=isolation, tmp_root=shared_root)
+    assert (box.isolation, box.user) == (isolation, NOBODY)
+    code = "import os\ndef f():\n    return [os.getuid(), os.getgid(), os.getgroups()]\n"
+    assert box.run(code, "f", []).value == [NOBODY, NOBODY, []]
+    _assert_clean(shared_root)
+
+
+@pytest.mark.parametrize("isolation", [NETNS, PYTHON_GUARDS])
+def test_a_program_cannot_read_etc_shadow(
+    isolation: str, nobody_python: str, shared_root: Path
+) -> None:
+    if isolation == NETNS and not NETNS_WORKS:
+        pytest.skip("network namespaces are not available here (unshare(1) fails)")
+    shadow = [line for line in Path("/etc/shadow").read_text().splitlines() if line.strip()]
+    assert shadow  # root reads it: the program, started by root, must not
+    box = SubprocessSandbox(FAST, nobody_python, isolation=isolation, tmp_root=shared_root)
+    code = (
+        "import sys\n"
+        "def f():\n"
+        "    text = open('/etc/shadow').read()\n"
+        "    print(text)\n"
+        "    print(text, file=sys.stderr)\n"
+        "    raise ValueError(text)\n"
+    )
+    result = box.run(code, "f", [])
+    _failed(result, "exception: PermissionError: [Errno 13] Permission denied: '/etc/shadow'")
+    seen = repr(result)
+    assert not [line for line in shadow if line in seen]
+    _assert_clean(shared_root)
+
+
+def test_a_root_service_runs_programs_as_itself_where_nobody_cannot(
+    tmp_path: Path, shared_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs root")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    python = private / "python3"
+    python.symlink_to(sys.executable)  # nobody cannot enter the directory to start it
+    caplog.set_level(logging.WARNING, logger="workers.sandbox")
+    box = SubprocessSandbox(FAST, str(python), isolation=PYTHON_GUARDS, tmp_root=shared_root)
+    assert box.user is None
+    assert box.run(PRIORITY, "priority", [1, [2]]).value == [-1]
+    assert "sandbox children run as root" in caplog.text
+    # An explicit uid is not given up silently.
+    explicit = SubprocessSandbox(
+        FAST, str(python), isolation=PYTHON_GUARDS, run_as=NOBODY, tmp_root=shared_root
+    )
+    with pytest.raises(SandboxUnavailable):
+        _ = explicit.user
+
+
+def test_a_service_that_is_not_root_runs_programs_as_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if os.geteuid() == 0:
+        monkeypatch.setattr(os, "geteuid", lambda: 1000)  # as a service that is not root
+    box = SubprocessSandbox(FAST, isolation=PYTHON_GUARDS)
+    assert box.user is None
+    assert box.run("import os\ndef f():\n    return os.getuid()\n", "f", []).value == os.getuid()
+
+
+def test_run_as_is_validated() -> None:
+    for bad in (-1, "nobody", True):
+        with pytest.raises(ValueError):
+            SubprocessSandbox(run_as=bad)  # type: ignore[arg-type]
+
+
+def test_the_failure_reason_is_the_first_line_of_the_message(sandbox: SubprocessSandbox) -> None:
+    code = "def f():\n    raise ValueError('no bins\\n' + 'secret line\\n' * 1000)\n"
+    _failed(sandbox.run(code, "f", []), "exception: ValueError: no bins")
+
+
+@pytest.mark.parametrize(
+    ("message", "start"),
+    [
+        ("'x' * 10 ** 6", "x" * 10),
+        ("('y' * 5000 + '\\n') * 200", "y" * 10),
+        ("'\\n' * 50 + 'z' * 10 ** 5", "z" * 10),  # the first line with any text
+    ],
+)
+def test_a_huge_exception_message_gives_a_bounded_reason(
+    sandbox: SubprocessSandbox, message: str, start: str
+) -> None:
+    result = sandbox.run(f"def f():\n    raise ValueError({message})\n", "f", [])
+    assert not result.ok
+    assert result.reason.startswith(f"exception: ValueError: {start}"), result.reason[:100]
+    assert len(result.reason) <= 200 and "\n" not in result.reason
+
+
+@pytest.mark.parametrize(
+    ("forged", "reason"),
+    [
+        ("exception: Forged: first\nsecond", "exception: Forged: first"),
+        ("forbidden: write\x1b[2J", "forbidden: write?[2J"),
+        ("timeout", "bad_return"),  # only the parent sees a timeout
+        ("z" * 100_000, "bad_return"),
+        (42, "bad_return"),
+    ],
+)
+def test_a_forged_result_file_gets_a_short_known_reason(
+    sandbox: SubprocessSandbox, forged: object, reason: str
+) -> None:
+    code = (
+        "import json, os\n"
+        "def f(reason):\n"
+        "    with open('result.json', 'w') as out:\n"
+        "        json.dump({'ok': False, 'reason': reason}, out)\n"
+        "    os._exit(0)\n"
+    )
+    _failed(sandbox.run(code, "f", [forged]), reason)
+
+
+def test_the_result_keeps_a_short_printable_tail_of_the_output(
+    sandbox: SubprocessSandbox,
+) -> None:
+    code = (
+        "import sys\n"
+        "def f():\n"
+        "    for i in range(100):\n"
+        "        print(f'line {i}')\n"
+        "        print(f'err {i}', file=sys.stderr)\n"
+        "    print('z' * 10000)\n"
+        "    print('\\x1b[31mred\\x1b[0m\\r', file=sys.stderr)\n"
+        "    return 1\n"
+    )
+    result = sandbox.run(code, "f", [])
+    assert result.ok, result
+    assert result.stdout == "z" * 499 + "\n"
+    assert result.stderr == "err 96\nerr 97\nerr 98\nerr 99\n?[31mred?[0m\n"

@@ -23,11 +23,22 @@ Isolation (the ``isolation`` attribute, detected once per sandbox object, at fir
   CAP_SYS_ADMIN, as in a default container); only the limits and the audit hook apply. That
   hook is a best-effort guard, not a security boundary: native code gets past it.
 
-With ``run_as`` (a uid, used as gid too, e.g. 65534) a service running as root starts the child
-as that user, which makes file permissions and RLIMIT_NPROC apply to it.
+The user (the ``user`` attribute, detected together with the isolation): a service running as
+root starts every child as an unprivileged user, so that file permissions (no /etc/shadow, no
+other users' files), RLIMIT_NPROC and the kernel's checks on /proc/<pid>/ apply to it. With
+``run_as="auto"`` (the default) that user is ``nobody`` (65534 where the system has no such
+entry), provided a probe run as that user works: the interpreter, ``sandbox_child.py`` and the
+temporary directory's parents must be reachable by it. Where it is not, children run as root
+and a warning says why. A service that is not root has no one to switch to: children run as its
+own user. ``run_as`` may also name a uid (used as gid too; a failing probe then raises), or be
+None (never switch). Under ``netns`` the namespaces are made first, as root, then ``unshare``
+switches user before it starts the child's shell.
 
-Failures of the candidate are data (``RunResult.reason``); a sandbox that cannot start a child
-at all raises ``SandboxUnavailable``.
+Failures of the candidate are data (``RunResult.reason``: one line of at most ``REASON_CHARS``
+characters from a known set of kinds); a sandbox that cannot start a child at all raises
+``SandboxUnavailable``. The output kept in a result is a short tail (``OUTPUT_TAIL_LINES``,
+``OUTPUT_TAIL_CHARS``) without control characters, so that nothing long that the code printed
+(a file it read, for one) reaches a store or a terminal.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ import json
 import logging
 import math
 import os
+import pwd
 import selectors
 import shutil
 import signal
@@ -49,7 +61,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +77,15 @@ READ_CHUNK = 65536
 KILL_GRACE_S = 2.0  # after SIGKILL, how long to wait for the pipes to close
 EXIT_POLL_S = 0.02  # exit polling interval where pidfd_open is unavailable
 CPU_SLACK_S = 0.05  # rusage rounding when deciding a SIGKILL came from RLIMIT_CPU
+REASON_CHARS = 200  # longest failure reason
+OUTPUT_TAIL_LINES = 5  # of stdout and of stderr, the last lines kept in a RunResult
+OUTPUT_TAIL_CHARS = 500  # and at most this many characters of them
+NOBODY_UID = 65534  # the unprivileged user where the passwd database has no "nobody"
+# Reasons the child may write itself; anything else in its result file is "bad_return".
+CHILD_REASONS = frozenset({
+    "syntax_error", "missing_function", "bad_signature", "non_finite", "bad_return", "memory",
+})
+CHILD_REASON_PREFIXES = ("exception: ", "forbidden: ")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -92,11 +113,12 @@ class RunResult:
     ok: bool
     value: Any | None  # JSON-decoded return value when ok
     # When not ok: "timeout", "cpu_limit", "memory", "output_limit", "syntax_error",
-    # "missing_function", "bad_signature", "exception: <Type>: <msg>", "non_finite",
-    # "bad_return", "forbidden: <what>" or "killed: <signal>".
+    # "missing_function", "bad_signature", "exception: <Type>: <first line of the message>",
+    # "non_finite", "bad_return", "forbidden: <what>" or "killed: <signal>"; one line, at most
+    # REASON_CHARS characters.
     reason: str | None
-    stdout: str
-    stderr: str
+    stdout: str  # the last OUTPUT_TAIL_LINES lines, at most OUTPUT_TAIL_CHARS, printable only
+    stderr: str  # the same for stderr
     wall_s: float
 
 
@@ -129,33 +151,46 @@ class SubprocessSandbox:
         python: str = sys.executable,
         *,
         isolation: str = "auto",
-        run_as: int | None = None,
+        run_as: int | Literal["auto"] | None = "auto",
         tmp_root: str | os.PathLike[str] | None = None,
     ) -> None:
         if isolation not in ("auto", *ISOLATIONS):
             raise ValueError(f"isolation must be 'auto' or one of {ISOLATIONS}")
+        if not (run_as is None or run_as == "auto" or (
+            isinstance(run_as, int) and not isinstance(run_as, bool) and run_as >= 0
+        )):
+            raise ValueError("run_as must be 'auto', None or a uid (>= 0)")
         self.limits = limits
         self.python = python
         self.run_as = run_as
         self.tmp_root = os.fspath(tmp_root) if tmp_root is not None else None
         self._requested = isolation
-        self._isolation: str | None = None
+        self._detected: tuple[str, int | None] | None = None
         self._unshare = shutil.which("unshare", path=CHILD_ENV["PATH"] + ":/usr/sbin:/sbin")
         self._detect_lock = threading.Lock()
 
     @property
     def isolation(self) -> str:
         """``"netns"`` or ``"python-guards"``: what the children of this sandbox run under."""
-        if self._isolation is None:
+        return self._settings()[0]
+
+    @property
+    def user(self) -> int | None:
+        """The uid (and gid) children run as; None where they run as the service's own user."""
+        return self._settings()[1]
+
+    def _settings(self) -> tuple[str, int | None]:
+        if self._detected is None:
             with self._detect_lock:
-                if self._isolation is None:
-                    self._isolation = self._detect()
-        return self._isolation
+                if self._detected is None:
+                    self._detected = self._detect()
+        return self._detected
 
     def run(
         self, code: str, entry: str, args: list | dict, *, limits: Limits | None = None
     ) -> RunResult:
-        return self._run(self.isolation, code, entry, args, limits or self.limits)
+        isolation, user = self._settings()
+        return self._run(isolation, user, code, entry, args, limits or self.limits)
 
     async def arun(
         self, code: str, entry: str, args: list | dict, *, limits: Limits | None = None
@@ -165,8 +200,8 @@ class SubprocessSandbox:
         Not asyncio's subprocess API: its child watcher reaps the child itself, and the sandbox
         must kill the group before the reap (no pid reuse) and read the CPU time from wait4.
         """
-        isolation = self._isolation or await asyncio.to_thread(lambda: self.isolation)
-        child = self._start(isolation, code, entry, args, limits or self.limits)
+        isolation, user = self._detected or await asyncio.to_thread(self._settings)
+        child = self._start(isolation, user, code, entry, args, limits or self.limits)
         try:
             await _watch_async(child)
         finally:
@@ -176,67 +211,93 @@ class SubprocessSandbox:
     # -- internals -------------------------------------------------------------------------
 
     def _run(
-        self, isolation: str, code: str, entry: str, args: list | dict, limits: Limits
+        self, isolation: str, user: int | None, code: str, entry: str, args: list | dict,
+        limits: Limits,
     ) -> RunResult:
-        child = self._start(isolation, code, entry, args, limits)
+        child = self._start(isolation, user, code, entry, args, limits)
         try:
             _watch_sync(child)
         finally:
             child.stop()
         return child.result()
 
-    def _detect(self) -> str:
-        """Run a trivial job under each isolation in turn and keep the first that works."""
-        candidates = ISOLATIONS if self._requested == "auto" else (self._requested,)
+    def _detect(self) -> tuple[str, int | None]:
+        """Run a trivial job under each (user, isolation) in turn and keep the first that works.
+
+        The user comes first: a child as ``nobody`` without namespaces is safer than one as root
+        in them (root in a network namespace still reads and writes every file).
+        """
+        isolations = ISOLATIONS if self._requested == "auto" else (self._requested,)
+        users = self._users()
         failures: list[str] = []
-        for isolation in candidates:
-            if isolation == NETNS and not (self._unshare and os.path.exists("/bin/sh")):
-                failures.append("netns: no unshare(1) or /bin/sh")
-                continue
-            try:
-                probe = self._run(isolation, "def probe():\n    return 1\n", "probe", [], Limits())
-            except SandboxUnavailable as exc:
-                failures.append(f"{isolation}: {exc}")
-                continue
-            if probe.ok and probe.value == 1:
-                if failures:
-                    log.warning("sandbox falls back to %s: %s", isolation, "; ".join(failures))
-                log.info("sandbox isolation: %s", isolation)
-                return isolation
-            failures.append(f"{isolation}: {probe.reason}: {probe.stderr.strip()[-300:]}")
+        for user in users:
+            for isolation in isolations:
+                label = f"{isolation} as {_who(user)}"
+                if isolation == NETNS and not (self._unshare and os.path.exists("/bin/sh")):
+                    failures.append(f"{label}: no unshare(1) or /bin/sh")
+                    continue
+                probe_code = "import os\ndef probe():\n    return os.getuid()\n"
+                try:
+                    probe = self._run(isolation, user, probe_code, "probe", [], Limits())
+                except SandboxUnavailable as exc:
+                    failures.append(f"{label}: {exc}")
+                    continue
+                if probe.ok and probe.value == (os.getuid() if user is None else user):
+                    if failures:
+                        log.warning("sandbox falls back to %s: %s", label, "; ".join(failures))
+                    if user is None and len(users) > 1:
+                        log.warning("sandbox children run as root: uid %s cannot run %s with %s "
+                                    "in %s", users[0], self.python, CHILD_PROGRAM,
+                                    self.tmp_root or tempfile.gettempdir())
+                    log.info("sandbox isolation: %s", label)
+                    return isolation, user
+                failures.append(f"{label}: {probe.reason}: {probe.stderr.strip()}")
         raise SandboxUnavailable("no sandbox isolation works here; " + " | ".join(failures))
 
-    def _argv(self, isolation: str, workdir: str, network: bool) -> list[str]:
+    def _users(self) -> list[int | None]:
+        """The users to try, best first (None: the service's own)."""
+        if self.run_as != "auto":
+            return [self.run_as]
+        if os.geteuid() != 0:
+            return [None]  # nothing to switch to without root
+        return [_nobody(), None]
+
+    def _argv(self, isolation: str, user: int | None, workdir: str, network: bool) -> list[str]:
         child = [self.python, "-I", "-S", "-B", str(CHILD_PROGRAM), workdir]
         if isolation == PYTHON_GUARDS:
             return child
         unshare = [self._unshare or "unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
         if not network:
             unshare.append("--net")
-        if self.run_as is not None:
-            unshare += ["--setuid", str(self.run_as), "--setgid", str(self.run_as)]
+        if user is not None:
+            # unshare makes the namespaces and mounts /proc as root, then drops to the user.
+            unshare += ["--setuid", str(user), "--setgid", str(user)]
         # A shell as the namespace's PID 1, so that the interpreter is not PID 1 (which the
         # kernel shields from its own signals, SIGXCPU included); it exits with 128+signal
         # when the interpreter is killed.
         return [*unshare, "--", "/bin/sh", "-c", '"$@"; exit $?', "evo-sandbox", *child]
 
     def _start(
-        self, isolation: str, code: str, entry: str, args: list | dict, limits: Limits
+        self, isolation: str, user: int | None, code: str, entry: str, args: list | dict,
+        limits: Limits,
     ) -> _Child:
         if not isinstance(args, list | dict):
             raise TypeError("args must be a list or a dict")
         job = json.dumps({"code": code, "entry": entry, "args": args, "limits": asdict(limits)})
         workdir = tempfile.mkdtemp(prefix="evo-sandbox-", dir=self.tmp_root)
         try:
-            Path(workdir, JOB_FILE).write_text(job, encoding="utf-8")
+            job_path = Path(workdir, JOB_FILE)
+            job_path.write_text(job, encoding="utf-8")
             extra: dict[str, Any] = {}
-            if self.run_as is not None:
-                os.chown(workdir, self.run_as, self.run_as)
+            if user is not None:
+                # The directory (0700) and the job become the user's, whatever the umask.
+                os.chown(workdir, user, user)
+                os.chown(job_path, user, user)
                 if isolation == PYTHON_GUARDS:
-                    extra = {"user": self.run_as, "group": self.run_as, "extra_groups": []}
+                    extra = {"user": user, "group": user, "extra_groups": []}
             started = time.monotonic()
             popen = subprocess.Popen(
-                self._argv(isolation, workdir, limits.network),
+                self._argv(isolation, user, workdir, limits.network),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -367,7 +428,7 @@ class _Child:
 
     def result(self) -> RunResult:
         reason, value = self._verdict()
-        stdout, stderr = (bytes(b).decode("utf-8", "replace") for b in self.output.values())
+        stdout, stderr = (_tail(bytes(b).decode("utf-8", "replace")) for b in self.output.values())
         return RunResult(
             ok=reason is None, value=value, reason=reason, stdout=stdout, stderr=stderr,
             wall_s=self.ended - self.started,
@@ -420,8 +481,42 @@ def _decode_result(data: bytes) -> tuple[str | None, Any]:
         return "bad_return", None
     if result["ok"]:
         return None, result.get("value")
-    reason = result.get("reason")
-    return (reason[:500] if isinstance(reason, str) and reason else "bad_return"), None
+    return _child_reason(result.get("reason")), None
+
+
+def _child_reason(reason: Any) -> str:
+    """A reason from the result file: its first line, cut, and of a kind the child writes."""
+    if not isinstance(reason, str):
+        return "bad_return"
+    lines = reason[: REASON_CHARS * 4].splitlines()
+    line = _printable(lines[0])[:REASON_CHARS] if lines else ""
+    if line in CHILD_REASONS or line.startswith(CHILD_REASON_PREFIXES):
+        return line
+    return "bad_return"
+
+
+def _printable(text: str, keep: str = "") -> str:
+    """``text`` with each control or format character (escape sequences, bidi overrides) but
+    those in ``keep`` replaced by "?"."""
+    return "".join(c if c.isprintable() or c in keep else "?" for c in text)
+
+
+def _tail(text: str) -> str:
+    """The last lines of an output stream, bounded and printable (see ``RunResult``)."""
+    tail = text[-OUTPUT_TAIL_CHARS * 4:].replace("\r\n", "\n")
+    lines = tail.splitlines(keepends=True)[-OUTPUT_TAIL_LINES:]
+    return _printable("".join(lines), keep="\n\t")[-OUTPUT_TAIL_CHARS:]
+
+
+def _nobody() -> int:
+    try:
+        return pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        return NOBODY_UID
+
+
+def _who(user: int | None) -> str:
+    return "the service's user" if user is None else f"uid {user}"
 
 
 class _NonFinite(Exception):

@@ -29,7 +29,7 @@ JOB_FILE = "job.json"
 RESULT_FILE = "result.json"
 WORKDIR = os.getcwd()  # replaced by main() with the real work directory
 MB = 1024 * 1024
-REASON_CHARS = 300
+REASON_CHARS = 200  # the parent cuts and checks the reason again: the code can write this file
 
 # Importing these gives direct system access that the audit events do not cover (ctypes calls
 # libc directly; subinterpreters start without our hook; the test modules poke at internals).
@@ -212,7 +212,8 @@ def apply_limits(limits: dict[str, Any]) -> None:
         resource.RLIMIT_NOFILE: (256, 256),
     }
     if int(limits["processes"]) <= 0:
-        # Counted per user and ignored for root; the audit hook covers that case.
+        # Counted per user (all children of one sandbox user together) and ignored for root;
+        # the audit hook covers that case.
         wanted[resource.RLIMIT_NPROC] = (1, 1)
     for which, (soft, hard) in wanted.items():
         _, current_hard = resource.getrlimit(which)
@@ -221,14 +222,25 @@ def apply_limits(limits: dict[str, Any]) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
+def first_line(text: str) -> str:
+    """The first line of ``text`` that has any, whitespace collapsed and control characters
+    dropped: a message many lines long (a file the code read, say) is not carried further."""
+    for line in text[: REASON_CHARS * 4].splitlines():
+        words = "".join(c if c.isprintable() else " " for c in line).split()
+        if words:
+            return " ".join(words)
+    return ""
+
+
 def describe(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "memory"
     try:
-        message = " ".join(str(exc).split())
+        message = first_line(str(exc))
     except Exception:
         message = "<unprintable>"
-    return f"exception: {type(exc).__name__}: {message}"[:REASON_CHARS]
+    name = first_line(type(exc).__name__) or "?"
+    return f"exception: {name}: {message}"[:REASON_CHARS]
 
 
 def plain(obj: Any) -> Any:
