@@ -85,7 +85,8 @@ def create_app(
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """The generated schema plus the job spec's, which POST /jobs validates itself (so that a
-    spec's errors name its fields the same way whether from a file or over HTTP)."""
+    spec's errors name its fields the same way whether from a file or over HTTP), with the
+    task names this server knows."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -100,7 +101,25 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             for name, definition in spec.pop("$defs", {}).items():
                 shared.setdefault(name, definition)
             shared["JobSpec"] = spec
+            _known_tasks(shared)
             app.openapi_schema = schema
         return app.openapi_schema
 
     return build
+
+
+def _known_tasks(schemas: dict[str, Any]) -> None:
+    """A task named by a string is one of the built-in tasks (a program problem included), and
+    ``task.builtin`` one of the built-in prompt tasks; the spec's own schema says only "a string"
+    (a CLI user gets the list in the error), so name them here, as ``GET /tasks`` does."""
+    from evo.task import builtin_tasks
+    from evo.tasks import BUILTINS
+
+    _only(schemas["JobSpec"]["properties"]["task"], list(builtin_tasks()))
+    _only(schemas["TaskSpec"]["properties"]["builtin"], list(BUILTINS))
+
+
+def _only(prop: dict[str, Any], names: list[str]) -> None:
+    for branch in prop.get("anyOf", [prop]):
+        if branch.get("type") == "string":
+            branch["enum"] = names

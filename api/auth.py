@@ -2,7 +2,7 @@
 
 A key acts for a tenant, its name: it sees and changes only the jobs it owns (``jobs.owner``), and
 everything else answers 404 exactly like a missing id, so ids cannot be probed. An admin key sees
-and acts on every job.
+and acts on every job. A 404 says only what kind of thing is missing, never the id asked for.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ bearer = HTTPBearer(
 # Ids the store hands out are hex (jobs, candidates); anything else cannot name a record, and is
 # answered as missing without a query.
 _ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+NO_JOB = "no such job"
+NO_CANDIDATE = "no such candidate"
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def visible_job(state: ApiState, caller: Caller, job_id: str) -> JobRecord:
         except ValueError:  # an ambiguous prefix: ids must be given whole here
             job = None
     if job is None or job.id != job_id or not caller.may_see(job.owner):
-        raise HTTPException(404, f"no job {job_id!r}" if well_formed else "no such job")
+        raise HTTPException(404, NO_JOB)
     return job
 
 
@@ -76,7 +78,5 @@ def visible_candidate_job(state: ApiState, caller: Caller, candidate_id: str) ->
     job_id = state.store.candidate_job_id(candidate_id) if well_formed else None
     job = state.store.get_job(job_id) if job_id is not None else None
     if job is None or not caller.may_see(job.owner):
-        raise HTTPException(
-            404, f"no candidate {candidate_id!r}" if well_formed else "no such candidate"
-        )
+        raise HTTPException(404, NO_CANDIDATE)
     return job

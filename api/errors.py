@@ -2,7 +2,8 @@
 
 - 422: ``{"detail": [{"loc": ["body", "budget", "calls"], "msg": ..., "type": ...}]}``, the shape
   FastAPI uses for its own validation errors, also for a job spec's problems;
-- 401, 404, 409, 413, 503: ``{"detail": "what went wrong"}``.
+- 401, 404, 405, 409, 413, 503: ``{"detail": "what went wrong"}``; a 405 (OPTIONS included)
+  lists in ``Allow`` every method the path takes, from all of its routes.
 
 Input is never echoed back (a spec may carry an API key), and an unexpected failure is logged and
 answered with a bare 500.
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from evo.spec_io import SpecError
 from workers.jobs import JobConflict, JobNotFound
@@ -28,6 +30,7 @@ from workers.jobs import JobConflict, JobNotFound
 log = logging.getLogger(__name__)
 
 Loc = Sequence[str | int]
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 class ErrorOut(BaseModel):
@@ -128,7 +131,8 @@ async def _spec_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=404)
+    # the job service's message names the id it was given: say only what is missing
+    return JSONResponse({"detail": "no such job"}, status_code=404)
 
 
 async def _conflict(request: Request, exc: Exception) -> JSONResponse:
@@ -137,9 +141,24 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return JSONResponse(
-        {"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route that matched the path only (POST
+        # /jobs, not GET /jobs too): list those of every route of the path
+        headers["Allow"] = _allowed_methods(request)
+    return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code,
+                        headers=headers or None)
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods some route takes at this path: each asked of the app's routes as if the
+    request had used it (an included router answers for all of its routes)."""
+    allowed = [
+        method for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+               for route in request.app.router.routes)
+    ]
+    return ", ".join(allowed)
 
 
 async def _store_down(request: Request, exc: Exception) -> JSONResponse:

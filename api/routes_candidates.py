@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.auth import CallerDep, StateDep, visible_candidate_job, visible_job
-from api.errors import InvalidInput, responses
+from api.auth import NO_CANDIDATE, CallerDep, StateDep, visible_candidate_job, visible_job
+from api.errors import responses
 from api.params import NoNul
 from api.schemas import (
     PREVIEW_CHARS,
@@ -53,10 +53,9 @@ def list_candidates(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CandidatePageOut:
-    """Filtered, ordered and paged by the database, so a job of any size answers fast."""
+    """Filtered, ordered and paged by the database, so a job of any size answers fast. Filters
+    that nothing can meet (`min_score` above `max_score`) answer an empty page."""
     job = visible_job(state, caller, job_id)
-    if min_score is not None and max_score is not None and min_score > max_score:
-        raise InvalidInput([(("query", "min_score"), "must not be above max_score")])
     filters = {"generation": generation, "operator": operator, "min_score": min_score,
                "max_score": max_score, "sort": sort, "limit": limit, "offset": offset}
     page = state.store.candidate_page(job.id, **filters)
@@ -80,7 +79,7 @@ def get_candidate(candidate_id: str, caller: CallerDep, state: StateDep) -> Cand
     job = visible_candidate_job(state, caller, candidate_id)
     cand = state.store.candidate(candidate_id)
     if cand is None:  # deleted between the two reads
-        raise HTTPException(404, f"no candidate {candidate_id!r}")
+        raise HTTPException(404, NO_CANDIDATE)
     evaluations = [ScoreOut.of(e) for e in state.store.candidate_evaluations(candidate_id)]
     latest = {e.split: e for e in evaluations}
     dev = next((e.value for e in reversed(evaluations) if e.split == "dev" and e.n > 0), None)

@@ -26,6 +26,9 @@ router = APIRouter(tags=["jobs"])
 
 LIVE = frozenset({"queued", "running"})  # a job in these states may still write events
 MAX_EVENT_ID = (1 << 63) - 1
+# Last-Event-ID as it is sent: the decimal digits of an event id, nothing else (an id past the
+# last possible one resumes after everything)
+EVENT_ID = r"^[0-9]{1,19}$"
 
 
 def sse(event_id: int, kind: str, payload: dict[str, Any]) -> str:
@@ -61,13 +64,14 @@ def events(
     caller: CallerDep,
     state: StateDep,
     last_event_id: Annotated[
-        int | None,
-        Header(ge=0, le=MAX_EVENT_ID, description="resume after this event id"),
-    ] = None,
+        str,
+        Header(pattern=EVENT_ID, description="resume after this event id (the `id` of the last "
+               "event read); 0, or no header, for the whole history"),
+    ] = "0",
 ) -> StreamingResponse:
     job = visible_job(state, caller, job_id)
     return StreamingResponse(
-        _follow(state, request, job.id, last_event_id or 0),
+        _follow(state, request, job.id, min(int(last_event_id), MAX_EVENT_ID)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import CallerDep, StateDep, visible_job
@@ -12,7 +12,7 @@ from api.errors import InvalidInput, responses, spec_problems
 from api.limits import enforce, parse_json
 from api.params import NoNul
 from api.schemas import GenerationOut, JobOut, JobPage
-from evo.export import render_export
+from evo.export import NoBestPrompt, render_export
 from evo.settings import Settings
 from evo.spec import JobSpec
 from evo.spec_io import SpecError, parse_spec
@@ -185,7 +185,7 @@ def generations(
                 "text/plain": {"schema": {"type": "string"}},
             },
         },
-        **responses(401, 404, 422),
+        **responses(401, 404, 409, 422),
     },
 )
 def export(
@@ -196,9 +196,14 @@ def export(
     top: Annotated[int, Query(ge=1, le=100, description="how many of the best prompts")] = 1,
 ) -> Response:
     """The best `top` prompts on the full dev split with their scores, task, model, algorithm
-    and a lineage summary, as `evo export` writes them."""
+    and a lineage summary, as `evo export` writes them. 409, in every format, for a job with no
+    best prompt (yet): one not scored on the whole dev split, e.g. queued, failed, or cancelled
+    before its final scoring."""
     job = visible_job(state, caller, job_id)
-    text = render_export(state.store, job, format, top)
+    try:
+        text = render_export(state.store, job, format, top)
+    except NoBestPrompt as exc:
+        raise HTTPException(409, str(exc)) from None
     filename = f"evo-{job.id[:8]}.{format}"
     return Response(
         text,

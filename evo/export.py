@@ -1,4 +1,9 @@
-"""Exporting a job's best prompts: JSON, YAML, Markdown or plain text."""
+"""Exporting a job's best prompts: JSON, YAML, Markdown or plain text.
+
+A job has something to export once a candidate has been scored on the whole dev split (the final
+scoring does that); before then, or when it ended without, ``NoBestPrompt`` is raised whatever
+the format, so ``evo export`` and the REST API refuse alike instead of writing an empty file.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,33 @@ from typing import Any
 import yaml
 
 FORMATS = ("json", "yaml", "md", "txt")
+# states from which a job may still come to have a best prompt
+UNFINISHED = ("queued", "running", "paused", "interrupted")
+
+
+class NoBestPrompt(LookupError):
+    """The job has no candidate scored on the whole dev split, so no best prompt to export."""
+
+    def __init__(self, job_id: str, status: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        if status in UNFINISHED:
+            why = "yet: its prompts are scored on the whole dev split when it completes"
+        else:
+            why = "to export: no candidate was scored on the whole dev split"
+        super().__init__(f"job {job_id} is {status} and has no best prompt {why}")
 
 
 def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
-    """The best ``top`` prompts on the full dev split, with everything needed to reuse them."""
+    """The best ``top`` prompts on the full dev split, with everything needed to reuse them.
+    Raises ``NoBestPrompt`` when there is none."""
+    best = store.leaderboard(job.id, split="dev", k=top)
+    if not best:
+        raise NoBestPrompt(job.id, job.status)
     spec = job.spec or {}
     stats = job.stats or {}
     prompts = []
-    for cand, ev in store.leaderboard(job.id, split="dev", k=top):
+    for cand, ev in best:
         tests = [e for e in store.evaluations(job.id, split="test") if e.candidate_id == cand.id]
         ancestry = store.ancestry(cand.id)
         prompts.append(

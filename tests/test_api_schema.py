@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import jsonschema
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
@@ -175,3 +176,113 @@ def test_the_schema_documents_every_route(live: LiveApi) -> None:
     assert spec["required"] == ["task"] and "budget" in spec["properties"]
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
+
+
+def test_options_and_other_methods_a_path_does_not_take_list_every_method_it_does(
+    live: LiveApi,
+) -> None:
+    doc = httpx.get(f"{live.base_url}{PREFIX}/openapi.json").json()
+    for path, operations in doc["paths"].items():
+        url = live.base_url + path.format(job_id="0123456789ab", candidate_id="0123456789ab")
+        documented = {method.upper() for method in operations}
+        for method in ("OPTIONS", "DELETE", "PUT", "PATCH", *({"GET", "POST"} - documented)):
+            r = httpx.request(method, url)
+            assert r.status_code == 405, (method, path, r.status_code)
+            allowed = {m.strip() for m in r.headers["allow"].split(",")}
+            assert allowed == documented, (method, path, r.headers["allow"])
+
+
+# Operations whose every schema-valid request (on a real job) must be answered 200: the server
+# refuses nothing the schema allows (and the generated negative cases above check the converse).
+ACCEPTING = ["/jobs/{job_id}/events", "/jobs/{job_id}/candidates", "/jobs/{job_id}/generations",
+             "/jobs/{job_id}/export"]
+
+
+@pytest.mark.parametrize("path", ACCEPTING)
+def test_every_request_the_schema_allows_is_answered_200(
+    api_schema, admin: dict[str, str], finished_job: str, path: str
+) -> None:
+    operation = api_schema[PREFIX + path]["GET"]
+    statuses = []
+
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+    @hypothesis_settings(
+        max_examples=EXAMPLES_PER_OPERATION * 2,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def check(case) -> None:
+        case.path_parameters = {"job_id": finished_job}
+        response = case.call(headers=admin, timeout=30)
+        assert response.status_code == 200, (case.query, case.headers, response.text)
+        statuses.append(response.status_code)
+
+    check()
+    assert statuses
+
+
+def schema_validator(doc: dict, schema: dict) -> jsonschema.Draft202012Validator:
+    """Validates against ``schema`` of the API's document (its ``$ref``s resolved)."""
+    return jsonschema.Draft202012Validator({**schema, "components": doc["components"]})
+
+
+def test_last_event_id_is_the_digits_of_an_event_id_in_schema_and_server(
+    live: LiveApi, admin: dict[str, str], finished_job: str
+) -> None:
+    doc = httpx.get(f"{live.base_url}{PREFIX}/openapi.json").json()
+    (header,) = [p for p in doc["paths"][f"{PREFIX}/jobs/{{job_id}}/events"]["get"]["parameters"]
+                 if p["in"] == "header"]
+    assert header["name"].lower() == "last-event-id" and not header.get("required")
+    assert header["schema"]["type"] == "string"  # a header is text: never null, never a number
+    valid = schema_validator(doc, header["schema"])
+    url = f"{live.base_url}{PREFIX}/jobs/{finished_job}/events"
+    every = [int(line.removeprefix("id: ")) for line in httpx.get(url, headers=admin).text
+             .splitlines() if line.startswith("id: ")]
+    assert len(every) >= 3
+    for value, answer in [
+        (str(every[1]), 200), ("0", 200), ("9" * 19, 200),
+        ("null", 422), ("", 422), ("-1", 422), ("1.0", 422), ("1_0", 422), ("9" * 20, 422),
+    ]:
+        r = httpx.get(url, headers={**admin, "Last-Event-ID": value})
+        assert r.status_code == answer, (value, r.text)
+        assert valid.is_valid(value) == (answer == 200), value
+        if answer == 200:
+            replayed = [int(line.removeprefix("id: ")) for line in r.text.splitlines()
+                        if line.startswith("id: ")]
+            assert replayed == [i for i in every if i > int(value)]
+
+
+def test_score_bounds_that_cross_are_valid_and_match_no_candidate(
+    live: LiveApi, admin: dict[str, str], finished_job: str
+) -> None:
+    url = f"{live.base_url}{PREFIX}/jobs/{finished_job}/candidates"
+    r = httpx.get(url, headers=admin, params={"min_score": 0.75, "max_score": 0.25})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"total": 0, "limit": 50, "offset": 0, "items": []}
+    # the same bounds the right way round do match
+    assert httpx.get(url, headers=admin, params={"min_score": 0, "max_score": 1}).json()["total"]
+
+
+def test_a_task_named_by_a_string_is_a_built_in_one_in_schema_and_server(
+    live: LiveApi, admin: dict[str, str]
+) -> None:
+    doc = httpx.get(f"{live.base_url}{PREFIX}/openapi.json").json()
+    valid = schema_validator(doc, {"$ref": "#/components/schemas/JobSpec"})
+    names = [t["name"] for t in httpx.get(f"{live.base_url}{PREFIX}/tasks", headers=admin).json()]
+    assert {"sentiment", "arithmetic", "tsp"} <= set(names)
+    url = f"{live.base_url}{PREFIX}/jobs"
+    budget = {"calls": 1}  # within this server's maximum: the task is what is looked at
+    for task in ["", "poetry", "Sentiment", "sentiment ", {"builtin": "poetry"},
+                 {"builtin": "tsp"}]:
+        assert not valid.is_valid({"task": task}), task
+        r = httpx.post(url, headers=admin, json={"task": task, "budget": budget})
+        assert r.status_code == 422, (task, r.text)
+        assert ["body", "task"] in [p["loc"][:2] for p in r.json()["detail"]], (task, r.text)
+    for name in names:
+        assert valid.is_valid({"task": name}), name
+        # refused here for its budget (one call cannot pay for a job), never for its task
+        r = httpx.post(url, headers=admin, json={"task": name, "budget": budget})
+        assert r.status_code == 422, (name, r.text)
+        assert ["body", "task"] not in [p["loc"][:2] for p in r.json()["detail"]], (name, r.text)
