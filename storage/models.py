@@ -28,6 +28,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # JSONB on Postgres: smaller, indexable, and compared by value rather than by text.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# JSON kept as written, key order included: state that is restored, never queried by content.
+OrderedJSON = JSON()
 # SQLite only auto-increments a column declared exactly "INTEGER PRIMARY KEY".
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -239,7 +241,7 @@ class CheckpointRow(Base):
 
     job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk(), primary_key=True)
     generation: Mapped[int] = mapped_column(primary_key=True)
-    state: Mapped[dict[str, Any]]
+    state: Mapped[dict[str, Any]] = mapped_column(OrderedJSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -252,7 +254,7 @@ class ResponseRow(Base):
     job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk(), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # the request's cache key
     seq: Mapped[int]  # the order in which the job paid for its responses
-    response: Mapped[dict[str, Any]]
+    response: Mapped[dict[str, Any]] = mapped_column(OrderedJSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

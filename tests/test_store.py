@@ -371,6 +371,20 @@ def test_checkpoint_upsert_and_latest(store: Store) -> None:
     assert store.latest_checkpoint("other") is None
 
 
+def test_checkpoints_and_paid_responses_keep_their_key_order(store: Store) -> None:
+    # a resumed job ranks equals in the order its dicts were written: the order must survive
+    job = new_job(store)
+    scores = {"zz": [0.5], "a": [0.5], "mm": [0.5], "b": [0.5]}
+    store.write_batch(job, checkpoint=(0, {"scores": scores, "asked": {"k2": 1, "k1": 2}}))
+    _, state = store.latest_checkpoint(job)
+    assert list(state["scores"]) == ["zz", "a", "mm", "b"]
+    assert list(state["asked"]) == ["k2", "k1"]
+    logprobs = {"positive": -0.5, "negative": -0.5, "neutral": -1.0}
+    store.write_paid(job, [], [(0, "key", {"text": "x", "label_logprobs": logprobs})])
+    ((_, answer),) = store.paid_responses(job)
+    assert list(answer["label_logprobs"]) == ["positive", "negative", "neutral"]
+
+
 def test_concurrent_writers_get_distinct_sequence_numbers(store: Store, engine: Engine) -> None:
     job = new_job(store)
 
