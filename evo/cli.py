@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from evo.export import FORMATS, render_export
+from evo.export import FORMATS, NoBestPrompt, render_export
 from evo.progress import ProgressDisplay, leaderboard_table
 
 app = typer.Typer(
@@ -270,13 +270,18 @@ def db_current(db: DbOption = None) -> None:
 @app.command()
 def reap(
     db: DbOption = None,
-    after: Annotated[float, typer.Option(help="seconds without a heartbeat")] = 30.0,
+    after: Annotated[
+        float | None,
+        typer.Option(min=0, help="also jobs whose lease was last renewed this many seconds "
+                     "ago (for a process you know is gone)"),
+    ] = None,
 ) -> None:
-    """Mark running jobs whose driver went silent as interrupted (then `evo resume` them)."""
+    """Take over running jobs whose lease ran out: they become interrupted (then `evo resume`
+    them), and whatever still runs them can write nothing more."""
     from workers.runner import reap as reap_jobs
 
     with _store(db) as store:
-        dead = reap_jobs(store, stale_after_s=after)
+        dead = reap_jobs(store, silent_for_s=after)
     console.print(f"{len(dead)} job(s) marked interrupted" + "".join(f"\n  {j}" for j in dead))
 
 
@@ -410,7 +415,10 @@ def export(
     if format not in FORMATS:
         raise UserError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     with _store(db) as store:
-        text = render_export(store, _job(store, job), format, top)
+        try:
+            text = render_export(store, _job(store, job), format, top)
+        except NoBestPrompt as exc:  # nothing written, not even an empty file
+            raise UserError(str(exc)) from None
     if output:
         output.write_text(text)
         err.print(f"wrote {output}")

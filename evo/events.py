@@ -29,6 +29,8 @@ class JobStarted(Event):
     task: str
     budget_calls: int | None
     reserved_calls: int
+    epoch: int = 0  # the lease it runs under
+    driver: str | None = None  # the driver that runs it: one per epoch
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class GenerationDone(Event):
     size: int
     calls: int
     tokens: int
+    epoch: int = 0
+    driver: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class JobEnded(Event):
     reason: str | None = None
     best_candidate_id: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    epoch: int = 0
+    driver: str | None = None  # None: ended from outside its driver (a takeover, a service)
 
 
 Subscriber = Callable[[Event], None]

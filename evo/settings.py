@@ -21,6 +21,19 @@ class Settings(BaseSettings):
     )
     cache_entries: int = Field(200_000, ge=0, description="in-memory response cache size")
     max_jobs: int = Field(2, ge=1, le=1000, description="jobs one service runs at the same time")
+    lease_s: float = Field(
+        30.0, ge=1.0, le=3600.0,
+        description="a job's lease: renewed every third of this; another service takes over a "
+        "job whose lease was not renewed for this long",
+    )
+    start_timeout_s: float = Field(
+        120.0, gt=0, description="how long a job waits for model workers the cluster cannot "
+        "hold before it fails",
+    )
+    cancel_grace_s: float = Field(
+        10.0, gt=0, description="how long a running job's driver has to act on a cancel before "
+        "a service enforces it",
+    )
     # --- the REST API (`evo serve`) ---
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="largest request body the API reads (413 beyond)"

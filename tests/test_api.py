@@ -551,6 +551,10 @@ BAD_BODIES: list[tuple[str, bytes | dict, list]] = [
      ["body", "models", "task", "api_key_env"]),
     ("local model file", {"task": "sentiment", "models": {"task": {"model": "/etc/shadow"}}},
      ["body", "models", "task", "model"]),
+    ("sample beyond the split", {"task": "sentiment", "algorithm": {
+        "name": "evoprompt-ga", "dev_subset": 101}}, ["body", "algorithm", "dev_subset"]),
+    ("context beyond training", {"task": "sentiment", "models": {"task": {"n_ctx": 100_000}}},
+     ["body", "models", "task", "n_ctx"]),
 ]
 
 

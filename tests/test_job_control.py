@@ -136,14 +136,14 @@ class CancelDuringMetaWrites(Store):
 
     slow = 0
 
-    def write_paid(self, job_id, calls, responses) -> None:
+    def write_paid(self, job_id, calls, responses, **fenced) -> None:
         calls = list(calls)
         if any(c.purpose != "evaluate" for c in calls) and self.get_job(job_id):
             if self.slow == 0:
                 jobs.cancel(self, job_id)
             self.slow += 1
             time.sleep(Driver.CONTROL_POLL_S + 0.2 + 0.1 * self.slow)
-        super().write_paid(job_id, calls, responses)
+        super().write_paid(job_id, calls, responses, **fenced)
 
 
 async def test_a_cancel_during_ledger_writes_ends_only_after_they_land(tmp_path) -> None:
@@ -154,3 +154,50 @@ async def test_a_cancel_during_ledger_writes_ends_only_after_they_land(tmp_path)
         # read at once: nothing may still be on its way to the store, nor waiting to be written
         paid = [c for c in store.llm_calls(driver.job_id) if not c.cached]
         assert len(paid) == store.get_job(driver.job_id).stats["calls"] > 0
+
+
+async def test_a_driver_whose_job_was_taken_over_stops_and_writes_nothing_more(
+    store: Store,
+) -> None:
+    driver = slow_driver(store, LONG, "t" * 32)
+    run = asyncio.create_task(driver.run())
+    await until(lambda: generations_done(store, driver.job_id) >= 1)
+    epoch = store.get_job(driver.job_id).lease_epoch
+    # another service found its lease expired: the job leaves running under a new epoch
+    assert store.stop_running(driver.job_id, epoch, "interrupted", "its lease ran out")
+    taken = (len(store.candidates(driver.job_id)), len(store.events(driver.job_id)),
+             len(store.llm_calls(driver.job_id)))
+    result = await asyncio.wait_for(run, 5)
+    assert result.status == "lost"
+    await asyncio.sleep(2 * Driver.CONTROL_POLL_S)
+    job = store.get_job(driver.job_id)
+    assert (job.status, job.reason, job.lease_epoch) == ("interrupted", "its lease ran out",
+                                                         epoch + 1)
+    assert (len(store.candidates(driver.job_id)), len(store.events(driver.job_id)),
+            len(store.llm_calls(driver.job_id))) == taken
+
+
+async def test_a_newer_claim_fences_out_the_older_driver_and_the_job_is_the_same(
+    tmp_path,
+) -> None:
+    spec = {"algorithm": {"name": "evoprompt-ga", "population": 4, "generations": 6}, "seed": 4}
+    with Store(f"sqlite:///{tmp_path / 'straight.db'}") as store:
+        straight = run_toy(store, spec, job_id="s" * 32)
+        await straight.run()
+        expected = snapshot(store, straight.job_id)
+    with Store(f"sqlite:///{tmp_path / 'two.db'}") as store:
+        first = slow_driver(store, spec, "d" * 32, latency_s=0.03)
+        running = asyncio.create_task(first.run())
+        await until(lambda: generations_done(store, first.job_id) >= 1)
+        second = run_toy(store, spec, job_id=first.job_id)
+        final = await second.run(resume=True)  # claims the job: the first driver is fenced
+        assert (await asyncio.wait_for(running, 5)).status == "lost"
+        assert final.status == "completed"
+        assert snapshot(store, first.job_id) == expected
+        drivers = {p["epoch"]: set() for _, p in store.events(first.job_id)}
+        for _, p in store.events(first.job_id):
+            if p.get("driver"):
+                drivers[p["epoch"]].add(p["driver"])
+        assert [len(d) for e, d in sorted(drivers.items())] == [1, 1]
+        paid = [c for c in store.llm_calls(first.job_id) if not c.cached]
+        assert len(paid) == store.get_job(first.job_id).stats["calls"]

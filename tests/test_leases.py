@@ -138,6 +138,25 @@ def test_a_takeover_honours_the_request_that_was_pending(store: Store, control: 
     assert (job.reason, job.control) == (reason, None)
 
 
+def test_a_job_whose_driver_died_ends_as_its_pending_cancel_asked(store: Store) -> None:
+    job_id = queued(store)
+    lease = store.claim_job(job_id, "service", 30)
+    store.write_batch(job_id, job={"stats": {"calls": 1, "cached": 0, "tokens": 4,
+                                             "best_search": 0.5}}, lease=lease)
+    store.write_paid(job_id, [call(job_id), call(job_id)], [], lease=lease)  # after that step
+    assert store.request_control(job_id, "cancel")
+    # its service finds the driver process gone: the cancel is not lost to the crash
+    assert store.stop_running(job_id, lease.epoch, "interrupted", "driver gone") == "cancelled"
+    job = store.get_job(job_id)
+    assert (job.status, job.reason, job.control) == ("cancelled", "cancelled by request", None)
+    assert job.ended_at is not None
+    # what it paid after its last step counts: stats agree with the ledger
+    assert job.stats == {"calls": 2, "cached": 0, "tokens": 8, "best_search": 0.5}
+    ((_, ended),) = store.events(job_id, kind="JobEnded")
+    assert (ended["status"], ended["stats"]) == ("cancelled", job.stats)
+    assert store.stop_running(job_id, lease.epoch, "interrupted", "again") is None
+
+
 def test_an_unheeded_cancel_is_enforced_after_its_grace(store: Store) -> None:
     job_id = queued(store)
     lease = store.claim_job(job_id, "stuck", 30)

@@ -111,7 +111,7 @@ def test_startup_requeues_interrupted_and_dead_jobs(store: Store, settings: Sett
     # a second job whose driver died without a word: "running", heartbeat long ago
     dead = jobs.submit(store, scripted_spec(generations=1, seed=5))
     store.transition(dead.id, ("queued",), status="running")
-    second = JobService(store, settings, poll_s=0.1, stale_after_s=0.0)
+    second = JobService(store, settings, poll_s=0.1)
     try:
         assert sorted(second.recover()) == sorted([job.id, dead.id])
         jobs.cancel(store, job.id)  # the long one need not run to its end here

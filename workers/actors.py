@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import ray
+from pydantic import SecretStr
 
 from evo.gather import fan_out
 from evo.llm import LLMRequest, LLMResponse
@@ -19,7 +20,8 @@ class LLMWorker:
 
         model = ModelSpec.model_validate(spec)
         if api_key is not None:
-            model = model.model_copy(update={"api_key": api_key})
+            # model_copy does not validate: the key must be made a SecretStr here
+            model = model.model_copy(update={"api_key": SecretStr(api_key)})
         # the URL travels with the actor: a remote node does not see the driver's environment
         self.client = make_client(model, Settings(redis_url=redis_url))
 

@@ -12,12 +12,15 @@ final phase (reserved budget): top-k re-scored on full dev, winner and best seed
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import json
 import logging
 import math
 import os
 import random
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -38,15 +41,17 @@ from evo.events import (
     PhaseChanged,
 )
 from evo.gather import Strand, enter, fan_out, strand
-from evo.llm import LLMRequest, LLMResponse, LLMUnavailable, Message
+from evo.llm import LLMRequest, LLMResponse, Message
 from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Example, Task
-from storage import EvaluationRecord, LLMCallRecord, Store
+from storage import JOB_STATUSES, EvaluationRecord, Lease, LeaseLost, LLMCallRecord, Store
 from workers.budget import Budget
 from workers.cache import ResponseCache
+from workers.lease import JobWatch, LeaseKeeper, holder_name
 from workers.pool import Pool
 from workers.racing import survivors
+from workers.reasons import tenant_reason
 from workers.sandbox import Limits, RunResult, Sandbox, SubprocessSandbox
 from workers.write_behind import WriteBehind
 
@@ -58,11 +63,12 @@ log = logging.getLogger(__name__)
 # saying so. A context variable, so concurrent children (asyncio tasks) never see each other's.
 _GENERATED: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("evo_generated", default=())
 
-# control requests that stop a job at once: the status and reason it ends with
+# how a job that is stopped at once ends: the status and reason it is stored with
 STOPS = {
     "cancel": ("cancelled", "cancelled by request"),
     "interrupt": ("interrupted", "the service stopped; the job resumes from its last checkpoint"),
 }
+LOST = "lost"  # a driver's result when its lease was gone: it wrote nothing more
 
 
 class JobPaused(Exception):
@@ -109,6 +115,9 @@ class Driver:
         bus: InProcessBus | None = None,
         job_id: str,
         sandbox: Sandbox | None = None,
+        lease: Lease | None = None,
+        watch: JobWatch | None = None,
+        lease_s: float = 30.0,
     ) -> None:
         self.spec = spec
         self.task = task
@@ -143,8 +152,12 @@ class Driver:
         self._pending_cands: list[Candidate] = []
         self._pending_evals: list[EvaluationRecord] = []
         self._pending_calls: list[LLMCallRecord] = []
-        self._writer = WriteBehind(store.write_paid, job_id, store.write_batch)
-        self._requested: str | None = None  # a control request acted on: "cancel" | "pause"
+        # the job's lease: given by whoever claimed the job, or claimed by ``run`` itself
+        self.lease = lease
+        self.lease_s = lease_s
+        self.watch = watch
+        self.driver_id = uuid.uuid4().hex[:12]  # tells this driver's records from any other's
+        self._writer = self._make_writer()
 
     # ---- the Engine interface -------------------------------------------------------------
 
@@ -246,6 +259,8 @@ class Driver:
             len(population),
             self.budget.calls,
             self.budget.tokens,
+            self.lease.epoch if self.lease else 0,
+            self.driver_id,
         )
         self._generation = generation + 1
         # a copy: the next generation changes the live state while this one is being written
@@ -258,77 +273,122 @@ class Driver:
             then=lambda: self.bus.publish(event),
         )
         await self._writer.keep_up()  # the generation before this one is stored by now
-        if self._requested == "pause":
+        if self.watch is not None and self.watch.requested == "pause":
             await self._writer.drain()
             raise JobPaused(f"paused by request after generation {generation}")
 
     # ---- running a job ----------------------------------------------------------------------
 
     async def run(self, *, resume: bool = False) -> JobResult:
-        """Run the job; with ``resume``, continue a stored one (queued by a service, or
-        interrupted) from its last checkpoint, if it has one."""
+        """Run the job; with ``resume``, continue a stored one from its last checkpoint, if it
+        has one. A driver given no lease claims the job itself (a new job is created running;
+        a stored one is taken over whatever its state, completed aside) and keeps the lease
+        renewed while it runs."""
         algo_cls = get_algorithm(self.spec.algorithm.name)
         algorithm = algo_cls(
             algo_cls.params_model.model_validate(self.spec.algorithm.params),
             self.spec.algorithm.templates,
         )
-        checkpoint = self._restore() if resume else None
-        if not resume:
-            self.store.create_job(
-                job_id=self.job_id,
-                name=self.spec.name or f"{algo_cls.name} on {self.task.name}",
-                task=self.task.name,
-                algorithm=algo_cls.name,
-                spec=self.spec.public_dict(),
-                seed=self.spec.seed,
-                status="running",
-            )
-            self.store.update_job(self.job_id, started_at=_now(), heartbeat_at=_now())
-        else:
-            job = self.store.get_job(self.job_id)
-            fields: dict[str, Any] = {"status": "running", "reason": None, "control": None,
-                                      "heartbeat_at": _now(), "ended_at": None}
-            if job is not None and job.started_at is None:
-                fields["started_at"] = _now()
-            self.store.update_job(self.job_id, **fields)
+        async with contextlib.AsyncExitStack() as stack:
+            if self.lease is None:
+                self.lease = await asyncio.to_thread(self._claim, resume, algo_cls.name)
+                self._writer = self._make_writer()
+                stack.enter_context(LeaseKeeper(self.store, self.lease.holder, self.lease_s))
+            if self.watch is None:
+                self.watch = await stack.enter_async_context(JobWatch(self.store, self.lease))
+            return await self._run(algorithm, algo_cls.name, resume)
+
+    async def _run(self, algorithm: Any, name: str, resume: bool) -> JobResult:
+        assert self.lease is not None and self.watch is not None
+        checkpoint = await asyncio.to_thread(self._restore) if resume else None
         started = JobStarted(
             self.job_id,
-            algo_cls.name,
+            name,
             self.task.name,
             self.spec.budget.calls,
             self.budget.reserve,
+            self.lease.epoch,
+            self.driver_id,
         )
-        await asyncio.to_thread(self.store.write_batch, self.job_id, events=[started.payload()])
+        try:
+            await asyncio.to_thread(self.store.write_batch, self.job_id,
+                                    events=[started.payload()], lease=self.lease)
+        except LeaseLost:
+            return self._lost()
         self.bus.publish(started)
         work = asyncio.create_task(self._work(algorithm, checkpoint))
-        watch = asyncio.create_task(self._watch(work))
-        status = "completed"
+        self.watch.on_stop(work.cancel)
         try:
             board, seed, reason = await work
         except JobPaused as exc:
-            await self._flush()
-            self._end("paused", str(exc), None)
-            return JobResult(self.job_id, "paused", [], None, self._stats([], None), str(exc))
+            return await self._stop_as("paused", str(exc))
         except asyncio.CancelledError:
-            await self._flush()
-            if self._requested in STOPS and work.cancelled():
-                # asked to stop: the job ends here, keeping everything it recorded
-                status, reason = STOPS[self._requested]
-                self._end(status, reason, None)
-                return JobResult(self.job_id, status, [], None, self._stats([], None), reason)
-            self._end("cancelled", "cancelled", None)
+            stop = self.watch.stopped_as
+            if stop is not None and work.cancelled():
+                # asked to stop (or the lease is gone): the job ends here, keeping its records
+                return await self._stop_as(*STOPS.get(stop, (LOST, None)))
+            await self._stop_as("cancelled", "cancelled")
             raise
+        except LeaseLost:
+            return self._lost()
         except Exception as exc:
-            await self._flush()
-            self._end("failed", _describe(exc), None)
+            result = await self._stop_as("failed", tenant_reason(exc, self.job_id))
+            if result.status == LOST:
+                return result
             raise
         finally:
-            watch.cancel()
             work.cancel()
         stats = self._stats(board, seed)
         best_id = board[0].candidate.id if board else None
-        self._end(status, reason, best_id, stats)
-        return JobResult(self.job_id, status, board, seed, stats, reason)
+        try:
+            await self._end("completed", reason, best_id, stats)
+        except LeaseLost:
+            return self._lost()
+        return JobResult(self.job_id, "completed", board, seed, stats, reason)
+
+    def _claim(self, resume: bool, algorithm: str) -> Lease:
+        holder = holder_name("driver")
+        if not resume:
+            self.store.create_job(
+                job_id=self.job_id,
+                name=self.spec.name or f"{algorithm} on {self.task.name}",
+                task=self.task.name,
+                algorithm=algorithm,
+                spec=self.spec.public_dict(),
+                seed=self.spec.seed,
+                status="running",
+                lease=(holder, self.lease_s),
+            )
+            return Lease(self.job_id, 1, holder)
+        lease = self.store.claim_job(self.job_id, holder, self.lease_s,
+                                     from_status=JOB_STATUSES - {"completed"}, take_over=True)
+        if lease is None:
+            raise LookupError(f"job {self.job_id} is not stored, or has completed")
+        return lease
+
+    def _make_writer(self) -> WriteBehind:
+        return WriteBehind(functools.partial(self.store.write_paid, lease=self.lease),
+                           self.job_id, functools.partial(self.store.write_batch,
+                                                          lease=self.lease))
+
+    async def _stop_as(self, status: str, reason: str | None) -> JobResult:
+        """End the job early as ``status``, after storing what it recorded; a job whose lease
+        is gone writes nothing."""
+        assert self.watch is not None
+        if status == LOST or self.watch.lost:
+            return self._lost()
+        try:
+            await self._flush()
+            await self._end(status, reason, None)
+        except LeaseLost:
+            return self._lost()
+        return JobResult(self.job_id, status, [], None, self._stats([], None), reason)
+
+    def _lost(self) -> JobResult:
+        log.warning("job %s: epoch %s is no longer this driver's; it stopped without writing more",
+                    self.job_id, self.lease.epoch if self.lease else "?")
+        return JobResult(self.job_id, LOST, [], None, self._stats([], None),
+                         "the job was taken over, cancelled or ended elsewhere")
 
     async def _work(
         self, algorithm: Any, checkpoint: tuple[int, dict[str, Any]] | None
@@ -346,27 +406,7 @@ class Driver:
         board, seed = await self._final()
         return board, seed, reason
 
-    HEARTBEAT_S = 10.0
-    CONTROL_POLL_S = 0.5
-
-    async def _watch(self, work: asyncio.Task) -> None:
-        """Poll the job's control request (cancel: stop the search now; pause: stop at the next
-        generation boundary) and tell the store this driver is alive, so a reaper can tell a
-        dead driver from a slow one."""
-        loop = asyncio.get_running_loop()
-        last_beat = loop.time()
-        while True:
-            await asyncio.sleep(self.CONTROL_POLL_S)
-            state = await asyncio.to_thread(self.store.job_control, self.job_id)
-            control = state[1] if state else None
-            if control in STOPS and self._requested not in STOPS:
-                self._requested = control
-                work.cancel()
-            elif control == "pause" and self._requested is None:
-                self._requested = "pause"
-            if loop.time() - last_beat >= self.HEARTBEAT_S:
-                last_beat = loop.time()
-                await asyncio.to_thread(self.store.update_job, self.job_id, heartbeat_at=_now())
+    CONTROL_POLL_S = JobWatch.POLL_S
 
     def _state(self) -> dict[str, Any]:
         """What the driver needs, beside the stored rows, to continue exactly where it was."""
@@ -426,12 +466,15 @@ class Driver:
         self._replay = dict(paid[self._paid :])
         return generation, checkpoint["algorithm"]
 
-    def _end(
+    async def _end(
         self, status: str, reason: str | None, best: str | None, stats: dict | None = None
     ) -> None:
+        assert self.lease is not None
         stats = stats or self._stats([], None)
-        ended = JobEnded(self.job_id, status, reason, best, stats)
-        self.store.write_batch(
+        ended = JobEnded(self.job_id, status, reason, best, stats, self.lease.epoch,
+                         self.driver_id)
+        await asyncio.to_thread(
+            self.store.write_batch,
             self.job_id,
             events=[ended.payload()],
             job={
@@ -441,7 +484,9 @@ class Driver:
                 "stats": stats,
                 "ended_at": _now(),
                 "control": None,
+                "control_at": None,
             },
+            lease=self.lease,
         )
         self.bus.publish(ended)
 
@@ -453,9 +498,12 @@ class Driver:
         seed can look best, and it would then be both the baseline reported and the prompt
         handed back."""
         ev = self.spec.evaluation
+        # equals in the order they were made, however the checkpoint kept its dicts
+        made = self._written
         ranked = sorted(
             self.search_scores.values(),
-            key=lambda s: -self.preferred.get(s.candidate_id, s.value),
+            key=lambda s: (-self.preferred.get(s.candidate_id, s.value),
+                           made.get(s.candidate_id, len(made))),
         )
         if not ranked:
             return [], None
@@ -468,7 +516,6 @@ class Driver:
         dev = await self._full_scores(top + [s for s in seeds if s not in top], "dev")
         # Ties go to the older candidate, as in the stored leaderboard: an evolved prompt that
         # is no better on the full split than the seed it came from is no reason to change it.
-        made = self._written
         board = sorted(
             (Entry(c, dev[c.id].value, dev[c.id].n) for c in top if c.id in dev),
             key=lambda e: (-e.dev, made[e.candidate.id]),
@@ -796,7 +843,7 @@ class Driver:
             evaluations=evals,
             llm_calls=calls,
             checkpoint=checkpoint,
-            job={"stats": self._stats([], None), "heartbeat_at": _now()},
+            job={"stats": self._stats([], None)},
             events=list(events),
         )
 
@@ -893,11 +940,3 @@ def _as_cached(resp: LLMResponse) -> LLMResponse:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, LLMUnavailable):
-        return f"model endpoint unavailable: {exc}"
-    if isinstance(exc, asyncio.CancelledError):
-        return "cancelled"
-    return f"{type(exc).__name__}: {exc}"

