@@ -25,19 +25,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.errors import LeaseLost
 from storage.models import EventRow, JobLeaseRow, JobRow
+from storage.queries import call_totals
 from storage.records import HeldJob, Lease
 
 _NO_SYNC = {"synchronize_session": False}
 
-# what a pending control request makes of a running job that is taken over
-_TAKEOVER = {
+# what a pending control request makes of a running job stopped from outside its driver
+_ASKED = {
     "cancel": ("cancelled", "cancelled by request"),
     "pause": ("paused", "paused by request"),
 }
@@ -157,11 +157,6 @@ def unheeded_cancels(session: Session, *, before: datetime) -> list[tuple[str, i
     return [(r.id, r.lease_epoch) for r in rows]
 
 
-def takeover_outcome(control: str | None, reason: str) -> tuple[str, str]:
-    """The status and reason a running job gets when its lease is taken over."""
-    return _TAKEOVER.get(control or "", ("interrupted", reason))
-
-
 def stop_running(
     session: Session,
     job_id: str,
@@ -170,38 +165,55 @@ def stop_running(
     reason: str,
     *,
     now: datetime,
-    extra: dict[str, Any] | None = None,
-) -> bool:
+) -> str | None:
     """Move a job running under ``epoch`` to ``status`` and raise its epoch, fencing out its
-    driver; with a ``JobEnded`` event. False when the job had moved on already."""
-    values: dict[str, Any] = {
-        "status": status,
-        "reason": reason,
-        "control": None,
-        "control_at": None,
-        "lease_holder": None,
-        "lease_epoch": epoch + 1,
-        "lease_expires_at": None,
-    }
-    if status in ("cancelled", "failed", "completed"):
-        values["ended_at"] = now
+    driver; with a ``JobEnded`` event. A job stopped as interrupted that was asked to cancel or
+    pause ends as asked instead: cancel always wins, and a pause is not lost to a crash. The
+    status it moved to, or None when it had moved on already."""
+    if status == "interrupted":
+        outcome = case(
+            *((JobRow.control == control, literal(s)) for control, (s, _) in _ASKED.items()),
+            else_=literal(status),
+        )
+        why = case(
+            *((JobRow.control == control, literal(r)) for control, (_, r) in _ASKED.items()),
+            else_=literal(reason),
+        )
+    else:
+        outcome, why = literal(status), literal(reason)
+    ends = outcome.in_(("cancelled", "failed", "completed"))
     moved = session.execute(
         update(JobRow)
         .where(JobRow.id == job_id, JobRow.status == "running", JobRow.lease_epoch == epoch)
-        .values(**values, **(extra or {}))
-        .returning(JobRow.stats),
+        .values(
+            status=outcome,
+            reason=why,
+            ended_at=case((ends, literal(now, JobRow.ended_at.type)), else_=JobRow.ended_at),
+            control=None,
+            control_at=None,
+            lease_holder=None,
+            lease_epoch=epoch + 1,
+            lease_expires_at=None,
+        )
+        .returning(JobRow.status, JobRow.reason, JobRow.stats),
         execution_options=_NO_SYNC,
     ).first()
     if moved is None:
-        return False
-    # the stats are the driver's last stored ones: what the job had recorded when it stopped
-    payload = {"kind": "JobEnded", "job_id": job_id, "status": status, "reason": reason,
-               "best_candidate_id": None, "stats": dict(moved.stats or {}), "epoch": epoch,
-               "driver": None}
+        return None
+    # The driver's last stored stats, with what was paid from the ledger: its calls paid after
+    # its last step count too, so that stats and ledger agree however the job stopped.
+    totals = call_totals(session, job_id)
+    stats = {**(moved.stats or {}), "calls": totals["calls"], "cached": totals["cached"],
+             "tokens": totals["prompt_tokens"] + totals["completion_tokens"]}
+    session.execute(update(JobRow).where(JobRow.id == job_id).values(stats=stats),
+                    execution_options=_NO_SYNC)
+    payload = {"kind": "JobEnded", "job_id": job_id, "status": moved.status,
+               "reason": moved.reason, "best_candidate_id": None, "stats": stats,
+               "epoch": epoch, "driver": None}
     session.execute(
         insert(EventRow).values(job_id=job_id, kind="JobEnded", payload=payload, created_at=now)
     )
-    return True
+    return str(moved.status)
 
 
 def _expired(expires_at: datetime | None, now: datetime) -> bool:

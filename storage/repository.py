@@ -228,10 +228,11 @@ class Store:
         with self._writing.begin() as session:
             return leases.renew(session, holder, ttl_s, now=utcnow())
 
-    def stop_running(self, job_id: str, epoch: int, status: str, reason: str) -> bool:
+    def stop_running(self, job_id: str, epoch: int, status: str, reason: str) -> str | None:
         """End the epoch of a job running under ``epoch`` from outside its driver (which is
         fenced out from then on): the job moves to ``status`` with ``reason`` and a JobEnded
-        event. False when it had moved on already."""
+        event; one stopped as interrupted ends as a pending cancel or pause asked. The status
+        it moved to; None when it had moved on already."""
         _check_status(status)
         with self._writing.begin() as session:
             return leases.stop_running(session, job_id, epoch, status, reason, now=utcnow())
@@ -247,9 +248,8 @@ class Store:
         with self._reading() as session:
             found = leases.expired(session, now=now, renewed_before=silent)
         out = []
-        for job_id, epoch, control in found:
-            status, why = leases.takeover_outcome(control, reason)
-            if self.stop_running(job_id, epoch, status, why):
+        for job_id, epoch, _ in found:
+            if status := self.stop_running(job_id, epoch, "interrupted", reason):
                 out.append((job_id, status))
         return out
 
