@@ -580,11 +580,14 @@ def main() -> None:
     from evo.llm import LLMUnavailable
     from evo.spec_io import SpecError
     from evo.task import TaskError
+    from workers.capacity import CannotSchedule
+    from workers.pool import PoolExhausted
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app(standalone_mode=False)
-    except (UserError, SpecError, TaskError, LLMUnavailable) as exc:
+    except (UserError, SpecError, TaskError, LLMUnavailable, CannotSchedule,
+            PoolExhausted) as exc:
         err.print("[bold red]error:[/] ", end="")
         err.print(str(exc), highlight=False, markup=False)
         sys.exit(2)

@@ -136,6 +136,15 @@ def test_unreachable_endpoint(tmp_path: Path, db: str) -> None:
         assert store.candidates(job.id) == []
 
 
+def test_a_job_the_local_cluster_cannot_hold_is_refused_before_it_starts(
+    tmp_path: Path, db: str
+) -> None:
+    out = evo("run", "quickstart", "--set", "models.task.threads=64", db=db, cwd=tmp_path,
+              env={"EVO_EXECUTOR": "ray"})
+    assert_clean_error(out, "models.task.threads", "64 CPUs")
+    assert_no_jobs(db)
+
+
 def test_unknown_job_and_format(tmp_path: Path, db: str) -> None:
     assert_clean_error(evo("show", "abcdef12", db=db, cwd=tmp_path), "no job 'abcdef12'")
     assert_clean_error(evo("export", "abcdef12", "-f", "docx", db=db, cwd=tmp_path),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from evo.settings import Settings
 from evo.spec import JobSpec, ModelSpec
 
 
@@ -32,6 +33,22 @@ def local_capacity() -> Capacity:
     n = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
               else os.cpu_count() or 1)
     return Capacity(n, n)
+
+
+def cluster_capacity(settings: Settings) -> Capacity | None:
+    """CPUs of the cluster that runs model workers under these settings (None: workers run in
+    process, where threads compete but never wait)."""
+    if settings.executor != "ray":
+        return None
+    import ray
+
+    if not ray.is_initialized():
+        if settings.ray_address is None:
+            return local_capacity()  # the cluster a job here will start
+        from workers.runner import init_ray
+
+        init_ray(settings)
+    return ray_capacity()
 
 
 def ray_capacity() -> Capacity:

@@ -60,7 +60,7 @@ def optimize(
     spec = _as_spec(spec, overrides)
     settings = settings or Settings()
     task = load_task(spec.task, base_dir=spec._base_dir)
-    check_job(spec, task)
+    check_job(spec, task, capacity=None if clients else capacity.cluster_capacity(settings))
     own_store = store is None
     store = store or Store(settings.database_url)
     bus = make_bus(settings)

@@ -30,7 +30,7 @@ from evo.spec import JobSpec
 from evo.spec_io import parse_spec
 from storage import HeldJob, JobRecord, Lease, Store
 from workers import jobs
-from workers.capacity import Capacity, local_capacity, ray_capacity
+from workers.capacity import Capacity, cluster_capacity
 from workers.driver import LOST
 from workers.lease import LeaseKeeper, holder_name
 from workers.reasons import tenant_reason
@@ -158,11 +158,7 @@ class JobService:
 
     def capacity(self) -> Capacity | None:
         """CPUs of the cluster this service runs model workers on (None: in-process workers)."""
-        if self.settings.executor != "ray":
-            return None
-        import ray
-
-        return ray_capacity() if ray.is_initialized() else local_capacity()
+        return cluster_capacity(self.settings)
 
     def resume(self, job_ref: str) -> JobRecord:
         job = jobs.requeue(self.store, job_ref)
