@@ -3,12 +3,12 @@
 A job is run under a lease: a holder (a service, or a CLI process), an epoch and an expiry, all
 on the job's row. Taking a job is one conditional UPDATE that also raises the epoch (``claim``);
 the holder renews the expiry while it runs the job (``renew``). Every write a driver makes starts
-with ``fence``: a conditional UPDATE of the job's row that matches only while the job is running
-under the driver's epoch, so a driver whose job was claimed again, taken over or cancelled can no
-longer write anything, and learns so from the refusal (``LeaseLost``). On PostgreSQL the fence
-also locks the row until the transaction commits, so a takeover either lands before a write (the
-write is refused) or waits for it (the write belongs to the epoch that made it); SQLite has one
-writer at a time anyway.
+with ``fence``: it locks the job's row and goes on only while the job is running under the
+driver's epoch, so a driver whose job was claimed again, taken over or cancelled can no longer
+write anything, and learns so from the refusal (``LeaseLost``). On PostgreSQL the lock holds
+until the transaction commits, so a takeover either lands before a write (the write is refused)
+or waits for it (the write belongs to the epoch that made it); SQLite has one writer at a time
+anyway.
 
 Any move of a running job that its own driver does not make (a takeover of an expired lease, a
 cancel its driver did not act on, a service stopping, a driver found dead) goes through
@@ -45,18 +45,15 @@ _ASKED = {
 
 def fence(session: Session, lease: Lease) -> None:
     """The first statement of a write made under ``lease``; raises ``LeaseLost`` when the job is
-    no longer running under its epoch (and then the transaction writes nothing)."""
-    result = session.execute(
-        update(JobRow)
-        .where(
-            JobRow.id == lease.job_id,
-            JobRow.lease_epoch == lease.epoch,
-            JobRow.status == "running",
-        )
-        .values(lease_epoch=JobRow.lease_epoch),
-        execution_options=_NO_SYNC,
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    no longer running under its epoch (and then the transaction writes nothing). The job's row
+    stays locked until the write commits (FOR UPDATE: no new row version, as an UPDATE would
+    leave on PostgreSQL at every write; SQLite's write transaction is exclusive already)."""
+    row = session.execute(
+        select(JobRow.status, JobRow.lease_epoch)
+        .where(JobRow.id == lease.job_id)
+        .with_for_update()
+    ).first()
+    if row is None or row.status != "running" or row.lease_epoch != lease.epoch:
         raise LeaseLost(lease.job_id, lease.epoch)
 
 

@@ -168,3 +168,18 @@ def job_record(store: Store, job_id: str) -> dict:
                          for e in store.evaluations(job_id)),
         "calls": job.stats["calls"],
     }
+
+
+def inline_key_spec(base_url: str, secret: str):
+    """A small job on an OpenAI-compatible endpoint whose key is given inline, not by name."""
+    from evo.spec_io import parse_spec
+
+    return parse_spec({
+        "task": "sentiment",
+        "models": {"task": {"provider": "openai", "model": "m", "base_url": base_url,
+                            "api_key_env": "EVO_TEST_UNSET_KEY", "api_key": secret}},
+        "algorithm": {"name": "evoprompt-ga", "population": 3, "generations": 1,
+                      "dev_subset": 4},
+        "evaluation": {"top_k": 1, "test": False},
+        "budget": {"calls": 600},
+    })

@@ -299,7 +299,7 @@ def test_sign_in_submit_watch_explain_export_and_compare(
         for view in (f"#/jobs/{theirs['id']}", f"#/jobs/{theirs['id']}/lineage"):
             page.goto(f"{live.base_url}/{view}")
             page.wait_for_selector("#job-error, #lineage-error")
-            assert "no job" in page.text_content("#job-error, #lineage-error")
+            assert "no such job" in page.text_content("#job-error, #lineage-error")
 
 
 def test_a_bad_spec_shows_each_message_beside_its_field(

@@ -26,6 +26,7 @@ import pytest
 from evo.settings import Settings
 from evo.spec_io import SpecError, parse_spec
 from storage import Store
+from tests.helpers import inline_key_spec
 from tests.ray_helpers import drivers, ray_cluster
 from tests.servers import Reply, ScriptedOpenAIServer, chat_reply
 from workers import jobs
@@ -140,15 +141,7 @@ def test_an_inline_key_reaches_the_ray_workers(service) -> None:
     secret = "sk-inline-ray-0123456789"
     reply = Reply(body=chat_reply("positive", logprobs=[("positive", -0.2), ("negative", -2)]))
     with ScriptedOpenAIServer([reply]) as server:
-        spec = parse_spec({
-            "task": "sentiment",
-            "models": {"task": {"provider": "openai", "model": "m", "base_url": server.base_url,
-                                "api_key_env": "EVO_TEST_UNSET_KEY", "api_key": secret}},
-            "algorithm": {"name": "evoprompt-ga", "population": 3, "generations": 1,
-                          "dev_subset": 4},
-            "evaluation": {"top_k": 1, "test": False},
-            "budget": {"calls": 600},
-        })
+        spec = inline_key_spec(server.base_url, secret)
         svc = service()
         job = svc.submit(spec)
         done = until(lambda: (j := svc.store.get_job(job.id)).status in FINAL and j, 90, "end")

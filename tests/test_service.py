@@ -12,6 +12,7 @@ from evo.settings import Settings
 from evo.spec import JobSpec
 from evo.spec_io import parse_spec
 from storage import Store
+from tests.helpers import inline_key_spec
 from tests.servers import Reply, ScriptedOpenAIServer, chat_reply
 from workers import jobs
 from workers.service import JobService
@@ -145,15 +146,7 @@ def test_inline_key_is_held_in_memory_and_used(store: Store, service) -> None:
     secret = "sk-inline-service-0123456789"
     reply = Reply(body=chat_reply("positive", logprobs=[("positive", -0.2), ("negative", -2)]))
     with ScriptedOpenAIServer([reply]) as server:
-        spec = parse_spec({
-            "task": "sentiment",
-            "models": {"task": {"provider": "openai", "model": "m", "base_url": server.base_url,
-                                "api_key_env": "EVO_TEST_UNSET_KEY", "api_key": secret}},
-            "algorithm": {"name": "evoprompt-ga", "population": 3, "generations": 1,
-                          "dev_subset": 4},
-            "evaluation": {"top_k": 1, "test": False},
-            "budget": {"calls": 600},
-        })
+        spec = inline_key_spec(server.base_url, secret)
         svc = service()
         svc.start()
         job = svc.submit(spec)

@@ -46,6 +46,7 @@ from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Example, Task
 from storage import JOB_STATUSES, EvaluationRecord, Lease, LeaseLost, LLMCallRecord, Store
+from workers import jobs
 from workers.budget import Budget
 from workers.cache import ResponseCache
 from workers.lease import JobWatch, LeaseKeeper, holder_name
@@ -291,7 +292,7 @@ class Driver:
         )
         async with contextlib.AsyncExitStack() as stack:
             if self.lease is None:
-                self.lease = await asyncio.to_thread(self._claim, resume, algo_cls.name)
+                self.lease = await asyncio.to_thread(self._claim, resume)
                 self._writer = self._make_writer()
                 stack.enter_context(LeaseKeeper(self.store, self.lease.holder, self.lease_s))
             if self.watch is None:
@@ -346,19 +347,11 @@ class Driver:
             return self._lost()
         return JobResult(self.job_id, "completed", board, seed, stats, reason)
 
-    def _claim(self, resume: bool, algorithm: str) -> Lease:
+    def _claim(self, resume: bool) -> Lease:
         holder = holder_name("driver")
         if not resume:
-            self.store.create_job(
-                job_id=self.job_id,
-                name=self.spec.name or f"{algorithm} on {self.task.name}",
-                task=self.task.name,
-                algorithm=algorithm,
-                spec=self.spec.public_dict(),
-                seed=self.spec.seed,
-                status="running",
-                lease=(holder, self.lease_s),
-            )
+            jobs.create(self.store, self.spec, self.task.name, job_id=self.job_id,
+                        lease=(holder, self.lease_s))
             return Lease(self.job_id, 1, holder)
         lease = self.store.claim_job(self.job_id, holder, self.lease_s,
                                      from_status=JOB_STATUSES - {"completed"}, take_over=True)

@@ -43,15 +43,30 @@ def submit(
 
     task = load_task(spec.task, base_dir=spec._base_dir)
     check_job(spec, task, capacity=capacity)
+    return create(store, spec, task.name, owner=owner)
+
+
+def create(
+    store: Store,
+    spec: JobSpec,
+    task_name: str,
+    *,
+    job_id: str | None = None,
+    owner: str | None = None,
+    lease: tuple[str, float] | None = None,
+) -> JobRecord:
+    """Store a new job for ``spec``: queued, or, with ``lease`` (holder, seconds), running and
+    claimed by that holder under epoch 1."""
     return store.create_job(
-        job_id=uuid.uuid4().hex,
-        name=spec.name or f"{spec.algorithm.name} on {task.name}",
-        task=task.name,
+        job_id=job_id or uuid.uuid4().hex,
+        name=spec.name or f"{spec.algorithm.name} on {task_name}",
+        task=task_name,
         algorithm=spec.algorithm.name,
         spec=spec.public_dict(),
         seed=spec.seed,
-        status="queued",
+        status="running" if lease else "queued",
         owner=owner,
+        lease=lease,
     )
 
 

@@ -29,7 +29,7 @@ from evo.spec import JobSpec, ModelSpec
 from evo.spec_io import load_spec, parse_spec
 from evo.task import Task, load_task
 from storage import Lease, LeaseLost, Store
-from workers import capacity, faults
+from workers import capacity, faults, jobs
 from workers.admission import check_job
 from workers.cache import ResponseCache
 from workers.driver import LOST, STOPS, Driver, JobResult
@@ -167,16 +167,7 @@ def _claim_here(
     holder = holder_name("cli")
     if not resume:
         assert task is not None
-        store.create_job(
-            job_id=job_id,
-            name=spec.name or f"{spec.algorithm.name} on {task.name}",
-            task=task.name,
-            algorithm=spec.algorithm.name,
-            spec=spec.public_dict(),
-            seed=spec.seed,
-            status="running",
-            lease=(holder, settings.lease_s),
-        )
+        jobs.create(store, spec, task.name, job_id=job_id, lease=(holder, settings.lease_s))
         return Lease(job_id, 1, holder)
     lease = store.claim_job(job_id, holder, settings.lease_s, from_status=RESUMABLE)
     if lease is None:
