@@ -52,7 +52,10 @@ def stop_cluster(temp_dir: str, grace_s: float = 10.0) -> None:
     """Stop the processes of the cluster that lives in ``temp_dir``: `ray stop` would stop every
     Ray cluster on the machine, another program's included."""
     def ours() -> list[int]:
-        return [pid for pid, cmd in processes() if pid != os.getpid() and temp_dir in cmd]
+        # by command line, or, for processes that retitle themselves (agents, workers), by the
+        # files they hold open in the cluster's folder
+        return [pid for pid, cmd in processes()
+                if pid != os.getpid() and (temp_dir in cmd or holds(pid, temp_dir))]
 
     for pid in ours():
         _signal(pid, signal.SIGTERM)
@@ -74,6 +77,30 @@ def processes() -> list[tuple[int, str]]:
             except OSError:
                 continue  # it ended meanwhile
             out.append((int(entry.name), cmd))
+    return out
+
+
+def holds(pid: int, folder: str) -> bool:
+    """Whether the process has a file open under ``folder``."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(fd).startswith(folder):
+                return True
+    return False
+
+
+def marked(name: str, value: str) -> list[int]:
+    """Pids of processes whose environment has ``name=value`` (inherited from a test's child)."""
+    needle = f"{name}={value}".encode()
+    out = []
+    for pid, _ in processes():
+        with contextlib.suppress(OSError):
+            if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                out.append(pid)
     return out
 
 

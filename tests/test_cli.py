@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -217,6 +219,31 @@ def test_a_worker_stops_cleanly_on_sigterm_and_sigint(tmp_path: Path, db: str, s
         out, errs = worker.communicate(timeout=30)
     assert worker.returncode == 0, errs
     assert "stopping: running jobs are interrupted" in out and "Traceback" not in errs
+
+
+@pytest.mark.ray
+def test_a_worker_stopped_leaves_no_process_of_the_ray_cluster_it_started(
+    tmp_path: Path, db: str
+) -> None:
+    from tests.ray_helpers import marked
+
+    mark = uuid.uuid4().hex  # inherited by every process the worker starts, Ray's included
+    env = {**os.environ, "EVO_EXECUTOR": "ray", "EVO_DATABASE_URL": db, "EVO_TEST_MARK": mark,
+           "RAY_AUTH_MODE": "disabled"}
+    worker = subprocess.Popen([*EVO, "worker"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout is not None
+        assert "running queued jobs" in worker.stdout.readline()
+        started = marked("EVO_TEST_MARK", mark)
+        assert len(started) > 3, started  # the worker, and Ray's head processes and agents
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, errs = worker.communicate(timeout=60)
+    assert worker.returncode == 0, errs
+    time.sleep(2)
+    left = marked("EVO_TEST_MARK", mark)
+    assert left == [], [Path(f"/proc/{pid}/cmdline").read_bytes()[:60] for pid in left]
 
 
 def test_submit_refuses_inline_keys_and_db_commands(tmp_path: Path, db: str) -> None:
