@@ -657,7 +657,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
 
     from evo.settings import Settings
     from storage import Store
-    from workers.runner import init_ray
+    from workers.cluster import init_ray
 
     ours = not ray.is_initialized()
     evo_rows: list[dict[str, Any]] = []

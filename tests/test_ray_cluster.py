@@ -14,8 +14,9 @@ from storage import Store
 from tests.ray_helpers import ray_cluster
 from tests.test_e2e_local import small_copy
 from workers.cache import MemoryCache
+from workers.cluster import PoolFactory
 from workers.driver import Driver
-from workers.runner import PoolFactory, optimize
+from workers.runner import optimize
 
 pytestmark = [pytest.mark.ray, pytest.mark.model]
 

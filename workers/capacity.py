@@ -45,7 +45,7 @@ def cluster_capacity(settings: Settings) -> Capacity | None:
     if not ray.is_initialized():
         if settings.ray_address is None:
             return local_capacity()  # the cluster a job here will start
-        from workers.runner import init_ray
+        from workers.cluster import init_ray
 
         init_ray(settings)
     return ray_capacity()

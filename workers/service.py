@@ -258,7 +258,7 @@ class JobService:
     def _start_ray(self) -> None:
         import ray
 
-        from workers.runner import init_ray
+        from workers.cluster import init_ray
 
         if not ray.is_initialized():
             init_ray(self.settings)
