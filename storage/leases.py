@@ -128,18 +128,18 @@ def renew(session: Session, holder: str, ttl_s: float, *, now: datetime) -> list
 
 def expired(
     session: Session, *, now: datetime, renewed_before: datetime | None = None
-) -> list[tuple[str, int, str | None]]:
-    """(id, epoch, control) of running jobs whose lease has run out (or was last renewed before
+) -> list[tuple[str, int]]:
+    """(id, epoch) of running jobs whose lease has run out (or was last renewed before
     ``renewed_before``)."""
     late = [JobRow.lease_expires_at.is_(None), JobRow.lease_expires_at < now]
     if renewed_before is not None:
         late += [JobRow.heartbeat_at.is_(None), JobRow.heartbeat_at < renewed_before]
     rows = session.execute(
-        select(JobRow.id, JobRow.lease_epoch, JobRow.control).where(
+        select(JobRow.id, JobRow.lease_epoch).where(
             JobRow.status == "running", or_(*late)
         )
     )
-    return [(r.id, r.lease_epoch, r.control) for r in rows]
+    return [(r.id, r.lease_epoch) for r in rows]
 
 
 def unheeded_cancels(session: Session, *, before: datetime) -> list[tuple[str, int]]:

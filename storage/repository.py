@@ -156,7 +156,8 @@ class Store:
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         """Set some of: status, reason, best_candidate_id, stats, started_at, ended_at,
-        heartbeat_at. Raises ``LookupError`` when there is no such job."""
+        heartbeat_at, control, control_at (a lease's fields move only by claims and takeovers).
+        Raises ``LookupError`` when there is no such job."""
         with self._writing.begin() as session:
             _update_job(session, job_id, fields)
 
@@ -248,7 +249,7 @@ class Store:
         with self._reading() as session:
             found = leases.expired(session, now=now, renewed_before=silent)
         out = []
-        for job_id, epoch, _ in found:
+        for job_id, epoch in found:
             if status := self.stop_running(job_id, epoch, "interrupted", reason):
                 out.append((job_id, status))
         return out

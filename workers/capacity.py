@@ -88,9 +88,8 @@ def problems(spec: JobSpec, capacity: Capacity) -> list[tuple[tuple[str, ...], s
         if model.provider != "local":
             continue
         if model.threads > capacity.largest:
-            out.append(((("models", role, "threads")), f"the cluster cannot run this job: each "
-                        f"worker asks for {model.threads} CPUs on one node, and the cluster's "
-                        f"largest node has {capacity.largest:g}"))
+            why = shortfall(model.threads, 0, capacity)
+            out.append(((("models", role, "threads")), f"the cluster cannot run this job: {why}"))
             continue
         size = pool_size(model, capacity, taken)
         taken += size * model.threads
