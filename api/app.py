@@ -23,7 +23,7 @@ from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.state import ApiState
 from evo import __version__
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.spec import JobSpec
 from storage import Store
 from workers.service import JobService

@@ -22,7 +22,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import InvalidInput, Loc
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.spec import JobSpec, ModelSpec
 from evo.task import TaskSpec
 

@@ -12,8 +12,8 @@ from api.errors import InvalidInput, responses, spec_problems
 from api.limits import enforce, parse_json
 from api.params import NoNul
 from api.schemas import GenerationOut, JobOut, JobPage
-from evo.export import NoBestPrompt, render_export
-from evo.settings import Settings
+from evo.app.export import NoBestPrompt, render_export
+from evo.app.settings import Settings
 from evo.spec import JobSpec
 from evo.spec_io import SpecError, parse_spec
 from evo.task import TaskError

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from evo.settings import Settings
+from evo.app.settings import Settings
 from storage import Store
 from workers.service import JobService
 

@@ -655,7 +655,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
 
     import ray
 
-    from evo.settings import Settings
+    from evo.app.settings import Settings
     from storage import Store
     from workers.cluster import init_ray
 

@@ -219,7 +219,7 @@ def run_baseline(server: Any, loaded: Any, method: str, budget: int, seed: int,
 
 
 def run(cfg: Config, log: Any = print) -> list[RunRecord]:
-    from evo.settings import Settings
+    from evo.app.settings import Settings
     from storage import Store
 
     cfg.out.mkdir(parents=True, exist_ok=True)

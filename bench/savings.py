@@ -29,7 +29,7 @@ from storage import Store
 
 
 def evo(args: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evo.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "evo.app.cli", *args], capture_output=True,
                           text=True, env=env, timeout=3600)
 
 

@@ -15,7 +15,7 @@ import uvicorn
 
 from api import create_app
 from api.keys import create_key
-from evo.settings import Settings
+from evo.app.settings import Settings
 from storage import Store
 from tests.servers import free_port
 from workers.service import JobService

@@ -79,7 +79,7 @@ def store(sqlite_url: str):
 
 @pytest.fixture
 def settings(sqlite_url: str):
-    from evo.settings import Settings
+    from evo.app.settings import Settings
 
     return Settings(database_url=sqlite_url, executor="inprocess")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evo.settings import Settings
+from evo.app.settings import Settings
 from storage import Store
 from tests.test_e2e_local import small_copy
 from workers.runner import optimize

@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, inspect, text
 from api import errors
 from api.keys import revoke
 from api.limits import NO_SERVER_KEY
-from evo.settings import Settings
+from evo.app.settings import Settings
 from storage import JOB_STATUSES, Store
 from tests.api_helpers import PREFIX, LiveApi, read_sse, scripted_spec, wait_status
 from tests.servers import Reply, ScriptedOpenAIServer, chat_reply, free_port
@@ -189,7 +189,7 @@ def test_a_job_without_a_best_prompt_exports_nothing_and_says_why(
     # `evo export` refuses alike: the same message, status 2, no traceback, no file written
     out = tmp_path / "best.txt"
     cli = subprocess.run(
-        [sys.executable, "-m", "evo.cli", "export", job_id[:8], "--format", "txt", "-o", str(out),
+        [sys.executable, "-m", "evo.app.cli", "export", job_id[:8], "--format", "txt", "-o", str(out),
          "--db", api.settings.database_url],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
         env={**os.environ, "COLUMNS": "200"},
@@ -799,7 +799,7 @@ def test_the_api_on_postgres(pg_url: str) -> None:
 def test_evo_serve_and_keys_from_the_command_line(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'serve.db'}"
     env = {**os.environ, "EVO_EXECUTOR": "inprocess", "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    evo = [sys.executable, "-m", "evo.cli"]
+    evo = [sys.executable, "-m", "evo.app.cli"]
     made = subprocess.run([*evo, "keys", "create", "ops", "--admin", "--db", db], env=env,
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert made.returncode == 0, made.stderr

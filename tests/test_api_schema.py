@@ -21,7 +21,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.spec_io import parse_spec
 from storage import Store
 from tests.api_helpers import PREFIX, LiveApi, scripted_spec

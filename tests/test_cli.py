@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-EVO = [sys.executable, "-m", "evo.cli"]
+EVO = [sys.executable, "-m", "evo.app.cli"]
 
 
 def evo(*args: str, db: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from evo.compare import Run, bootstrap_ci, run_specs, summarize, to_csv, to_markdown
+from evo.app.compare import Run, bootstrap_ci, run_specs, summarize, to_csv, to_markdown
 from evo.spec_io import parse_spec
 from storage import Store
 
@@ -52,7 +52,7 @@ def test_summary_table_forms() -> None:
 def test_cli_compare_writes_markdown_and_csv(tmp_path: Path) -> None:
     env = {**os.environ, "EVO_EXECUTOR": "inprocess", "COLUMNS": "200"}
     out = subprocess.run(
-        [sys.executable, "-m", "evo.cli", "compare", "quickstart", "--algorithms",
+        [sys.executable, "-m", "evo.app.cli", "compare", "quickstart", "--algorithms",
          "evoprompt-ga,opro", "--repeats", "2", "--set", "models.task.provider=scripted",
          "--set", "algorithm.generations=1", "--set", "budget.calls=2000",
          "--markdown", str(tmp_path / "t.md"), "--csv", str(tmp_path / "t.csv"),
@@ -69,7 +69,7 @@ def test_cli_compare_writes_markdown_and_csv(tmp_path: Path) -> None:
         jobs_before = len(store.list_jobs(limit=100))
     # the same comparison again: every run comes from the store, nothing runs twice
     again = subprocess.run(
-        [sys.executable, "-m", "evo.cli", "compare", "quickstart", "--algorithms",
+        [sys.executable, "-m", "evo.app.cli", "compare", "quickstart", "--algorithms",
          "evoprompt-ga,opro", "--repeats", "2", "--set", "models.task.provider=scripted",
          "--set", "algorithm.generations=1", "--set", "budget.calls=2000",
          "--csv", str(tmp_path / "t.csv"), "--db", f"sqlite:///{tmp_path / 'c.db'}"],
@@ -79,7 +79,7 @@ def test_cli_compare_writes_markdown_and_csv(tmp_path: Path) -> None:
     with Store(f"sqlite:///{tmp_path / 'c.db'}") as store:
         assert len(store.list_jobs(limit=100)) == jobs_before
     assert (tmp_path / "t.csv").read_text() == first  # same table, CIs included
-    bad = subprocess.run([sys.executable, "-m", "evo.cli", "compare", "quickstart",
+    bad = subprocess.run([sys.executable, "-m", "evo.app.cli", "compare", "quickstart",
                           "--algorithms", "ga,opro"], capture_output=True, text=True, env=env,
                          cwd=tmp_path)
     assert bad.returncode == 2 and "unknown algorithm 'ga'" in bad.stderr

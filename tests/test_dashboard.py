@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.dashboard import CSP
-from evo.settings import Settings
+from evo.app.settings import Settings
 from storage import Store
 from tests.api_helpers import LiveApi, scripted_spec, wait_status
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.task import load_task
 from storage import Store
 from workers.runner import optimize

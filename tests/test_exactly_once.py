@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.spec_io import SpecError, parse_spec
 from storage import Store
 from tests.helpers import inline_key_spec
@@ -183,7 +183,7 @@ class Workers:
     def start(self) -> None:
         self.started += 1
         log = (self.logs / f"worker-{self.started}.log").open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "evo.cli", "worker"], env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "evo.app.cli", "worker"], env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 import redis
 
-from evo.settings import Settings
+from evo.app.settings import Settings
 from workers.ratelimit import (
     Limiter,
     LocalRateLimiter,

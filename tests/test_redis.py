@@ -28,7 +28,7 @@ from evo.events import (
     JobStarted,
 )
 from evo.llm import LLMResponse
-from evo.settings import Settings
+from evo.app.settings import Settings
 from workers.cache import MemoryCache
 from workers.redis_bus import RedisBus, make_bus
 from workers.redis_cache import RedisCache, make_cache

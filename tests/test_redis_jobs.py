@@ -11,7 +11,7 @@ import redis
 from servers import Reply, ScriptedOpenAIServer, chat_reply
 
 from evo.events import JobEnded
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.spec import ModelSpec
 from storage import Store
 from workers.llm import make_client

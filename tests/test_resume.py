@@ -29,7 +29,7 @@ def evo(*args: str, db: Path, faults: str | None = None) -> subprocess.Completed
     if faults:
         env["EVO_FAULTS"] = faults
     quiet = ["-q"] if args[0] in ("run", "resume") else []
-    return subprocess.run([sys.executable, "-m", "evo.cli", *args, *quiet], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "evo.app.cli", *args, *quiet], capture_output=True,
                           text=True, env=env, timeout=120, cwd=db.parent)
 
 

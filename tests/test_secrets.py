@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from servers import Reply, ScriptedOpenAIServer, chat_reply
 
-from evo.export import FORMATS, render_export
-from evo.settings import Settings
+from evo.app.export import FORMATS, render_export
+from evo.app.settings import Settings
 from storage import Store
 from workers.runner import optimize
 

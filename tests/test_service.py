@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.spec import JobSpec
 from evo.spec_io import parse_spec
 from storage import Store

@@ -15,7 +15,7 @@ from evo.spec import ModelSpec
 @ray.remote
 class LLMWorker:
     def __init__(self, spec: dict[str, Any], api_key: str | None, redis_url: str | None) -> None:
-        from evo.settings import Settings
+        from evo.app.settings import Settings
         from workers.llm import make_client
 
         model = ModelSpec.model_validate(spec)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.spec import JobSpec, ModelSpec
 
 

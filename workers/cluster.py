@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evo.llm import LLMClient
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.spec import ModelSpec
 from workers import capacity
 from workers.lease import JobStopped

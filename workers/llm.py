@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from evo.llm import LLMClient, LLMUnavailable
-from evo.settings import Settings
+from evo.app.settings import Settings
 from workers.llm_openai import DEFAULT_BASE_URL, OpenAIClient
 from workers.ratelimit import endpoint_key, make_rate_limiter
 

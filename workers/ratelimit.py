@@ -34,7 +34,7 @@ from typing import Protocol
 import redis
 import redis.asyncio as aioredis
 
-from evo.settings import Settings
+from evo.app.settings import Settings
 from workers.redis_bus import DEFAULT_PREFIX, RedisGuard, async_client
 
 log = logging.getLogger(__name__)

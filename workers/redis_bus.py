@@ -26,7 +26,7 @@ import redis
 import redis.asyncio as aioredis
 
 from evo.events import Event, InProcessBus, JobEnded
-from evo.settings import Settings
+from evo.app.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from typing import Any
 import redis
 
 from evo.llm import LLMResponse
-from evo.settings import Settings
+from evo.app.settings import Settings
 from workers.cache import MemoryCache, ResponseCache
 from workers.redis_bus import DEFAULT_PREFIX, RedisGuard, sync_client
 

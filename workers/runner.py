@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evo.compare import Run, run_specs
+from evo.app.compare import Run, run_specs
 from evo.events import InProcessBus, JobEnded
 from evo.llm import LLMClient
 from evo.programs import ProgramTask
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.spec import JobSpec
 from evo.spec_io import load_spec, parse_spec
 from evo.task import Task, load_task
@@ -263,7 +263,7 @@ def compare_runs(
     With ``reuse``, a run whose exact spec already completed in the store is taken from there,
     so a comparison that was interrupted continues where it stopped. ``on_run`` sees the runs
     so far after each one."""
-    from evo.compare import run_of_job
+    from evo.app.compare import run_of_job
 
     done = _completed_by_spec(store) if reuse else {}
     runs: list[Run] = []

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evo.events import InProcessBus
-from evo.settings import Settings
+from evo.app.settings import Settings
 from evo.spec import JobSpec
 from evo.spec_io import parse_spec
 from storage import HeldJob, JobRecord, Lease, Store

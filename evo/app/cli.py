@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from evo.export import FORMATS, NoBestPrompt, render_export
-from evo.progress import ProgressDisplay, leaderboard_table
+from evo.app.export import FORMATS, NoBestPrompt, render_export
+from evo.app.progress import ProgressDisplay, leaderboard_table
 
 app = typer.Typer(
     add_completion=False,
@@ -35,7 +35,7 @@ class UserError(Exception):
 
 
 def _store(db: str | None):
-    from evo.settings import Settings
+    from evo.app.settings import Settings
     from storage import Store
 
     return Store(db or Settings().database_url)
@@ -69,7 +69,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
 ) -> None:
     """Run a job to the end: live progress, then the leaderboard and the job id."""
-    from evo.settings import Settings
+    from evo.app.settings import Settings
     from workers.runner import optimize
 
     settings = Settings()
@@ -105,7 +105,7 @@ def resume(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
 ) -> None:
     """Continue an interrupted (or failed, or cancelled) job from its last checkpoint."""
-    from evo.settings import Settings
+    from evo.app.settings import Settings
     from workers.runner import CannotResume
     from workers.runner import resume as resume_job
 
@@ -126,7 +126,7 @@ def resume(
 
 
 def _settings(db: str | None):
-    from evo.settings import Settings
+    from evo.app.settings import Settings
 
     settings = Settings()
     return settings.model_copy(update={"database_url": db}) if db else settings
@@ -312,8 +312,8 @@ def compare(
     from rich.table import Table
 
     from evo.algorithms import UnknownAlgorithm, get_algorithm
-    from evo.compare import COLUMNS, cells, summarize, to_csv, to_markdown
-    from evo.settings import Settings
+    from evo.app.compare import COLUMNS, cells, summarize, to_csv, to_markdown
+    from evo.app.settings import Settings
     from evo.spec_io import load_spec
     from workers.runner import compare_runs
 
@@ -396,7 +396,7 @@ def show(
     db: DbOption = None,
 ) -> None:
     """A job's population per generation, its best prompts and what it cost."""
-    from evo.progress import show_job
+    from evo.app.progress import show_job
 
     with _store(db) as store:
         record = _job(store, job)
