@@ -39,106 +39,65 @@ characters from a known set of kinds); a sandbox that cannot start a child at al
 ``SandboxUnavailable``. The output kept in a result is a short tail (``OUTPUT_TAIL_LINES``,
 ``OUTPUT_TAIL_CHARS``) without control characters, so that nothing long that the code printed
 (a file it read, for one) reaches a store or a terminal.
+
+This module chooses the isolation and user and starts the children; ``sandbox_types`` holds the
+public types, ``sandbox_process`` watches a running child and ``sandbox_verdict`` reads what it
+left.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import math
 import os
 import pwd
-import selectors
 import shutil
-import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
+
+from workers.sandbox_process import Child, remove_tree, watch_async, watch_sync
+from workers.sandbox_types import (
+    DEFAULT_LIMITS,
+    ISOLATIONS,
+    NETNS,
+    PYTHON_GUARDS,
+    Limits,
+    RunResult,
+    Sandbox,
+    SandboxUnavailable,
+)
+from workers.sandbox_verdict import OUTPUT_TAIL_CHARS, OUTPUT_TAIL_LINES, REASON_CHARS
+
+# Names importers take from here, whichever module now defines them.
+__all__ = [
+    "CHILD_PROGRAM",
+    "DEFAULT_LIMITS",
+    "ISOLATIONS",
+    "NETNS",
+    "OUTPUT_TAIL_CHARS",
+    "OUTPUT_TAIL_LINES",
+    "PYTHON_GUARDS",
+    "REASON_CHARS",
+    "Limits",
+    "RunResult",
+    "Sandbox",
+    "SandboxUnavailable",
+    "SubprocessSandbox",
+]
 
 log = logging.getLogger(__name__)
 
 CHILD_PROGRAM = Path(__file__).with_name("sandbox_child.py")
 JOB_FILE = "job.json"
-RESULT_FILE = "result.json"
-NETNS = "netns"
-PYTHON_GUARDS = "python-guards"
-ISOLATIONS = (NETNS, PYTHON_GUARDS)
 CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-RESULT_MAX_BYTES = 16 * 1024 * 1024  # largest result file the parent will read
-READ_CHUNK = 65536
-KILL_GRACE_S = 2.0  # after SIGKILL, how long to wait for the pipes to close
-EXIT_POLL_S = 0.02  # exit polling interval where pidfd_open is unavailable
-CPU_SLACK_S = 0.05  # rusage rounding when deciding a SIGKILL came from RLIMIT_CPU
-REASON_CHARS = 200  # longest failure reason
-OUTPUT_TAIL_LINES = 5  # of stdout and of stderr, the last lines kept in a RunResult
-OUTPUT_TAIL_CHARS = 500  # and at most this many characters of them
 NOBODY_UID = 65534  # the unprivileged user where the passwd database has no "nobody"
-# Reasons the child may write itself; anything else in its result file is "bad_return".
-CHILD_REASONS = frozenset({
-    "syntax_error", "missing_function", "bad_signature", "non_finite", "bad_return", "memory",
-})
-CHILD_REASON_PREFIXES = ("exception: ", "forbidden: ")
-
-
-class SandboxUnavailable(RuntimeError):
-    """No child can be started here (interpreter missing or unreadable, bad ``run_as``)."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    cpu_s: float = 10.0  # CPU seconds for the child (RLIMIT_CPU, rounded up to whole seconds)
-    wall_s: float = 20.0  # wall-clock limit; the process group is killed at expiry
-    memory_mb: int = 512  # address space (RLIMIT_AS); also the largest file it may write
-    output_bytes: int = 1_000_000  # stdout and stderr together; past this the run is killed
-    processes: int = 0  # extra processes the code may start (0: any attempt fails the run)
-    network: bool = False
-
-    def __post_init__(self) -> None:
-        if min(self.cpu_s, self.wall_s, self.memory_mb, self.output_bytes) <= 0:
-            raise ValueError("sandbox limits must be positive")
-        if self.processes < 0:
-            raise ValueError("processes must be >= 0")
-
-
-@dataclass(frozen=True)
-class RunResult:
-    ok: bool
-    value: Any | None  # JSON-decoded return value when ok
-    # When not ok: "timeout", "cpu_limit", "memory", "output_limit", "syntax_error",
-    # "missing_function", "bad_signature", "exception: <Type>: <first line of the message>",
-    # "non_finite", "bad_return", "forbidden: <what>" or "killed: <signal>"; one line, at most
-    # REASON_CHARS characters.
-    reason: str | None
-    stdout: str  # the last OUTPUT_TAIL_LINES lines, at most OUTPUT_TAIL_CHARS, printable only
-    stderr: str  # the same for stderr
-    wall_s: float
-
-
-class Sandbox(Protocol):
-    """Runs ``entry(*args)`` (or ``entry(**args)``) of untrusted ``code`` and returns its value.
-
-    Every failure of the code (crash, limit, forbidden action, bad value) is a ``RunResult`` with
-    ``ok=False`` and a reason; only a sandbox unable to run anything raises.
-    """
-
-    def run(
-        self, code: str, entry: str, args: list | dict, *, limits: Limits | None = None
-    ) -> RunResult: ...
-
-    async def arun(
-        self, code: str, entry: str, args: list | dict, *, limits: Limits | None = None
-    ) -> RunResult: ...
-
-
-DEFAULT_LIMITS = Limits()
 
 
 class SubprocessSandbox:
@@ -203,7 +162,7 @@ class SubprocessSandbox:
         isolation, user = self._detected or await asyncio.to_thread(self._settings)
         child = self._start(isolation, user, code, entry, args, limits or self.limits)
         try:
-            await _watch_async(child)
+            await watch_async(child)
         finally:
             child.stop()
         return child.result()
@@ -216,7 +175,7 @@ class SubprocessSandbox:
     ) -> RunResult:
         child = self._start(isolation, user, code, entry, args, limits)
         try:
-            _watch_sync(child)
+            watch_sync(child)
         finally:
             child.stop()
         return child.result()
@@ -280,7 +239,7 @@ class SubprocessSandbox:
     def _start(
         self, isolation: str, user: int | None, code: str, entry: str, args: list | dict,
         limits: Limits,
-    ) -> _Child:
+    ) -> Child:
         if not isinstance(args, list | dict):
             raise TypeError("args must be a list or a dict")
         job = json.dumps({"code": code, "entry": entry, "args": args, "limits": asdict(limits)})
@@ -308,204 +267,11 @@ class SubprocessSandbox:
                 **extra,
             )
         except BaseException as exc:
-            _remove_tree(workdir)
+            remove_tree(workdir)
             if isinstance(exc, OSError):
                 raise SandboxUnavailable(f"cannot start a sandbox child: {exc}") from exc
             raise
-        return _Child(popen, workdir, limits, isolation, started)
-
-
-class _Child:
-    """One running child: its pipes, its exit, its deadline, and the verdict afterwards.
-
-    The group is always killed before the leader is reaped, so its process-group id cannot have
-    been reused by an unrelated process when the signal is sent.
-    """
-
-    def __init__(
-        self, popen: subprocess.Popen[bytes], workdir: str, limits: Limits, isolation: str,
-        started: float,
-    ) -> None:
-        assert popen.stdout is not None and popen.stderr is not None
-        self.popen = popen
-        self.workdir = workdir
-        self.limits = limits
-        self.isolation = isolation
-        self.started = started
-        self.deadline = started + limits.wall_s
-        self.output = {popen.stdout.fileno(): bytearray(), popen.stderr.fileno(): bytearray()}
-        self.open_pipes = set(self.output)
-        self.captured = 0
-        self.exited = self.timed_out = self.over_output = self.in_grace = self.gave_up = False
-        self.status: int | None = None
-        self.cpu_s = 0.0
-        self.ended = started
-        self.result_data: bytes | None = None
-        try:
-            self.pidfd: int | None = os.pidfd_open(popen.pid)
-        except (AttributeError, OSError):
-            self.pidfd = None
-
-    @property
-    def finished(self) -> bool:
-        return (self.exited and not self.open_pipes) or self.gave_up
-
-    def watched(self) -> set[int]:
-        fds = set(self.open_pipes)
-        if self.pidfd is not None and not self.exited:
-            fds.add(self.pidfd)
-        return fds
-
-    def wait_time(self) -> float:
-        remaining = max(0.0, self.deadline - time.monotonic())
-        return remaining if self.pidfd is not None else min(remaining, EXIT_POLL_S)
-
-    def handle(self, fd: int) -> None:
-        """A watched descriptor is readable: output arrived, a pipe closed, or the child exited."""
-        if fd == self.pidfd:
-            self._on_exit()
-            return
-        try:
-            chunk = os.read(fd, READ_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
-            self.open_pipes.discard(fd)
-            return
-        room = max(0, self.limits.output_bytes - self.captured)
-        self.output[fd] += chunk[:room]
-        self.captured += len(chunk)
-        if self.captured > self.limits.output_bytes and not self.over_output:
-            self.over_output = True
-            self.kill()
-
-    def tick(self) -> None:
-        """Between waits: notice an exit without pidfd, and act on the deadline."""
-        if self.pidfd is None and not self.exited:
-            with contextlib.suppress(ChildProcessError):
-                info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-                if info is not None:
-                    self._on_exit()
-        if self.finished or time.monotonic() < self.deadline:
-            return
-        if self.in_grace:
-            self.gave_up = True  # something still holds a pipe after SIGKILL: stop reading
-            return
-        self.timed_out = not self.exited
-        self.in_grace = True
-        self.deadline = time.monotonic() + KILL_GRACE_S
-        self.kill()
-
-    def _on_exit(self) -> None:
-        self.exited = True
-        self.kill()  # whatever the child left behind goes with it, and releases the pipes
-
-    def kill(self) -> None:
-        if self.status is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-
-    def stop(self) -> None:
-        """Kill, reap, close and delete, whatever state the run is in."""
-        self.kill()
-        if self.status is None:
-            try:
-                _, self.status, usage = os.wait4(self.popen.pid, 0)
-                self.cpu_s = usage.ru_utime + usage.ru_stime
-            except ChildProcessError:  # reaped by someone else's waitpid(-1)
-                self.status = 0
-            self.popen.returncode = os.waitstatus_to_exitcode(self.status)
-            self.ended = time.monotonic()
-        for stream in (self.popen.stdout, self.popen.stderr):
-            if stream is not None:
-                stream.close()
-        if self.pidfd is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
-        _remove_tree(self.workdir)
-
-    def result(self) -> RunResult:
-        reason, value = self._verdict()
-        stdout, stderr = (_tail(bytes(b).decode("utf-8", "replace")) for b in self.output.values())
-        return RunResult(
-            ok=reason is None, value=value, reason=reason, stdout=stdout, stderr=stderr,
-            wall_s=self.ended - self.started,
-        )
-
-    def _verdict(self) -> tuple[str | None, Any]:
-        if self.over_output:
-            return "output_limit", None
-        if self.timed_out:
-            return "timeout", None
-        if self.result_data is not None:
-            return _decode_result(self.result_data)
-        return self._death_reason(), None
-
-    def _death_reason(self) -> str:
-        """The child ended without a result file: a signal, or an exit of its own."""
-        status = self.status or 0
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        if sig is None and self.isolation == NETNS and code is not None and code > 128:
-            sig = code - 128  # the namespace's shell reports a killed child as 128 + signal
-        cpu_limit = max(1, math.ceil(self.limits.cpu_s)) - CPU_SLACK_S
-        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and self.cpu_s >= cpu_limit):
-            return "cpu_limit"
-        if sig == signal.SIGKILL:
-            return "memory"  # killed by the kernel without reaching its CPU limit: out of memory
-        if sig is not None:
-            return f"killed: {_signal_name(sig)}"
-        return f"exception: SystemExit: exited with code {code} without a result"
-
-
-def _decode_result(data: bytes) -> tuple[str | None, Any]:
-    """Check the child's result file as untrusted input (the code could have written it)."""
-    def finite(text: str) -> float:
-        number = float(text)
-        if not math.isfinite(number):
-            raise _NonFinite
-        return number
-
-    def reject(_: str) -> float:
-        raise _NonFinite
-
-    try:
-        result = json.loads(data, parse_float=finite, parse_constant=reject)
-    except _NonFinite:
-        return "non_finite", None
-    except (ValueError, RecursionError):
-        return "bad_return", None
-    if not isinstance(result, dict) or not isinstance(result.get("ok"), bool):
-        return "bad_return", None
-    if result["ok"]:
-        return None, result.get("value")
-    return _child_reason(result.get("reason")), None
-
-
-def _child_reason(reason: Any) -> str:
-    """A reason from the result file: its first line, cut, and of a kind the child writes."""
-    if not isinstance(reason, str):
-        return "bad_return"
-    lines = reason[: REASON_CHARS * 4].splitlines()
-    line = _printable(lines[0])[:REASON_CHARS] if lines else ""
-    if line in CHILD_REASONS or line.startswith(CHILD_REASON_PREFIXES):
-        return line
-    return "bad_return"
-
-
-def _printable(text: str, keep: str = "") -> str:
-    """``text`` with each control or format character (escape sequences, bidi overrides) but
-    those in ``keep`` replaced by "?"."""
-    return "".join(c if c.isprintable() or c in keep else "?" for c in text)
-
-
-def _tail(text: str) -> str:
-    """The last lines of an output stream, bounded and printable (see ``RunResult``)."""
-    tail = text[-OUTPUT_TAIL_CHARS * 4:].replace("\r\n", "\n")
-    lines = tail.splitlines(keepends=True)[-OUTPUT_TAIL_LINES:]
-    return _printable("".join(lines), keep="\n\t")[-OUTPUT_TAIL_CHARS:]
+        return Child(popen, workdir, limits, isolation, started)
 
 
 def _nobody() -> int:
@@ -517,105 +283,3 @@ def _nobody() -> int:
 
 def _who(user: int | None) -> str:
     return "the service's user" if user is None else f"uid {user}"
-
-
-class _NonFinite(Exception):
-    pass
-
-
-def _read_result_file(child: _Child) -> None:
-    """Load the result file, refusing links, FIFOs and anything over RESULT_MAX_BYTES."""
-    path = os.path.join(child.workdir, RESULT_FILE)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            return
-        if info.st_size > RESULT_MAX_BYTES:
-            child.result_data = b'{"ok": false, "reason": "bad_return"}'
-            return
-        child.result_data = f.read(RESULT_MAX_BYTES + 1)
-
-
-def _signal_name(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return str(sig)
-
-
-def _remove_tree(path: str) -> None:
-    """Delete a work directory even where the code removed permissions from its contents."""
-    def unlock(_function: Any, failed: str, _exc: Any) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(failed), 0o700)
-            os.chmod(failed, 0o700)
-        with contextlib.suppress(OSError):
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                shutil.rmtree(failed, ignore_errors=True)
-            else:
-                os.unlink(failed)
-
-    shutil.rmtree(path, onerror=unlock)
-    if os.path.lexists(path):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _watch_sync(child: _Child) -> None:
-    with selectors.DefaultSelector() as selector:
-        registered: set[int] = set()
-        while True:
-            _sync_registrations(selector, registered, child.watched())
-            if child.finished:
-                break
-            for key, _ in selector.select(child.wait_time()):
-                child.handle(key.fd)
-            child.tick()
-    _read_result_file(child)
-
-
-def _sync_registrations(
-    selector: selectors.BaseSelector, registered: set[int], wanted: set[int]
-) -> None:
-    for fd in registered - wanted:
-        selector.unregister(fd)
-    for fd in wanted - registered:
-        selector.register(fd, selectors.EVENT_READ)
-    registered.clear()
-    registered.update(wanted)
-
-
-async def _watch_async(child: _Child) -> None:
-    loop = asyncio.get_running_loop()
-    wake = asyncio.Event()
-    registered: set[int] = set()
-
-    def readable(fd: int) -> None:
-        child.handle(fd)
-        wake.set()
-
-    def sync() -> None:
-        wanted = child.watched()
-        for fd in registered - wanted:
-            loop.remove_reader(fd)
-        for fd in wanted - registered:
-            loop.add_reader(fd, readable, fd)
-        registered.clear()
-        registered.update(wanted)
-
-    try:
-        while True:
-            sync()
-            if child.finished:
-                break
-            wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), child.wait_time())
-            child.tick()
-    finally:
-        for fd in registered:
-            loop.remove_reader(fd)
-    _read_result_file(child)
