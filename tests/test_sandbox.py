@@ -25,13 +25,14 @@ from pathlib import Path
 
 import pytest
 
-from workers.sandbox import (
+import workers.sandbox
+from workers.sandbox import SubprocessSandbox
+from workers.sandbox_types import (
     NETNS,
     PYTHON_GUARDS,
     Limits,
     RunResult,
     SandboxUnavailable,
-    SubprocessSandbox,
 )
 
 FAST = Limits(cpu_s=1, wall_s=5)
@@ -94,6 +95,13 @@ def _failed(result: RunResult, reason: str) -> None:
 
 
 # -- values --------------------------------------------------------------------------------
+
+
+def test_the_public_names_stay_importable_from_workers_sandbox() -> None:
+    # other modules (the driver, the scorer) import them from there, wherever they are defined
+    for name in workers.sandbox.__all__:
+        assert getattr(workers.sandbox, name) is not None
+    assert workers.sandbox.Limits is Limits and workers.sandbox.NETNS == NETNS
 
 
 def test_priority_function_returns_its_list(sandbox: SubprocessSandbox) -> None:
