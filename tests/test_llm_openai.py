@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from servers import Reply, ScriptedOpenAIServer, chat_reply, free_port, start_llama_server
 
+import workers.llm_openai
 from evo.llm import LLMRequest, LLMResponse, LLMUnavailable, Message
 from workers.llm_local import bundled_model_path
-from workers.llm_openai import LABEL_FLOOR, OpenAIClient
+from workers.llm_openai import OpenAIClient
+from workers.llm_openai_labels import LABEL_FLOOR
 
 KEY = "sk-planted-SECRET-123"
 ASK = (Message("user", "Say hello."),)
@@ -50,6 +52,13 @@ def llama_url() -> Iterator[str]:
 
 
 @pytest.mark.model
+def test_the_public_names_stay_importable_from_workers_llm_openai() -> None:
+    # workers.llm and the benchmarks import them from there, wherever they are defined
+    for name in workers.llm_openai.__all__:
+        assert getattr(workers.llm_openai, name) is not None
+    assert workers.llm_openai.LABEL_FLOOR == LABEL_FLOOR
+
+
 def test_real_server_generates(llama_url: str) -> None:
     client = OpenAIClient("smollm2", base_url=llama_url, api_key=None)
     request = LLMRequest(messages=(Message("user", "Name three colours."),), max_tokens=12)
