@@ -1,0 +1,178 @@
+"""``evo`` commands that do their work in this process: run or resume a job with live progress,
+compare algorithms, run a benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evo.app.cli_common import (
+    DbOption,
+    JobArg,
+    UserError,
+    console,
+    db_settings,
+    err,
+    open_store,
+    spec_path,
+)
+from evo.app.progress import ProgressDisplay, leaderboard_table
+
+
+def run(
+    spec: Annotated[str, typer.Argument(help="a YAML/JSON spec file, or a shipped example name")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="override a field: --set algorithm.population=8"),
+    ] = None,
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
+) -> None:
+    """Run a job to the end: live progress, then the leaderboard and the job id."""
+    from workers.runner import optimize
+
+    settings = db_settings(db)
+    path = spec_path(spec)
+    store = open_store(settings.database_url)
+    display = ProgressDisplay(console, enabled=not quiet)
+    try:
+        with display:
+            result = optimize(
+                path,
+                overrides=set_ or (),
+                store=store,
+                settings=settings,
+                subscribe=[display.on_event],
+            )
+    finally:
+        store.close()
+    console.print(leaderboard_table(result))
+    if result.reason:
+        console.print(f"[yellow]{result.reason}[/]")
+    console.print(
+        f"job [bold]{result.job_id}[/] {result.status} — "
+        f"evo show {result.job_id[:8]} · evo export {result.job_id[:8]} --format md"
+    )
+
+
+def resume(
+    job: JobArg,
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
+) -> None:
+    """Continue an interrupted (or failed, or cancelled) job from its last checkpoint."""
+    from workers.runner import CannotResume
+    from workers.runner import resume as resume_job
+
+    settings = db_settings(db)
+    store = open_store(settings.database_url)
+    display = ProgressDisplay(console, enabled=not quiet)
+    try:
+        with display:
+            result = resume_job(job, store=store, settings=settings, subscribe=[display.on_event])
+    except CannotResume as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        store.close()
+    console.print(leaderboard_table(result))
+    console.print(f"job [bold]{result.job_id}[/] {result.status}")
+
+
+def compare(
+    spec: Annotated[
+        str, typer.Argument(help="a spec file or shipped example: task, budget, models")
+    ],
+    algorithms: Annotated[
+        str, typer.Option(help="comma-separated algorithm names")
+    ] = "evoprompt-ga,opro",
+    repeats: Annotated[
+        int, typer.Option(min=1, max=100, help="runs per algorithm (seeds differ)")
+    ] = 1,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="also write the table as Markdown")] = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="also write the table as CSV")
+    ] = None,
+    db: DbOption = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="run everything again, even runs the store has")
+    ] = False,
+) -> None:
+    """Run several algorithms on one task with one budget and compare them in one table.
+    Runs whose exact spec already completed in the store are reused, so an interrupted
+    comparison continues where it stopped."""
+    from rich.table import Table
+
+    from evo.algorithms import UnknownAlgorithm, get_algorithm
+    from evo.app.compare import COLUMNS, cells, summarize, to_csv, to_markdown
+    from evo.spec_io import load_spec
+    from workers.runner import compare_runs
+
+    names = [a.strip() for a in algorithms.split(",") if a.strip()]
+    for name in names:
+        try:
+            get_algorithm(name)
+        except UnknownAlgorithm as exc:
+            raise UserError(str(exc)) from None
+    base = load_spec(spec_path(spec), set_ or ())
+    settings = db_settings(db)
+    title = (f"{base.task if isinstance(base.task, str) else 'task'} · "
+             f"budget {base.budget.calls} calls · {repeats} run(s) each")
+    total = len(names) * repeats
+
+    def write(runs: list) -> None:
+        # after every run, so a long comparison that stops early still leaves its table
+        rows = summarize(runs)
+        note = "" if len(runs) == total else f" · {len(runs)} of {total} runs so far"
+        if markdown:
+            markdown.write_text(to_markdown(rows, title=title + note))
+        if csv_out:
+            csv_out.write_text(to_csv(rows))
+
+    store = open_store(settings.database_url)
+    try:
+        runs = compare_runs(
+            base,
+            names,
+            repeats,
+            store=store,
+            settings=settings,
+            progress=lambda msg: err.print(msg, highlight=False),
+            on_run=write,
+            reuse=not fresh,
+        )
+    finally:
+        store.close()
+    table = Table(*COLUMNS, title=title)
+    for row in summarize(runs):
+        table.add_row(*cells(row))
+    console.print(table)
+    for path in (markdown, csv_out):
+        if path:
+            err.print(f"wrote {path}")
+
+
+BENCHMARKS = ("orchestration", "local_model", "store", "savings", "task_difficulty", "quality",
+              "client_cpu")
+
+# Everything after NAME, --help included, is the benchmark's own to parse.
+BENCH_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True,
+                 "help_option_names": []}
+
+
+def bench(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help=f"one of: {', '.join(BENCHMARKS)}")],
+) -> None:
+    """Run a benchmark (`evo bench NAME --help` for its options); it prints its figures."""
+    import importlib
+
+    if name not in BENCHMARKS:
+        raise UserError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    try:
+        module = importlib.import_module(f"bench.{name}")
+    except ModuleNotFoundError as exc:
+        raise UserError(f"benchmark {name!r} is not available here ({exc})") from None
+    module.main(list(ctx.args))
