@@ -65,4 +65,3 @@ def arithmetic_records(rng: Random) -> Iterator[Record]:
         kind = rng.choice(ARITH_KINDS)
         text, answer = _problem(rng, kind)
         yield text, str(answer), kind
-

@@ -206,4 +206,3 @@ def sentiment_records(rng: Random) -> Iterator[Record]:
         good = rng.random() < 0.5
         text, kind = _review(rng, good)
         yield text, "positive" if good else "negative", kind
-

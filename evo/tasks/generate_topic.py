@@ -176,4 +176,3 @@ def topic_records(rng: Random) -> Iterator[Record]:
         label = rng.choice(TOPICS)
         text, kind = _topic_sentence(rng, label)
         yield text, label, kind
-
