@@ -168,7 +168,7 @@ def evo_spec(task: Any, algorithm: str, budget: int, seed: int, dev_subset: int,
              loaded: Any) -> dict[str, Any]:
     from evo.algorithms import get_algorithm
     from evo.spec import JobSpec
-    from workers.driver import final_reserve
+    from workers.final import final_reserve
 
     accepted = get_algorithm(algorithm).params_model.model_fields
     params: dict[str, Any] = {"name": algorithm}

@@ -14,7 +14,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from evo.llm import Message
 
@@ -99,7 +99,7 @@ class MetaPrompt:
                           for g in _ngrams(words(part))}
         return grams - filled_grams, shown - filled_grams, frozenset(topical)
 
-    def echo(self, proposal: str) -> str:
+    def echo(self, proposal: str) -> Literal["", "echoed_meta_prompt", "copied_example"]:
         """Why ``proposal`` is the meta-prompt's own text rather than a proposal ("" if it is not):
 
         - ``echoed_meta_prompt``: at least half its trigrams (three or more) are the template's

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from evo.candidate import Candidate
-from evo.engine import Engine
+from evo.engine import Engine, Rejection, Sample
 from evo.meta_prompt import MetaPrompt
+
+MAX_TOKENS = 120  # room for one instruction, not for an essay around it
+MAX_CHARS = 1500  # longer than this is no instruction
 
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"</?\s*[a-zA-Z_]+\s*>")
@@ -27,8 +32,18 @@ def normalize(text: str) -> str:
     return _WS.sub(" ", text).strip().lower()
 
 
-def clean_proposal(raw: str, tag: str, max_chars: int) -> tuple[str | None, str]:
-    """(prompt, "") or (None, reason); ``raw`` is what followed the pre-filled opening tag."""
+@dataclass(frozen=True)
+class Proposal:
+    """A usable proposal and the sample it was cleaned from (for the candidate's lineage)."""
+
+    text: str
+    source: Sample
+
+
+def clean_proposal(
+    raw: str, tag: str, max_chars: int
+) -> tuple[str | None, Rejection | Literal[""]]:
+    """(prompt, "") or (None, why); ``raw`` is what followed the pre-filled opening tag."""
     text = raw.split(f"</{tag}>", 1)[0]
     text = _TAG.sub("\n", text)  # a reopened tag starts a new paragraph
     # small models pad with chatter after the instruction: keep its first real paragraph
@@ -58,35 +73,53 @@ async def propose(
     tag: str = "prompt",
     n: int = 1,
     temperature: float = 1.0,
-    max_tokens: int = 120,
-    max_chars: int = 1500,
-) -> list[str]:
-    """Sample ``n`` proposals and keep the usable ones (in order, duplicates dropped)."""
+    max_tokens: int = MAX_TOKENS,
+    max_chars: int = MAX_CHARS,
+    prefill: str | None = None,
+    run_on: re.Pattern[str] | None = None,
+) -> list[Proposal]:
+    """Sample ``n`` proposals and keep the usable ones (in order, duplicates dropped).
+
+    By default the answer starts inside the opening tag. With a ``prefill`` that does not open
+    it, the model writes something first (its steps) and the proposal is what follows the last
+    opening tag. ``run_on`` marks where a model that runs on into the meta-prompt's next field
+    has left the proposal.
+    """
+    opening = f"<{tag}>"
     answers = await engine.generate(
         meta.messages,
         n=n,
         temperature=temperature,
         max_tokens=max_tokens,
-        prefill=f"<{tag}>",
+        prefill=opening if prefill is None else prefill,
         stop=(f"</{tag}>",),
         purpose=operator,
     )
+    inside = prefill is None or prefill.endswith(opening)
     seen = {normalize(o) for o in (*originals, *meta.example_answers)}
-    kept: list[str] = []
-    for raw in answers:
-        if raw is None:
+    kept: list[Proposal] = []
+    for sample in answers:
+        if sample is None:
             engine.reject(operator, "call_failed")
             continue
+        raw = sample.text
+        if not inside:
+            if opening not in raw:
+                engine.reject(operator, "no_final_prompt")
+                continue
+            raw = raw.rsplit(opening, 1)[1]
         text, reason = clean_proposal(raw, tag, max_chars)
+        if text is not None and run_on is not None:
+            text, reason = run_on.split(" " + text, maxsplit=1)[0].strip() or None, "empty"
         if text is None:
-            engine.reject(operator, reason)
+            engine.reject(operator, reason or "empty")
         elif normalize(text) in seen:
             engine.reject(operator, "unchanged")
         elif echo := meta.echo(text):
             engine.reject(operator, echo)
         else:
             seen.add(normalize(text))
-            kept.append(text)
+            kept.append(Proposal(text, sample))
     return kept
 
 

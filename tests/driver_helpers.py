@@ -11,12 +11,12 @@ from workers.pool import LocalWorker, Pool
 from workers.scripted import ScriptedClient, hashed_reply
 
 
-def run_toy(store: Store, spec: dict, reply=None, job_id: str = "j" * 32):
+def run_toy(store: Store, spec: dict, reply=None, job_id: str = "j" * 32, task=None):
     client = ScriptedClient(reply or scripted(hashed_reply))
     pool = Pool([LocalWorker(client)], model="scripted", batch_size=3)
     base = {"task": "sentiment", "evaluation": {"top_k": 2}, "budget": {"calls": 100_000}}
     job = JobSpec.model_validate({**base, **spec})
-    driver = Driver(job, toy_task(), store=store, task_pool=pool, meta_pool=pool,
+    driver = Driver(job, task or toy_task(), store=store, task_pool=pool, meta_pool=pool,
                     cache=MemoryCache(), job_id=job_id)
     return driver
 

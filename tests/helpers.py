@@ -81,6 +81,7 @@ def scripted_job(
     seeds: tuple[str, ...] | None = None,
     job_id: str | None = None,
     cache: MemoryCache | None = None,
+    task: Task | None = None,
 ) -> tuple[Driver, ScriptedClient, dict[int, dict]]:
     """A job on the toy task with the scripted model, and the state each generation checkpoints.
 
@@ -95,18 +96,18 @@ def scripted_job(
     parse_spec({**merged, "task": "sentiment"})  # the algorithm's own keys, checked
     client = ScriptedClient(scripted(meta))
     pool = Pool([LocalWorker(client)], model="scripted")
-    task = toy_task(seeds) if seeds else toy_task()
+    task = task or (toy_task(seeds) if seeds else toy_task())
     driver = Driver(JobSpec.model_validate(merged), task, store=store, task_pool=pool,
                     meta_pool=pool, cache=cache if cache is not None else MemoryCache(),
                     job_id=job_id or f"job{random.random():.12f}"[5:])
     states: dict[int, dict] = {}
-    original = driver.generation_done
+    original = driver.search.generation_done
 
     async def done(generation: int, population: Sequence[Candidate], state: dict) -> None:
         states[generation] = state
         await original(generation, population, state)
 
-    driver.generation_done = done  # type: ignore[method-assign]
+    driver.search.generation_done = done  # type: ignore[method-assign]
     return driver, client, states
 
 
@@ -132,7 +133,7 @@ async def crash_and_resume(
     straight, _, _ = scripted_job(spec, meta, store, seeds)
     await straight.run()
     crashing, _, _ = scripted_job(spec, meta, store, seeds)
-    original = crashing.evaluate
+    original = crashing.search.evaluate
     calls = 0
 
     async def evaluate(candidates: Sequence[Candidate], split: str = "dev",
@@ -143,7 +144,7 @@ async def crash_and_resume(
             raise Crash
         return await original(candidates, split, subset)
 
-    crashing.evaluate = evaluate  # type: ignore[method-assign]
+    crashing.search.evaluate = evaluate  # type: ignore[method-assign]
     try:
         await crashing.run()
     except Crash:

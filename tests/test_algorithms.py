@@ -109,13 +109,13 @@ async def test_ga_one_child_per_pair_and_keeps_best_n(store: Store) -> None:
 def capture_states(driver: Driver) -> dict[int, dict]:
     """Record the state each generation hands to the engine (and so to the checkpoint)."""
     states: dict[int, dict] = {}
-    original = driver.generation_done
+    original = driver.search.generation_done
 
     async def done(generation, population, state):
         states[generation] = state
         await original(generation, population, state)
 
-    driver.generation_done = done  # type: ignore[method-assign]
+    driver.search.generation_done = done  # type: ignore[method-assign]
     return states
 
 

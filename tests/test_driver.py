@@ -112,15 +112,15 @@ async def test_dev_subset_fixed_or_fresh_each_generation(store: Store, resample:
     driver = Driver(job, toy_task(), store=store, task_pool=pool, meta_pool=pool,
                     cache=MemoryCache(), job_id="s" * 32)
     seen: dict[int, set[str]] = {}
-    original = driver._examples
+    original = driver.search.scoring.examples
 
     def spy(split, subset):
         examples = original(split, subset)
         if subset is not None:
-            seen.setdefault(driver._generation, set()).update(e.id for e in examples)
+            seen.setdefault(driver.search.scoring.generation, set()).update(e.id for e in examples)
         return examples
 
-    driver._examples = spy  # type: ignore[method-assign]
+    driver.search.scoring.examples = spy  # type: ignore[method-assign]
     await driver.run()
     sets = [frozenset(v) for _, v in sorted(seen.items())]
     assert len(sets) == 4 and all(len(s) == 4 for s in sets)
@@ -132,20 +132,20 @@ async def test_final_top_k_follow_the_algorithms_own_fitness(store: Store) -> No
     spec = {"algorithm": {"name": "evoprompt-ga", "population": 4, "generations": 2},
             "evaluation": {"top_k": 1}, "seed": 2}
     driver = run_toy(store, spec)
-    original = driver.generation_done
+    original = driver.search.generation_done
     favoured = []
 
     async def done(generation, population, state):
         await original(generation, population, state)
-        worst = min(driver.search_scores.values(), key=lambda s: s.value)
+        worst = min(driver.search.search_scores.values(), key=lambda s: s.value)
         favoured.append(worst.candidate_id)
-        driver.prefer({worst.candidate_id: 2.0})
+        driver.search.prefer({worst.candidate_id: 2.0})
 
-    driver.generation_done = done
+    driver.search.generation_done = done
     result = await driver.run()
-    best_mean = max(s.value for s in driver.search_scores.values())
+    best_mean = max(s.value for s in driver.search.search_scores.values())
     assert result.best.candidate.id in favoured
-    assert driver.search_scores[result.best.candidate.id].value < best_mean
+    assert driver.search.search_scores[result.best.candidate.id].value < best_mean
 
 
 async def test_a_seed_that_beats_the_finalists_on_the_full_split_wins(store: Store) -> None:
@@ -158,18 +158,18 @@ async def test_a_seed_that_beats_the_finalists_on_the_full_split_wins(store: Sto
     spec = {"algorithm": {"name": "evoprompt-ga", "population": 4, "generations": 1,
                           "dev_subset": 4}, "evaluation": {"top_k": 1}, "seed": 3}
     driver = run_toy(store, spec)
-    original = driver.generation_done
+    original = driver.search.generation_done
     lucky: list[str] = []
 
     async def done(generation, population, state):
         await original(generation, population, state)
-        made = [s for s in driver.search_scores.values()
+        made = [s for s in driver.search.search_scores.values()
                 if driver.candidates[s.candidate_id].operator != "seed"]
         pick = min(made, key=lambda s: quality(driver.candidates[s.candidate_id].text))
-        driver.search_scores[pick.candidate_id] = dataclasses.replace(pick, value=1.0)
+        driver.search.search_scores[pick.candidate_id] = dataclasses.replace(pick, value=1.0)
         lucky.append(pick.candidate_id)
 
-    driver.generation_done = done
+    driver.search.generation_done = done
     result = await driver.run()
     assert result.best is not None and result.best.candidate.operator == "seed"
     assert result.seed is not None and result.best.candidate.id == result.seed.candidate.id
@@ -191,22 +191,21 @@ async def test_every_seed_is_rescored_so_a_weak_seed_lucky_on_the_subset_is_not_
 
     spec = {"algorithm": {"name": "evoprompt-ga", "population": 3, "generations": 1,
                           "dev_subset": 4}, "evaluation": {"top_k": 1}, "seed": 5}
-    driver = run_toy(store, spec)
-    driver.task = toy_task(("Answer. q=0.2", "Reply. q=0.9", "Say. q=0.5"))
-    original = driver.generation_done
+    driver = run_toy(store, spec, task=toy_task(("Answer. q=0.2", "Reply. q=0.9", "Say. q=0.5")))
+    original = driver.search.generation_done
 
     async def done(generation, population, state):
         await original(generation, population, state)
-        for s in list(driver.search_scores.values()):
+        for s in list(driver.search.search_scores.values()):
             cand = driver.candidates[s.candidate_id]
             q = quality(cand.text)
             if cand.operator == "seed":  # the weakest seed looked best, the strongest worst
                 luck = {0.2: 0.9, 0.9: 0.1}.get(q, 0.5)
             else:  # and a poor candidate led the search
                 luck = 0.95 if q < 0.5 else 0.0
-            driver.search_scores[s.candidate_id] = dataclasses.replace(s, value=luck)
+            driver.search.search_scores[s.candidate_id] = dataclasses.replace(s, value=luck)
 
-    driver.generation_done = done
+    driver.search.generation_done = done
     result = await driver.run()
     assert result.seed is not None and result.seed.candidate.text == "Reply. q=0.9"
     assert result.best is not None and result.best.candidate.text == "Reply. q=0.9"

@@ -89,6 +89,12 @@ async def test_eoh_job_with_failing_children(store: Store) -> None:
         elif c.operator.startswith("m"):
             assert len(c.parents) == 1
         assert c.meta.get("thought")
+    # programs are stored as programs, each child linked to the paid call that wrote it
+    assert {c.kind for c in cands} == {"program"}
+    for c in cands:
+        if c.operator != "seed":
+            answer = store.paid_response(driver.job_id, c.meta["made_by"])
+            assert answer is not None and c.text.strip().splitlines()[-1].strip() in answer["text"]
     # programs that do not parse never reach the sandbox; the reason is recorded
     assert any(k.endswith(":syntax_error") for k in result.stats["rejected"])
     evals = store.evaluations(driver.job_id)

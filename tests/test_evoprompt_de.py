@@ -143,11 +143,11 @@ async def test_resumes_from_its_checkpoint_as_if_never_stopped(store: Store) -> 
 def count_evaluate_calls(driver) -> list[int]:
     """How many candidates each ``engine.evaluate`` call carried, in order."""
     sizes: list[int] = []
-    original = driver.evaluate
+    original = driver.search.evaluate
 
     async def evaluate(candidates, split="dev", subset=None):
         sizes.append(len(candidates))
         return await original(candidates, split, subset)
 
-    driver.evaluate = evaluate
+    driver.search.evaluate = evaluate
     return sizes

@@ -208,9 +208,8 @@ async def test_without_labels_the_best_seed_on_the_full_split_still_wins(store: 
 
     spec = {"algorithm": {"name": "grips", "iterations": 1, "candidates": 2, "patience": 1,
                           "dev_subset": 4}, "evaluation": {"top_k": 1}, "seed": 4}
-    driver, _, _ = scripted_job(spec, reply, store)
-    driver.task = task
-    search = driver.evaluate
+    driver, _, _ = scripted_job(spec, reply, store, task=task)
+    search = driver.search.evaluate
 
     async def lucky(cands, split="dev", subset=None):  # the weak seed is lucky on every subset
         scores = await search(cands, split, subset)
@@ -218,7 +217,7 @@ async def test_without_labels_the_best_seed_on_the_full_split_still_wins(store: 
                 if subset is not None and driver.candidates[s.candidate_id].text == weak else s
                 for s in scores]
 
-    driver.evaluate = lucky
+    driver.search.evaluate = lucky
     result = await driver.run()
     assert result.seed is not None and result.seed.candidate.text == strong
     assert result.best is not None and result.best.candidate.text == strong

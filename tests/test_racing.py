@@ -55,9 +55,11 @@ async def test_racing_keeps_the_best_and_saves_calls(store: Store) -> None:
     results = {}
     for racing in (False, True):
         d = driver(store, racing)
-        cands = [d.candidate(f"Guess. p={p}", operator="seed", generation=0) for p in ACCURACIES]
-        scores = await d.evaluate(cands, "dev")
-        results[racing] = (d.budget.calls, d.racing_saved, scores)
+        engine = d.search
+        cands = [engine.candidate(f"Guess. p={p}", operator="seed", generation=0)
+                 for p in ACCURACIES]
+        scores = await engine.evaluate(cands, "dev")
+        results[racing] = (engine.budget.calls, engine.racing_saved, scores)
     full_calls, _, full = results[False]
     race_calls, saved, raced = results[True]
     assert full_calls == 8 * 200

@@ -32,7 +32,7 @@ def check_job(
 
 def budget_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]:
     """A call budget that cannot even pay for the final scoring."""
-    from workers.driver import final_reserve, seed_count
+    from workers.final import final_reserve, seed_count
 
     calls, reserve = spec.budget.calls, final_reserve(spec, task)
     if calls is None or calls > reserve or isinstance(task, ProgramTask):

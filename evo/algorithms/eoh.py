@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 from pydantic import Field
 
 from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
-from evo.engine import Engine
+from evo.engine import SEED, Engine
 from evo.gather import gather
 from evo.llm import Message
 from evo.programs import extract_program, signature_arity
@@ -38,6 +38,7 @@ PROBLEM = """Problem: {description}
 The function to write (same name and arguments):
 {signature}"""
 
+Strategy = Literal["e1", "e2", "m1", "m2", "m3"]  # i1 makes the initial population only
 STRATEGIES = {
     "i1": "Design a heuristic for this problem.",
     "e1": "Here are existing heuristics with their scores ({better} objective is better). Design a "
@@ -63,8 +64,8 @@ class EoHParams(Params):
     generations: int = Field(20, ge=1, le=1000)
     per_strategy: int = Field(4, ge=1, le=100, description="children per strategy per generation")
     parents: int = Field(2, ge=2, le=10, description="parents shown to E1 and E2")
-    strategies: list[str] = Field(
-        ["e1", "e2", "m1", "m2", "m3"], min_length=1, description="of e1, e2, m1, m2, m3"
+    strategies: list[Strategy] = Field(
+        list(get_args(Strategy)), min_length=1, description="of e1, e2, m1, m2, m3"
     )
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     max_tokens: int = Field(512, ge=64, le=8192)
@@ -108,7 +109,8 @@ class EoH(PopulationAlgorithm):
     async def initial_population(self, engine: Engine) -> list[Candidate]:
         task = engine.task
         population = [
-            engine.candidate(s.code, operator="seed", generation=0, meta={"thought": s.thought})
+            engine.candidate(s.code, operator=SEED, generation=0, kind="program",
+                             meta={"thought": s.thought})
             for s in task.seeds[: self.params.population]
         ]
         missing = self.params.population - len(population)
@@ -128,7 +130,7 @@ class EoH(PopulationAlgorithm):
     async def child(
         self,
         engine: Engine,
-        strategy: str,
+        strategy: Strategy | Literal["i1"],
         parents: list[Candidate],
         fitness: dict[str, float],
         generation: int,
@@ -162,21 +164,21 @@ class EoH(PopulationAlgorithm):
             stop=("</code>",),
             purpose=strategy,
         )
-        raw = answers[0]
-        if raw is None:
+        sample = answers[0]
+        if sample is None:
             engine.reject(strategy, "call_failed")
             return None
-        thought, code = extract_program(raw, task.entry,
+        thought, code = extract_program(sample.text, task.entry,
                                         signature_arity(task.signature, task.entry))
         if thought is None:
-            engine.reject(strategy, code)
+            engine.reject(strategy, code)  # type: ignore[arg-type]  # the reason, when no thought
             return None
         if any(code.strip() == c.text.strip() for c in population):
             engine.reject(strategy, "unchanged")
             return None
         return engine.candidate(
-            code, operator=strategy, generation=generation, parents=parents,
-            meta={"thought": thought},
+            code, operator=strategy, generation=generation, parents=parents, kind="program",
+            meta={"thought": thought}, source=sample,
         )
 
     async def fitness(self, engine: Engine, cands: list[Candidate]) -> dict[str, float]:

@@ -16,9 +16,9 @@ from pydantic import Field
 
 from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
-from evo.engine import Engine
+from evo.engine import SEED, Engine
 from evo.gather import gather
-from evo.operators import propose
+from evo.operators import Proposal, propose
 from evo.selection import roulette, top_k
 
 # One worked example in each meta-prompt: small optimizer models copy a shown format far more
@@ -44,7 +44,9 @@ Instruction B: {parent_b}
 Merged and changed:"""
 
 
-class GAParams(Params):
+class EvoPromptParams(Params):
+    """What both EvoPrompt variants share."""
+
     population: int = Field(10, ge=2, le=500, description="N, prompts kept per generation")
     generations: int = Field(10, ge=1, le=1000, description="T")
     dev_subset: int | None = Field(
@@ -54,7 +56,56 @@ class GAParams(Params):
     temperature: float = Field(1.0, ge=0.0, le=2.0, description="meta-LLM sampling temperature")
 
 
-class EvoPromptGA(PopulationAlgorithm):
+class GAParams(EvoPromptParams):
+    pass
+
+
+class EvoPrompt(PopulationAlgorithm):
+    """What GA and DE share: the initial population (seeds, topped up with paraphrases) and
+    fitness (the task metric on dev, or a fixed sample of it)."""
+
+    params: EvoPromptParams
+
+    async def initial_population(self, engine: Engine) -> list[Candidate]:
+        seeds = list(dict.fromkeys(engine.task.seed_prompts))[: self.params.population]
+        population = [engine.candidate(s, operator=SEED, generation=0) for s in seeds]
+        missing = self.params.population - len(population)
+        for _ in range(self.params.attempts):
+            if missing <= 0:
+                break
+            sources = [population[i % len(seeds)] for i in range(missing)]
+            texts = [c.text for c in population]
+            made = await gather(*(self.paraphrase(engine, s, texts) for s in sources))
+            for source, proposal in zip(sources, made, strict=True):
+                if proposal and proposal.text not in texts:
+                    texts.append(proposal.text)
+                    population.append(
+                        engine.candidate(
+                            proposal.text, operator="paraphrase", generation=0,
+                            parents=[source], source=proposal.source,
+                        )
+                    )
+            missing = self.params.population - len(population)
+        return population
+
+    async def paraphrase(
+        self, engine: Engine, source: Candidate, avoid: list[str]
+    ) -> Proposal | None:
+        out = await propose(
+            engine,
+            self.meta("paraphrase", prompt=source.text),
+            operator="paraphrase",
+            originals=avoid,
+            temperature=self.params.temperature,
+        )
+        return out[0] if out else None
+
+    async def fitness(self, engine: Engine, cands: list[Candidate]) -> dict[str, float]:
+        scores = await engine.evaluate(cands, "dev", self.params.dev_subset)
+        return {s.candidate_id: s.value for s in scores}
+
+
+class EvoPromptGA(EvoPrompt):
     name = "evoprompt-ga"
     summary = "EvoPrompt GA: roulette parents, LLM crossover+mutation, keep the best N"
     params_model = GAParams
@@ -80,37 +131,6 @@ class EvoPromptGA(PopulationAlgorithm):
             population = top_k(pool, [fitness[c.id] for c in pool], p.population)
             await engine.generation_done(t, population, self.state(population, fitness))
 
-    async def initial_population(self, engine: Engine) -> list[Candidate]:
-        seeds = list(dict.fromkeys(engine.task.seed_prompts))[: self.params.population]
-        population = [engine.candidate(s, operator="seed", generation=0) for s in seeds]
-        missing = self.params.population - len(population)
-        for _ in range(self.params.attempts):
-            if missing <= 0:
-                break
-            sources = [population[i % len(seeds)] for i in range(missing)]
-            texts = [c.text for c in population]
-            made = await gather(*(self.paraphrase(engine, s, texts) for s in sources))
-            for source, text in zip(sources, made, strict=True):
-                if text and text not in texts:
-                    texts.append(text)
-                    population.append(
-                        engine.candidate(
-                            text, operator="paraphrase", generation=0, parents=[source]
-                        )
-                    )
-            missing = self.params.population - len(population)
-        return population
-
-    async def paraphrase(self, engine: Engine, source: Candidate, avoid: list[str]) -> str | None:
-        out = await propose(
-            engine,
-            self.meta("paraphrase", prompt=source.text),
-            operator="paraphrase",
-            originals=avoid,
-            temperature=self.params.temperature,
-        )
-        return out[0] if out else None
-
     async def child(
         self, engine: Engine, a: Candidate, b: Candidate, generation: int
     ) -> Candidate | None:
@@ -127,11 +147,7 @@ class EvoPromptGA(PopulationAlgorithm):
             )
             if out:
                 return engine.candidate(
-                    out[0], operator="ga_crossover_mutation", generation=generation, parents=[a, b]
+                    out[0].text, operator="ga_crossover_mutation", generation=generation,
+                    parents=[a, b], source=out[0].source,
                 )
         return None
-
-    async def fitness(self, engine: Engine, cands: list[Candidate]) -> dict[str, float]:
-        scores = await engine.evaluate(cands, "dev", self.params.dev_subset)
-        return {s.candidate_id: s.value for s in scores}
-

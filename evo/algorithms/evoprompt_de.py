@@ -18,12 +18,11 @@ from typing import ClassVar
 from pydantic import Field
 
 from evo.algorithms.base import Resume
-from evo.algorithms.evoprompt import PARAPHRASE, EvoPromptGA, GAParams
+from evo.algorithms.evoprompt import PARAPHRASE, EvoPrompt, EvoPromptParams
 from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.gather import gather
-from evo.meta_prompt import MetaPrompt
-from evo.operators import clean_proposal, normalize
+from evo.operators import MAX_TOKENS, propose
 
 # The worked example spells out the four steps; by default the answer is pre-filled with the
 # final tag, because a small model that writes the steps itself rarely gets to the tag.
@@ -49,10 +48,11 @@ Best instruction: {best}
 Current instruction: {current}"""
 
 STEPS_PREFILL = "1. Differences:"
+STEPS_MAX_TOKENS = 320  # the three steps, then the final prompt
 _FIELD = re.compile(r"\s(?:Instruction [12]|Best instruction|Current instruction)\s*:", re.I)
 
 
-class DEParams(GAParams):
+class DEParams(EvoPromptParams):
     population: int = Field(
         10, ge=3, le=500, description="N, prompts kept (each needs two others to differ from)"
     )
@@ -62,7 +62,7 @@ class DEParams(GAParams):
     )
 
 
-class EvoPromptDE(EvoPromptGA):
+class EvoPromptDE(EvoPrompt):
     """Shares EvoPrompt-GA's initial population (seeds plus paraphrases) and fitness."""
 
     name = "evoprompt-de"
@@ -127,49 +127,21 @@ class EvoPromptDE(EvoPromptGA):
             best=best.text,
             current=current.text,
         )
-        # the worked example's answer counts as a parent: a copy of it is no new prompt
-        originals = [c.text for c in parents] + meta.example_answers
-        for _ in range(self.params.attempts):
-            text = await self.ask(engine, meta, originals)
-            if text is not None:
-                return engine.candidate(text, operator="de", generation=t, parents=parents)
-        return None
-
-    async def ask(self, engine: Engine, meta: MetaPrompt, originals: list[str]) -> str | None:
-        """One optimizer answer: the final prompt, or None with the reason recorded.
-
-        Directly, the answer starts inside the final tag; with ``write_steps`` the optimizer
-        writes the steps first and the final prompt is what follows the last opening tag.
-        """
         steps = self.params.write_steps
-        [raw] = await engine.generate(
-            meta.messages,
-            temperature=self.params.temperature,
-            max_tokens=320 if steps else 120,
-            prefill=STEPS_PREFILL if steps else "<prompt>",
-            stop=("</prompt>",),
-            purpose="de",
-        )
-        if raw is None:
-            return self.rejected(engine, "call_failed")
-        if steps:
-            if "<prompt>" not in raw:
-                return self.rejected(engine, "no_final_prompt")
-            raw = raw.rsplit("<prompt>", 1)[1]
-        text, reason = clean_proposal(raw, "prompt", 1500)
-        if text is None:
-            return self.rejected(engine, reason)
-        # small models run on into the next field ("Instruction 1: ..."): cut it off
-        text = _FIELD.split(" " + text, maxsplit=1)[0].strip()
-        if not text:
-            return self.rejected(engine, "empty")
-        if normalize(text) in {normalize(o) for o in originals}:
-            return self.rejected(engine, "unchanged")
-        if echo := meta.echo(text):
-            return self.rejected(engine, echo)
-        return text
-
-    @staticmethod
-    def rejected(engine: Engine, reason: str) -> None:
-        engine.reject("de", reason)
+        for _ in range(self.params.attempts):
+            # directly, the answer starts inside the final tag; with ``write_steps`` the
+            # optimizer writes the steps first and the final prompt follows the last opening tag
+            out = await propose(
+                engine,
+                meta,
+                operator="de",
+                originals=[c.text for c in parents],
+                temperature=self.params.temperature,
+                max_tokens=STEPS_MAX_TOKENS if steps else MAX_TOKENS,
+                prefill=STEPS_PREFILL if steps else None,
+                run_on=_FIELD,  # small models run on into the next field ("Instruction 1: ...")
+            )
+            if out:
+                return engine.candidate(out[0].text, operator="de", generation=t,
+                                        parents=parents, source=out[0].source)
         return None

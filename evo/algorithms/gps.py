@@ -22,10 +22,10 @@ from pydantic import Field
 from evo.algorithms.base import Params, PopulationAlgorithm, Resume
 from evo.candidate import Candidate
 from evo.edits import mask_span
-from evo.engine import Engine
+from evo.engine import SEED, Engine
 from evo.gather import gather
 from evo.meta_prompt import MetaPrompt
-from evo.operators import distinct_new, propose
+from evo.operators import Proposal, distinct_new, propose
 from evo.selection import top_k
 
 Generator = Literal["back_translation", "cloze", "continuation"]
@@ -154,14 +154,15 @@ class GPS(PopulationAlgorithm):
             return None
         back = await self.ask(
             engine,
-            self.meta("back_translate", language=language, translated=there),
+            self.meta("back_translate", language=language, translated=there.text),
             operator,
-            (source.text, there),
+            (source.text, there.text),
         )
         if back is None:
             return None
         return engine.candidate(
-            back, operator=operator, generation=t, parents=[source], meta={"via": there}
+            back.text, operator=operator, generation=t, parents=[source],
+            meta={"via": there.text}, source=back.source,
         )
 
     async def cloze(
@@ -172,11 +173,12 @@ class GPS(PopulationAlgorithm):
         )
         if filled is None:
             return None
-        if BLANK in filled:  # the blank was copied, not filled
+        if BLANK in filled.text:  # the blank was copied, not filled
             engine.reject("cloze", "unfilled")
             return None
         return engine.candidate(
-            filled, operator="cloze", generation=t, parents=[source], meta={"masked": masked}
+            filled.text, operator="cloze", generation=t, parents=[source],
+            meta={"masked": masked}, source=filled.source,
         )
 
     async def continuation(
@@ -191,7 +193,8 @@ class GPS(PopulationAlgorithm):
         )
         if text is None:
             return None
-        return engine.candidate(text, operator="continuation", generation=t, parents=shown)
+        return engine.candidate(text.text, operator="continuation", generation=t, parents=shown,
+                                source=text.source)
 
     async def ask(
         self,
@@ -199,7 +202,7 @@ class GPS(PopulationAlgorithm):
         meta: MetaPrompt,
         operator: str,
         originals: tuple[str, ...] | list[str],
-    ) -> str | None:
+    ) -> Proposal | None:
         out = await propose(
             engine,
             meta,
@@ -211,7 +214,7 @@ class GPS(PopulationAlgorithm):
 
     async def initial_population(self, engine: Engine) -> list[Candidate]:
         return [
-            engine.candidate(s, operator="seed", generation=0)
+            engine.candidate(s, operator=SEED, generation=0)
             for s in dict.fromkeys(engine.task.seed_prompts)
         ]
 

@@ -26,7 +26,7 @@ from pydantic import Field
 from evo.algorithms.base import Algorithm, Params, Resume
 from evo.candidate import Candidate, Score
 from evo.edits import EDIT_OPS, Edit, EditOp, add, applicable, chunk, delete, join, paraphrase, swap
-from evo.engine import Engine
+from evo.engine import SEED, Engine
 from evo.gather import gather
 from evo.metrics import ParsingMetric
 from evo.operators import distinct_new, propose
@@ -119,7 +119,7 @@ class GrIPS(Algorithm):
         else:
             start = 1
             seeds = [
-                engine.candidate(s, operator="seed", generation=0)
+                engine.candidate(s, operator=SEED, generation=0)
                 for s in dict.fromkeys(engine.task.seed_prompts)
             ]
             scores = await self.objective(engine, seeds)
@@ -203,7 +203,7 @@ class GrIPS(Algorithm):
             # far longer than the phrase is a new instruction, not a rewording of one part
             max_chars=2 * len(phrase) + 40,
         )
-        return out[0] if out else None
+        return out[0].text if out else None
 
     @staticmethod
     def updated_pool(deleted: list[str], accepted: Candidate) -> list[str]:

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from evo.algorithms.base import Algorithm, Params, Resume
 from evo.candidate import Candidate
-from evo.engine import Engine
+from evo.engine import SEED, Engine
 from evo.meta_prompt import MetaPrompt
 from evo.operators import propose
 from evo.selection import top_k
@@ -76,7 +76,7 @@ class OPRO(Algorithm):
         else:
             start = 1
             seeds = [
-                engine.candidate(s, operator="seed", generation=0)
+                engine.candidate(s, operator=SEED, generation=0)
                 for s in dict.fromkeys(engine.task.seed_prompts)
             ]
             await self.score(engine, seeds, trajectory, score)
@@ -87,7 +87,7 @@ class OPRO(Algorithm):
             if p.patience is not None and stale >= p.patience:
                 break
             shown = self.shown(trajectory, score)
-            texts = await propose(
+            proposals = await propose(
                 engine,
                 self.meta_prompt(engine, shown, score),
                 operator="opro_step",
@@ -96,8 +96,9 @@ class OPRO(Algorithm):
                 temperature=p.temperature,
             )
             new = [
-                engine.candidate(t, operator="opro_step", generation=step, parents=shown)
-                for t in texts
+                engine.candidate(x.text, operator="opro_step", generation=step, parents=shown,
+                                 source=x.source)
+                for x in proposals
             ]
             await self.score(engine, new, trajectory, score)
             top = max(score.values())

@@ -1,0 +1,144 @@
+"""The final phase, on the budget held back for it: the search's top-k and every seed prompt are
+re-scored on the full dev split, and the winner and the best seed once on test.
+
+Every seed, not only the one the search ranked first: on a small dev subset the weakest seed can
+look best, and it would then be both the baseline reported and the prompt handed back. Choosing
+the finalists and ordering the board are pure functions; only the scoring awaits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from evo.candidate import Candidate, Score
+from evo.engine import SEED
+from evo.programs import ProgramTask
+from evo.spec import EvaluationSpec, JobSpec
+from evo.task import Task
+from workers.scoring import Scorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the final leaderboard."""
+
+    candidate: Candidate
+    dev: float
+    dev_n: int
+    test: float | None = None
+    test_n: int = 0
+    # per-example test scores, for confidence intervals
+    test_scores: tuple[float, ...] = field(default=(), repr=False)
+
+    def tested(self, score: Score) -> Entry:
+        return Entry(self.candidate, self.dev, self.dev_n, score.value, score.n,
+                     tuple(o.score for o in score.outcomes))
+
+
+def finalists(
+    search_scores: Mapping[str, Score],
+    candidates: Mapping[str, Candidate],
+    preferred: Mapping[str, float],
+    made: Mapping[str, int],
+    top_k: int,
+) -> tuple[list[Candidate], list[Candidate]]:
+    """(the top ``top_k`` by the search's ranking, every seed it scored, in that ranking).
+
+    The ranking is the algorithm's own fitness where it has one, else the search score; equals go
+    in the order they were made (``made``: a candidate's row order), however a checkpoint kept
+    its dicts."""
+    ranked = sorted(
+        search_scores.values(),
+        key=lambda s: (-preferred.get(s.candidate_id, s.value),
+                       made.get(s.candidate_id, len(made))),
+    )
+    top = [candidates[s.candidate_id] for s in ranked[:top_k]]
+    seeds = [candidates[s.candidate_id] for s in ranked
+             if candidates[s.candidate_id].operator == SEED]
+    return top, seeds
+
+
+def board_of(
+    top: list[Candidate],
+    seeds: list[Candidate],
+    dev: Mapping[str, Score],
+    made: Mapping[str, int],
+    *,
+    own_objective: bool,
+) -> tuple[list[Entry], Entry | None]:
+    """The leaderboard by full-dev score, and the best seed's entry.
+
+    Ties go to the older candidate: an evolved prompt that is no better on the full split than
+    the seed it came from is no reason to change it. When no finalist beats the best seed, the
+    seed leads (the finalists' search scores were luck on a small subset), unless the algorithm
+    named its finalists by an objective of its own (GrIPS)."""
+    def order(e: Entry) -> tuple[float, int]:
+        return -e.dev, made[e.candidate.id]
+
+    board = sorted((Entry(c, dev[c.id].value, dev[c.id].n) for c in top if c.id in dev),
+                   key=order)
+    seed = min((Entry(s, dev[s.id].value, dev[s.id].n) for s in seeds if s.id in dev),
+               key=order, default=None)
+    if (not own_objective and seed is not None and seed.candidate not in top
+            and (not board or seed.dev >= board[0].dev)):
+        board = [seed, *board]
+    return board, seed
+
+
+async def final_phase(
+    scorer: Scorer,
+    candidates: Mapping[str, Candidate],
+    preferred: Mapping[str, float],
+    made: Mapping[str, int],
+    evaluation: EvaluationSpec,
+) -> tuple[list[Entry], Entry | None]:
+    top, seeds = finalists(scorer.search_scores, candidates, preferred, made, evaluation.top_k)
+    if not top:
+        return [], None
+    dev = await full_scores(scorer, top + [s for s in seeds if s not in top], "dev")
+    board, seed = board_of(top, seeds, dev, made, own_objective=bool(preferred))
+    if evaluation.test and board:
+        wanted = [board[0].candidate] + ([seed.candidate] if seed else [])
+        test = await full_scores(scorer, wanted, "test")
+        if board[0].candidate.id in test:
+            board[0] = board[0].tested(test[board[0].candidate.id])
+        if seed is not None and seed.candidate.id in test:
+            seed = seed.tested(test[seed.candidate.id])
+    return board, seed
+
+
+async def full_scores(scorer: Scorer, cands: list[Candidate], split: str) -> dict[str, Score]:
+    """Scores on the whole split; a full-dev score the search already has is not paid again."""
+    out: dict[str, Score] = {}
+    need = []
+    for c in dict.fromkeys(cands):
+        prior = scorer.search_scores.get(c.id)
+        if split == "dev" and prior and prior.subset is None and prior.split == "dev":
+            out[c.id] = prior
+        else:
+            need.append(c)
+    scored = await scorer.score(need, split, None)
+    if len(scored) < len(need):
+        log.warning("final %s scoring cut short by the budget", split)
+    out.update({s.candidate_id: s for s in scored})
+    return out
+
+
+def final_reserve(spec: JobSpec, task: Task | ProgramTask) -> int:
+    """Calls held back so that final scoring always fits: top-k and the seed prompts on full
+    dev, and the winner and the best seed on test."""
+    ev = spec.evaluation
+    if isinstance(task, ProgramTask):
+        return 0  # programs are scored in the sandbox, not by paid calls
+    dev = len(task.split("dev"))
+    test = len(task.split("test")) if ev.test else 0
+    return (ev.top_k + seed_count(task)) * dev + 2 * test
+
+
+def seed_count(task: Task) -> int:
+    """Distinct seed prompts the final phase re-scores (at least one is always there)."""
+    return len(dict.fromkeys(task.seed_prompts)) or 1

@@ -1,0 +1,223 @@
+"""Fitness: candidates scored on example sets (subsets, racing, affordability) or, for programs,
+run in the sandbox. It keeps the search's own scores, the best so far and, per example set, the
+incumbent that racing compares newcomers with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import random
+from collections.abc import Callable, Sequence
+
+from evo.candidate import Candidate, Outcome, Score
+from evo.events import CandidateScored, InProcessBus
+from evo.gather import fan_out
+from evo.llm import LLMRequest
+from evo.programs import ProgramTask
+from evo.spec import JobSpec
+from evo.task import Example, Task
+from storage import EvaluationRecord
+from workers.budget import Budget
+from workers.calls import Calls
+from workers.pool import Pool
+from workers.racing import survivors
+from workers.recorder import Recorder
+from workers.sandbox import Limits, RunResult, Sandbox
+
+# per example set (split, subset): the best complete mean and its per-example scores
+Incumbents = dict[tuple[str, int | None], tuple[float, dict[str, float]]]
+
+
+class Scorer:
+    def __init__(
+        self,
+        spec: JobSpec,
+        task: Task | ProgramTask,
+        *,
+        job_id: str,
+        calls: Calls,
+        pool: Pool,
+        budget: Budget,
+        sandbox: Sandbox,
+        recorder: Recorder,
+        bus: InProcessBus,
+        reject: Callable[[str, str, str], None],
+    ) -> None:
+        self.spec, self.task, self.job_id = spec, task, job_id
+        self.calls, self.pool, self.budget, self.sandbox = calls, pool, budget, sandbox
+        self.recorder, self.bus, self.reject = recorder, bus, reject
+        self.generation = 0  # which fresh subset, when subsets are resampled each generation
+        self.search_scores: dict[str, Score] = {}
+        self.best_search: float | None = None  # best search score so far: the live "best"
+        self.incumbents: Incumbents = {}
+        self.racing_saved = 0
+        self._subsets: dict[tuple[str, int, int], tuple[Example, ...]] = {}
+
+    async def score(
+        self, candidates: Sequence[Candidate], split: str, subset: int | None
+    ) -> list[Score]:
+        """Score the leading candidates that the budget can pay for in full (maybe all).
+
+        With racing on (search phase only), examples go out in blocks and a candidate that falls
+        significantly behind the leader stops early; its score then covers what it saw.
+        """
+        if isinstance(self.task, ProgramTask):
+            return await self._score_programs(candidates, split)
+        task = self.task
+        examples = self.examples(split, subset)
+        label = self.spec.evaluation.label_scoring and bool(task.labels)
+        made: dict[str, list[LLMRequest]] = {}
+
+        def asks(cand: Candidate) -> list[LLMRequest]:
+            """The candidate's request per example, made once (with their cache keys)."""
+            if cand.id not in made:
+                made[cand.id] = [task.request(cand.text, ex, label_scoring=label)
+                                 for ex in examples]
+            return made[cand.id]
+
+        todo = list(candidates[: self._affordable(candidates, asks)])
+        race = self.spec.evaluation.racing
+        racing = race.enabled and not self.budget.final
+        step = max(1, race.block if racing else len(examples))
+        starts = range(0, len(examples), step)
+        outcomes: dict[str, list[Outcome]] = {c.id: [] for c in todo}
+        alive, seen = todo, 0
+        key = (split, subset)
+        for i, start in enumerate(starts):
+            block = examples[start : start + step]
+            requests = [r for c in alive for r in asks(c)[start : start + step]]
+            owners = [c.id for c in alive for _ in block]
+            responses = iter(await self.calls.call(self.pool, requests, "evaluate", owners))
+            for cand in alive:
+                for ex in block:
+                    r = task.score(ex, next(responses))
+                    outcomes[cand.id].append(
+                        Outcome(ex.id, ex.target, r.prediction, r.score, r.failure)
+                    )
+            seen += len(block)
+            if racing and seen >= race.min_examples and i < len(starts) - 1:
+                alive = self._race(alive, outcomes, key, race.confidence, len(examples) - seen)
+        whole = subset is None or subset >= len(task.split(split))
+        scores = []
+        for cand in todo:
+            outs = tuple(outcomes[cand.id])
+            complete = len(outs) == len(examples)
+            tag = None if whole and complete else str(subset or "all")
+            if not complete:
+                tag = f"{tag}:raced@{len(outs)}"
+            score = Score(cand.id, split, sum(o.score for o in outs) / max(1, len(outs)),
+                          len(outs), sum(o.failure is not None for o in outs), tag, outs)
+            scores.append(score)
+            self._record(cand, score)
+            best = self.incumbents.get(key)
+            if complete and (best is None or score.value > best[0]):
+                self.incumbents[key] = (score.value, {o.example_id: o.score for o in outs})
+        return scores
+
+    async def _score_programs(self, candidates: Sequence[Candidate], split: str) -> list[Score]:
+        """Run each program on the split's instances in the sandbox (never in this process)."""
+        if self.budget.time_up() and not self.budget.final:
+            return []
+        task = self.task
+        assert isinstance(task, ProgramTask)
+        instances = list(task.split(split))
+        limits = Limits(cpu_s=task.cpu_s, wall_s=task.wall_s, memory_mb=task.memory_mb)
+        gate = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+
+        async def run(cand: Candidate) -> Score:
+            async with gate:
+                result = await self.sandbox.arun(
+                    task.program(cand.text), "evo_harness",
+                    {"instances": instances, **task.params}, limits=limits,
+                )
+            return program_score(task, cand.id, split, instances, result)
+
+        scores = list(await fan_out(*(run(c) for c in candidates)))
+        for cand, score in zip(candidates, scores, strict=True):
+            if score.n == 0:
+                self.reject(cand.operator, "run_failed", score.outcomes[0].failure or "")
+            self._record(cand, score)
+        return scores
+
+    def _race(
+        self,
+        alive: list[Candidate],
+        outcomes: dict[str, list[Outcome]],
+        key: tuple[str, int | None],
+        confidence: float,
+        remaining: int,
+    ) -> list[Candidate]:
+        per = {c.id: {o.example_id: o.score for o in outcomes[c.id]} for c in alive}
+        seen_ids = next(iter(per.values())).keys() if per else set()
+        incumbent = self.incumbents.get(key)
+        earlier = {k: v for k, v in incumbent[1].items() if k in seen_ids} if incumbent else None
+        keep = set(survivors(per, [c.id for c in alive], confidence, earlier))
+        self.racing_saved += (len(alive) - len(keep)) * remaining
+        return [c for c in alive if c.id in keep]
+
+    def _affordable(
+        self, candidates: Sequence[Candidate], asks: Callable[[Candidate], list[LLMRequest]]
+    ) -> int:
+        """How many candidates (in order) the budget can score completely, cache hits being free."""
+        unlimited = 10**12
+        left = self.budget.affordable(unlimited)
+        if left == unlimited:
+            return len(candidates)
+        seen: set[str] = set()
+        for k, cand in enumerate(candidates):
+            keys = {r.cache_key(self.pool.model) for r in asks(cand)}
+            new = self.calls.unanswered(sorted(keys - seen))
+            if len(new) > left:
+                return k
+            left -= len(new)
+            seen |= keys
+        return len(candidates)
+
+    def examples(self, split: str, subset: int | None) -> tuple[Example, ...]:
+        assert isinstance(self.task, Task)
+        examples = self.task.split(split)
+        if subset is None or subset >= len(examples):
+            return examples
+        # a fixed sample for the whole search, or a fresh one each generation when asked
+        epoch = self.generation if self.spec.evaluation.resample_subsets else 0
+        key = (split, subset, epoch)
+        if key not in self._subsets:
+            # its own generator: the sample must not depend on what the algorithm drew before
+            rng = random.Random(f"{self.spec.seed}:{split}:{subset}:{epoch}")
+            self._subsets[key] = tuple(rng.sample(list(examples), subset))
+        return self._subsets[key]
+
+    def _record(self, cand: Candidate, score: Score) -> None:
+        if not self.budget.final and score.n > 0:  # the search's own fitness, on its split
+            prior = self.search_scores.get(cand.id)
+            if prior is None or (prior.subset is not None and score.subset is None):
+                self.search_scores[cand.id] = score
+            if self.best_search is None or score.value > self.best_search:
+                self.best_search = score.value
+        self.recorder.scored(cand, EvaluationRecord(
+            candidate_id=cand.id, split=score.split, value=score.value, n=score.n,
+            failures=score.failures, subset=score.subset, generation=cand.generation,
+        ))
+        self.bus.publish(CandidateScored(self.job_id, cand.id, cand.generation, cand.operator,
+                                         score.split, score.value, score.n))
+
+
+def program_score(
+    task: ProgramTask, cid: str, split: str, instances: list, result: RunResult
+) -> Score:
+    """A sandbox run as a Score: per-instance objectives, or no fitness (n = 0) with the reason."""
+    values = result.value if result.ok else None
+    if not (
+        isinstance(values, list)
+        and len(values) == len(instances)
+        and all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+    ):
+        reason = result.reason if not result.ok else "bad_return: one number per instance expected"
+        failed = Outcome("program", "", (result.stderr or "")[-500:], 0.0, reason)
+        return Score(cid, split, 0.0, 0, len(instances), None, (failed,))
+    outcomes = tuple(
+        Outcome(f"{split}-{i}", "", f"{v:.6g}", float(v)) for i, v in enumerate(values)
+    )
+    return Score(cid, split, task.fitness(values), len(values), 0, None, outcomes)

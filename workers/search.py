@@ -1,0 +1,291 @@
+"""The engine interface (``evo/engine.py``) of a running job, and the search it runs.
+
+An algorithm sees this object as its engine. It makes candidates by the engine's rules, numbers
+meta-LLM samples per strand (so repeated asks differ but replay identically), and at each
+generation's end queues the checkpoint: the algorithm's state and this object's own
+(``workers/checkpoint.py``). Paying for calls, fitness and writing are the parts it wires:
+``workers/calls.py``, ``workers/scoring.py``, ``workers/recorder.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from evo.algorithms import Algorithm
+from evo.candidate import Candidate, Kind, Score
+from evo.engine import (
+    BudgetExhausted,
+    Rejection,
+    Sample,
+    checked_state,
+    new_candidate,
+    rejection_key,
+    task_kind,
+)
+from evo.events import GenerationDone, InProcessBus, PhaseChanged
+from evo.gather import Strand, enter, strand
+from evo.llm import LLMRequest, Message
+from evo.programs import ProgramTask
+from evo.spec import JobSpec
+from evo.task import Task
+from storage import Store
+from workers.budget import Budget
+from workers.cache import ResponseCache
+from workers.calls import Calls
+from workers.checkpoint import DriverState
+from workers.final import Entry, final_phase, final_reserve
+from workers.pool import Pool
+from workers.recorder import Recorder
+from workers.sandbox import Sandbox
+from workers.scoring import Scorer
+
+log = logging.getLogger(__name__)
+
+
+class JobPaused(Exception):
+    """Raised at a generation boundary, after its checkpoint, when a pause was requested."""
+
+
+class Search:
+    def __init__(
+        self,
+        spec: JobSpec,
+        task: Task | ProgramTask,
+        *,
+        job_id: str,
+        store: Store,
+        recorder: Recorder,
+        task_pool: Pool,
+        meta_pool: Pool,
+        cache: ResponseCache,
+        bus: InProcessBus,
+        sandbox: Sandbox,
+        driver_id: str,
+    ) -> None:
+        self.spec, self.task, self.job_id, self.store = spec, task, job_id, store
+        self.recorder, self.bus = recorder, bus
+        self.task_pool, self.meta_pool = task_pool, meta_pool
+        self.rng = random.Random(spec.seed)
+        self.budget = Budget(spec.budget.calls, spec.budget.tokens, spec.budget.seconds,
+                             final_reserve(spec, task))
+        self.calls = Calls(job_id, cache, self.budget, recorder, bus)
+        self.scoring = Scorer(
+            spec, task, job_id=job_id, calls=self.calls, pool=task_pool, budget=self.budget,
+            sandbox=sandbox, recorder=recorder, bus=bus, reject=self.reject,
+        )
+        self._count = 0  # candidates made: what their ids are numbered by
+        self._root = Strand()  # the algorithm's main line: what it asked is checkpointed
+        self._kind: Kind = task_kind(task)
+        self.rejections: Counter[str] = Counter()
+        self.candidates: dict[str, Candidate] = {}
+        self.preferred: dict[str, float] = {}  # the algorithm's own fitness, where it has one
+        # who runs it, for the events it publishes; set by the driver once it holds the job
+        self.epoch = 0
+        self.driver_id = driver_id
+        self.pause_requested: Callable[[], bool] = lambda: False
+
+    @property
+    def search_scores(self) -> dict[str, Score]:
+        return self.scoring.search_scores
+
+    @property
+    def racing_saved(self) -> int:
+        return self.scoring.racing_saved
+
+    def candidate(
+        self,
+        text: str,
+        *,
+        operator: str,
+        generation: int,
+        parents: Sequence[Candidate] = (),
+        meta: dict[str, Any] | None = None,
+        kind: Kind | None = None,
+        island: int = 0,
+        source: Sample | None = None,
+    ) -> Candidate:
+        self._count += 1
+        cid = hashlib.blake2b(f"{self.job_id}:{self._count}".encode(), digest_size=16).hexdigest()
+        cand = new_candidate(cid, text, operator=operator, generation=generation,
+                             parents=parents, meta=meta, kind=kind or self._kind,
+                             island=island, source=source)
+        self.candidates[cid] = cand
+        return cand
+
+    def lookup(self, ids: Sequence[str]) -> list[Candidate]:
+        return [self.candidates[i] for i in ids]
+
+    def prefer(self, fitness: dict[str, float]) -> None:
+        self.preferred.update(fitness)
+
+    def reject(self, operator: str, reason: Rejection, detail: str = "") -> None:
+        self.rejections[rejection_key(operator, reason, detail)] += 1
+        log.debug("rejected %s proposal: %s %s", operator, reason, detail)
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        max_tokens: int = 256,
+        prefill: str = "",
+        stop: Sequence[str] = (),
+        purpose: str = "generate",
+    ) -> list[Sample | None]:
+        # numbered within the asking strand: the same samples however strands interleave
+        line = strand()
+        base = LLMRequest(
+            tuple(messages), max_tokens, temperature, tuple(stop), prefill, strand=line.path
+        )
+        model = self.meta_pool.model
+        key = base.cache_key(model)
+        first = line.asked[key]
+        line.asked[key] += n
+        requests = [
+            LLMRequest(base.messages, max_tokens, temperature, base.stop, prefill,
+                       seed=_seed(self.spec.seed, key, first + i), sample=first + i,
+                       strand=line.path)
+            for i in range(n)
+        ]
+        responses = await self.calls.call(self.meta_pool, requests, purpose, [None] * n)
+        return [None if r.error else Sample(r.text, req.cache_key(model))
+                for req, r in zip(requests, responses, strict=True)]
+
+    async def evaluate(
+        self, candidates: Sequence[Candidate], split: str = "dev", subset: int | None = None
+    ) -> list[Score]:
+        scores = await self.scoring.score(candidates, split, subset)
+        if len(scores) < len(candidates):
+            raise BudgetExhausted("wall time" if self.budget.time_up() else "calls")
+        return scores
+
+    async def generation_done(
+        self, generation: int, population: Sequence[Candidate], state: dict[str, Any]
+    ) -> None:
+        values = [self.search_scores[c.id].value for c in population if c.id in self.search_scores]
+        event = GenerationDone(
+            self.job_id,
+            generation,
+            max(values, default=0.0),
+            sum(values) / max(1, len(values)),
+            len(population),
+            self.budget.calls,
+            self.budget.tokens,
+            self.epoch,
+            self.driver_id,
+        )
+        self.scoring.generation = generation + 1
+        # a copy: the next generation changes the live state while this one is being written
+        checkpoint = {"algorithm": checked_state(state), "driver": self.state().to_json()}
+        # written behind the job, like its paid calls; the event goes out once it is stored,
+        # so whoever it reaches finds the generation in the store
+        self.recorder.step(self.stats(), checkpoint=(generation, checkpoint),
+                           events=[event.payload()], then=lambda: self.bus.publish(event))
+        await self.recorder.keep_up()  # the generation before this one is stored by now
+        if self.pause_requested():
+            await self.recorder.drain()
+            raise JobPaused(f"paused by request after generation {generation}")
+
+    async def run(
+        self, algorithm: Algorithm, checkpoint: tuple[int, dict[str, Any]] | None
+    ) -> tuple[list[Entry], Entry | None, str | None]:
+        """The search, then the final scoring on the reserved budget: (leaderboard, the best
+        seed's entry, why the search stopped early, if it did)."""
+        reason = None
+        enter(self._root)
+        try:
+            await algorithm.run(self, checkpoint)
+        except BudgetExhausted as exc:
+            reason = f"search stopped: {exc}"
+        await self.recorder.flush(self.stats())
+        self.budget.release_reserve()
+        self.bus.publish(PhaseChanged(self.job_id, "final"))
+        board, seed = await final_phase(self.scoring, self.candidates, self.preferred,
+                                        self.recorder.written, self.spec.evaluation)
+        await self.recorder.flush(self.stats())
+        return board, seed, reason
+
+    # ---- the checkpoint and the stats ------------------------------------------------------
+
+    def state(self) -> DriverState:
+        b = self.budget
+        return DriverState(
+            rng=self.rng.getstate(),
+            count=self._count,
+            asked=dict(self._root.asked),
+            forks=self._root.forks,
+            generation=self.scoring.generation,
+            paid=self.calls.paid,
+            calls=b.calls, tokens=b.tokens, cached=b.cached, elapsed=b.elapsed(),
+            rejections=dict(self.rejections),
+            racing_saved=self.scoring.racing_saved,
+            preferred=dict(self.preferred),
+            best_search=self.scoring.best_search,
+            scores=dict(self.scoring.search_scores),
+            incumbents=dict(self.scoring.incumbents),
+        )
+
+    async def restore(self) -> tuple[int, dict[str, Any]] | None:
+        """Load the last checkpoint: stored candidates, the driver's state, and the responses
+        this job paid for (see ``Calls.restore``)."""
+        paid, last, stored = await asyncio.to_thread(self._stored)
+        if last is None:
+            self.calls.restore(paid, 0)
+            return None
+        generation, checkpoint = last
+        d = DriverState.from_json(checkpoint["driver"])
+        self.rng.setstate(d.rng)
+        self._count = d.count
+        self._root = Strand(forks=d.forks, asked=Counter(d.asked))
+        self.budget.calls, self.budget.tokens, self.budget.cached = d.calls, d.tokens, d.cached
+        self.budget.started -= d.elapsed
+        self.rejections = Counter(d.rejections)
+        self.preferred = dict(d.preferred)
+        s = self.scoring
+        s.generation, s.racing_saved, s.best_search = d.generation, d.racing_saved, d.best_search
+        s.search_scores.update(d.scores)
+        s.incumbents.update(d.incumbents)
+        self.candidates.update((c.id, c) for c in stored)
+        self.recorder.known(stored)
+        self.calls.restore(paid, d.paid)
+        return generation, checkpoint["algorithm"]
+
+    def _stored(self) -> tuple[list, tuple[int, dict[str, Any]] | None, list[Candidate]]:
+        """What a resumed job reads from the store: its paid responses, its last checkpoint and
+        its candidates (one thread, off the event loop)."""
+        return (self.store.paid_responses(self.job_id), self.store.latest_checkpoint(self.job_id),
+                self.store.candidates(self.job_id))
+
+    def stats(self, board: Sequence[Entry] = (), seed: Entry | None = None) -> dict[str, Any]:
+        s = self.scoring
+        stats: dict[str, Any] = {
+            "calls": self.budget.calls,
+            "tokens": self.budget.tokens,
+            "cached": self.budget.cached,
+            "candidates": len(s.search_scores),
+            "best_search": s.best_search,
+            "rejected": dict(self.rejections),
+            "racing_saved_calls": s.racing_saved,
+            "abandoned_calls": self.calls.abandoned,
+            "served_by": dict(self.task_pool.served),
+            "elapsed_s": round(self.budget.elapsed(), 2),
+        }
+        if board:
+            stats |= {"best_dev": board[0].dev, "best_test": board[0].test}
+            if board[0].test_scores:  # per test example: what confidence intervals need
+                stats["best_test_scores"] = list(board[0].test_scores)
+        if seed:
+            stats |= {"seed_dev": seed.dev, "seed_test": seed.test}
+        return stats
+
+
+def _seed(job_seed: int, key: str, sample: int) -> int:
+    digest = hashlib.blake2b(f"{job_seed}:{key}:{sample}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big")
