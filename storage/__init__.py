@@ -1,9 +1,10 @@
 """The record of Evo runs: jobs, candidates, lineage, evaluations, LLM calls, checkpoints."""
 
-from storage.errors import LeaseLost
+from storage.errors import LeaseLost, StoreUnavailable
 from storage.records import (
     CANDIDATE_SORTS,
     JOB_STATUSES,
+    KEEP,
     ApiKeyRecord,
     CandidatePage,
     CandidateSort,
@@ -13,6 +14,7 @@ from storage.records import (
     JobRecord,
     JobState,
     JobStatus,
+    JobUpdate,
     Lease,
     LineageEdge,
     LLMCallRecord,
@@ -23,6 +25,7 @@ from storage.repository import Store
 __all__ = [
     "CANDIDATE_SORTS",
     "JOB_STATUSES",
+    "KEEP",
     "ApiKeyRecord",
     "CandidatePage",
     "CandidateSort",
@@ -32,10 +35,12 @@ __all__ = [
     "JobRecord",
     "JobState",
     "JobStatus",
+    "JobUpdate",
     "LLMCallRecord",
     "Lease",
     "LeaseLost",
     "LineageEdge",
     "ScoredCandidate",
     "Store",
+    "StoreUnavailable",
 ]

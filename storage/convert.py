@@ -1,69 +1,60 @@
-"""Conversions between table rows and the records and candidates the store hands out."""
+"""Conversions between table rows and the records and candidates the store hands out: the one
+place where a row becomes a record (and a record or candidate a row to insert).
+
+A record whose fields are columns of the same names is read generically (``_reader``); a
+candidate, which gathers its parents from other rows, is built by hand.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from evo.candidate import Candidate, Score
-from storage.models import CandidateRow, EvaluationRow, JobRow, LLMCallRow
-from storage.records import EvaluationRecord, JobRecord, LLMCallRecord
+from storage.models import CandidateRow
+from storage.records import (
+    ApiKeyRecord,
+    EvaluationRecord,
+    JobRecord,
+    LineageEdge,
+    LLMCallRecord,
+)
+
+R = TypeVar("R")
 
 
-def job_record(row: JobRow) -> JobRecord:
-    return JobRecord(
-        id=row.id,
-        name=row.name,
-        task=row.task,
-        algorithm=row.algorithm,
-        spec=dict(row.spec),
-        seed=row.seed,
-        status=row.status,
-        reason=row.reason,
-        best_candidate_id=row.best_candidate_id,
-        stats=dict(row.stats),
-        created_at=row.created_at,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        heartbeat_at=row.heartbeat_at,
-        owner=row.owner,
-        control=row.control,
-        control_at=row.control_at,
-        lease_holder=row.lease_holder,
-        lease_epoch=row.lease_epoch,
-        lease_expires_at=row.lease_expires_at,
-    )
+def _reader(record: type[R], *copied: str) -> Callable[[Any], R]:
+    """Row → record for a record whose every field is an attribute of the row under the same
+    name (an ORM row or a result row); the JSON fields named in ``copied`` are copied, so a
+    record never shares a dict with a row."""
+    names = tuple(f.name for f in dataclasses.fields(record))  # type: ignore[arg-type]
+    get = attrgetter(*names)
+    at = tuple(names.index(name) for name in copied)
+
+    def read(row: Any) -> R:
+        values = get(row)
+        if at:
+            values = list(values)
+            for i in at:
+                values[i] = dict(values[i])
+        return record(*values)
+
+    read.__doc__ = f"The {record.__name__} of a row."
+    return read
 
 
-def evaluation_record(row: EvaluationRow) -> EvaluationRecord:
-    return EvaluationRecord(
-        candidate_id=row.candidate_id,
-        split=row.split,
-        value=row.value,
-        n=row.n,
-        failures=row.failures,
-        subset=row.subset,
-        generation=row.generation,
-        created_at=row.created_at,
-    )
-
-
-def llm_call_record(row: LLMCallRow) -> LLMCallRecord:
-    return LLMCallRecord(
-        job_id=row.job_id,
-        candidate_id=row.candidate_id,
-        purpose=row.purpose,
-        model=row.model,
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-        latency_s=row.latency_s,
-        cached=row.cached,
-        error=row.error,
-        created_at=row.created_at,
-    )
+job_record = _reader(JobRecord, "spec", "stats")
+evaluation_record = _reader(EvaluationRecord)
+llm_call_record = _reader(LLMCallRecord)
+lineage_edge = _reader(LineageEdge)
+api_key_record = _reader(ApiKeyRecord)
 
 
 def to_candidate(row: CandidateRow, parents: Sequence[str]) -> Candidate:
+    """A candidate from its row and its parents' ids (in operator order)."""
     return Candidate(
         id=row.id,
         text=row.text,
@@ -74,6 +65,13 @@ def to_candidate(row: CandidateRow, parents: Sequence[str]) -> Candidate:
         island=row.island,
         meta=dict(row.meta),
     )
+
+
+def ancestor(row: Sequence[Any], parents: Sequence[str]) -> Candidate:
+    """A candidate from a result row of (id, text, generation, operator, kind, island, ...),
+    without its ``meta`` (what an ancestry walk reads)."""
+    cid, text, generation, operator, kind, island = row[:6]
+    return Candidate(cid, text, generation, operator, tuple(parents), kind, island)
 
 
 # Column orders of the tuples below (what ``storage.bulk.insert_rows`` is given).

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from evo.candidate import Candidate
 from storage import bulk
-from storage.convert import evaluation_record, to_candidate
+from storage.convert import ancestor, evaluation_record, lineage_edge, to_candidate
 from storage.models import CandidateRow, EvaluationRow, JobRow, LineageRow, LLMCallRow
 from storage.records import (
     CANDIDATE_SORTS,
@@ -126,18 +126,13 @@ def _candidates_with_parents(rows: Iterable[tuple[Any, ...]]) -> list[Candidate]
     for row in rows:
         if not first or row[0] != first[0]:
             if first:
-                out.append(_candidate(first, parents))
+                out.append(ancestor(first, parents))
             first, parents = row, []
         if row[6] is not None:
             parents.append(row[6])
     if first:
-        out.append(_candidate(first, parents))
+        out.append(ancestor(first, parents))
     return out
-
-
-def _candidate(row: tuple[Any, ...], parents: list[str]) -> Candidate:
-    cid, text, generation, operator, kind, island, _parent = row
-    return Candidate(cid, text, generation, operator, tuple(parents), kind, island)
 
 
 # --- scores ------------------------------------------------------------------------------------
@@ -276,9 +271,7 @@ def lineage_edges(session: Session, job_id: str) -> list[LineageEdge]:
         .where(LineageRow.job_id == job_id)
         .order_by(CandidateRow.seq, LineageRow.position)
     )
-    return [
-        LineageEdge(r.parent_id, r.child_id, r.operator, r.position) for r in session.scalars(stmt)
-    ]
+    return [lineage_edge(r) for r in session.scalars(stmt)]
 
 
 # --- listings for the REST API -----------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from enum import Enum
 from typing import Any, Literal, NamedTuple, get_args
 
 from evo.candidate import Candidate
@@ -12,6 +13,9 @@ JobStatus = Literal[
     "queued", "running", "paused", "cancelled", "failed", "completed", "interrupted"
 ]
 JOB_STATUSES: frozenset[str] = frozenset(get_args(JobStatus))
+# what a running job's driver may be asked to do (``Store.request_control``)
+ControlRequest = Literal["cancel", "pause", "interrupt"]
+CONTROL_REQUESTS: frozenset[str] = frozenset(get_args(ControlRequest))
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,35 @@ class JobRecord:
     lease_holder: str | None = None
     lease_epoch: int = 0
     lease_expires_at: datetime | None = None
+
+
+class Keep(Enum):
+    """A job field that an update leaves as it is (``KEEP``), unlike None, which clears it."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    """Fields of a job set together, in one UPDATE; those left at ``KEEP`` are not touched. A
+    lease's fields are not among them: they move only by claims and takeovers."""
+
+    status: JobStatus | Keep = KEEP
+    reason: str | Keep | None = KEEP
+    best_candidate_id: str | Keep | None = KEEP
+    stats: dict[str, Any] | Keep = field(default=KEEP, hash=False)
+    started_at: datetime | Keep | None = KEEP
+    ended_at: datetime | Keep | None = KEEP
+    heartbeat_at: datetime | Keep | None = KEEP
+    control: ControlRequest | Keep | None = KEEP
+    control_at: datetime | Keep | None = KEEP
+
+    def values(self) -> dict[str, Any]:
+        """The fields set, by name."""
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not KEEP}
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def test_state_rules(store: Store) -> None:
     assert (job.status, job.reason) == ("cancelled", "cancelled by request")
     with pytest.raises(jobs.JobConflict, match="can be cancelled"):
         jobs.cancel(store, job_id)
-    store.update_job(job_id, status="completed")
+    store.set_status(job_id, "completed")
     with pytest.raises(jobs.JobConflict, match="is completed; only paused, interrupted"):
         jobs.requeue(store, job_id)
     with pytest.raises(jobs.JobNotFound):

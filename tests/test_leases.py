@@ -168,7 +168,7 @@ def test_an_unheeded_cancel_is_enforced_after_its_grace(store: Store) -> None:
     assert store.request_control(job_id, "pause")  # running: but the cancel stays
     assert store.get_job(job_id).control == "cancel"
     assert store.enforce_cancels(grace_s=10) == []
-    store.update_job(job_id, control_at=datetime.now(UTC) - timedelta(seconds=11))
+    store.set_control(job_id, "cancel", at=datetime.now(UTC) - timedelta(seconds=11))
     assert store.enforce_cancels(grace_s=10) == [job_id]
     job = store.get_job(job_id)
     assert (job.status, job.reason, job.lease_epoch) == ("cancelled", "cancelled by request",

@@ -26,6 +26,7 @@ from evo.candidate import Candidate, Score
 from storage import (
     EvaluationRecord,
     GenerationSummary,
+    JobUpdate,
     LineageEdge,
     LLMCallRecord,
     Store,
@@ -144,17 +145,28 @@ def test_create_and_update_job(store: Store) -> None:
     assert (job.status, job.stats, job.owner, job.spec) == ("queued", {}, "team", {"a": [1]})
     assert job.created_at.tzinfo is not None
     started = datetime(2025, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
-    store.update_job("j1", status="running", started_at=started, stats={"calls": 3})
+    store.set_status("j1", "running", started_at=started)
+    store.write_batch("j1", job=JobUpdate(stats={"calls": 3}, best_candidate_id=None))
     got = store.get_job("j1")
     assert got is not None
     assert got.status == "running" and got.stats == {"calls": 3}
     assert got.started_at == started and got.started_at.utcoffset() == timedelta(0)
+    assert got.reason is None and got.ended_at is None  # KEEP: left as they were
+    store.set_status("j1", "failed", reason="broke", ended_at=started)
+    got = store.get_job("j1")
+    assert (got.status, got.reason, got.started_at, got.ended_at) == (  # type: ignore[union-attr]
+        "failed", "broke", started, started)
     with pytest.raises(ValueError, match="status"):
-        store.update_job("j1", status="exploded")
-    with pytest.raises(ValueError, match="name"):
-        store.update_job("j1", name="renamed")
+        store.set_status("j1", "exploded")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="status"):
+        store.write_batch("j1", job=JobUpdate(status="exploded"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="name"):  # the older way to name fields: a mapping
+        store.write_batch("j1", job={"name": "renamed"})
     with pytest.raises(LookupError):
-        store.update_job("nope", status="failed")
+        store.set_status("nope", "failed")
+    store.write_batch("j1", job={"status": "completed", "reason": None})
+    got = store.get_job("j1")
+    assert (got.status, got.reason, got.stats) == ("completed", None, {"calls": 3})  # type: ignore[union-attr]
 
 
 def test_get_job_by_unique_prefix(store: Store) -> None:
@@ -171,8 +183,8 @@ def test_get_job_by_unique_prefix(store: Store) -> None:
 def test_list_jobs_newest_first_with_filter(store: Store) -> None:
     for i in range(5):
         new_job(store, f"job{i}")
-    store.update_job("job1", status="running")
-    store.update_job("job3", status="running")
+    store.set_status("job1", "running")
+    store.set_status("job3", "running")
     assert [j.id for j in store.list_jobs()] == ["job4", "job3", "job2", "job1", "job0"]
     assert [j.id for j in store.list_jobs(status="running")] == ["job3", "job1"]
     assert [j.id for j in store.list_jobs(limit=2, offset=1)] == ["job3", "job2"]
@@ -308,7 +320,7 @@ def _stored(engine: Engine, job: str) -> dict[str, list[tuple]]:
 def test_write_batch_stores_what_core_insert_stores(
     store: Store, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("storage.repository.utcnow", lambda: AT)
+    monkeypatch.setattr("storage.recorder.utcnow", lambda: AT)
     mine, reference = new_job(store), new_job(store, "job0000002")
     store.write_batch(mine, **_batch(mine, "w"))
     _core_insert(engine, reference, _batch(reference, "r"), AT)
@@ -742,7 +754,7 @@ def test_timestamps_are_utc_aware(store: Store) -> None:
     store.write_batch(job, llm_calls=[LLMCallRecord(job, None, "generate", "m", created_at=at)])
     assert store.llm_calls(job)[0].created_at == at
     with pytest.raises(Exception, match="naive"):
-        store.update_job(job, heartbeat_at=datetime(2025, 1, 1))
+        store.write_batch(job, job=JobUpdate(heartbeat_at=datetime(2025, 1, 1)))
 
 
 def test_paid_responses_round_trip(store: Store) -> None:
