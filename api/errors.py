@@ -20,11 +20,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from evo.spec_io import SpecError
+from storage import StoreUnavailable
 from workers.jobs import JobConflict, JobNotFound
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(JobNotFound, _not_found)
     app.add_exception_handler(JobConflict, _conflict)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(OperationalError, _store_down)
-    app.add_exception_handler(InterfaceError, _store_down)
+    app.add_exception_handler(StoreUnavailable, _store_down)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -162,8 +161,10 @@ def _allowed_methods(request: Request) -> str:
 
 
 async def _store_down(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("store unreachable on %s %s: %s", request.method, request.url.path,
-                type(exc).__name__)
+    # the log says why (refused, gone, locked); the caller learns only that the store is out
+    why = getattr(exc, "orig", None) or exc
+    log.warning("store unreachable on %s %s: %s: %s", request.method, request.url.path,
+                type(why).__name__, str(why).splitlines()[0] if str(why) else "")
     return JSONResponse({"detail": "the store is unreachable; try again later"},
                         status_code=503)
 

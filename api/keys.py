@@ -10,7 +10,8 @@ import hashlib
 import re
 import secrets
 
-from storage import ApiKeyRecord, Store
+from storage import ApiKeyRecord
+from storage.protocols import ApiKeys
 
 PREFIX = "evo_"
 HINT_LEN = 12  # "evo_" and 8 characters of the token: enough to tell keys apart in a listing
@@ -38,7 +39,7 @@ def check_name(name: str) -> str:
     return name
 
 
-def create_key(store: Store, name: str, *, admin: bool = False) -> tuple[ApiKeyRecord, str]:
+def create_key(store: ApiKeys, name: str, *, admin: bool = False) -> tuple[ApiKeyRecord, str]:
     """A new key for ``name`` (the tenant whose jobs it sees); returns the record and the token,
     which is shown to the caller once and never stored."""
     token = new_token()
@@ -49,7 +50,7 @@ def create_key(store: Store, name: str, *, admin: bool = False) -> tuple[ApiKeyR
     return record, token
 
 
-def revoke(store: Store, name: str) -> int:
+def revoke(store: ApiKeys, name: str) -> int:
     """Revoke every active key of ``name``."""
     count = store.revoke_api_keys(name)
     if count == 0:
@@ -57,7 +58,7 @@ def revoke(store: Store, name: str) -> int:
     return count
 
 
-def lookup(store: Store, token: str) -> ApiKeyRecord | None:
+def lookup(store: ApiKeys, token: str) -> ApiKeyRecord | None:
     """The active key with this token, or None."""
     if not token.startswith(PREFIX) or len(token) > 200:
         return None

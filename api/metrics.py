@@ -12,7 +12,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storage import JOB_STATUSES, Store
+from storage import JOB_STATUSES
+from storage.protocols import ReadModels
 from workers.service import JobService
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 class ApiMetrics:
     """Each app has its own registry, so several apps in one process do not share counts."""
 
-    def __init__(self, store: Store, service: JobService) -> None:
+    def __init__(self, store: ReadModels, service: JobService) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "evo_http_requests",
@@ -51,7 +52,7 @@ class ApiMetrics:
 
 
 class _JobsCollector(Collector):
-    def __init__(self, store: Store, service: JobService) -> None:
+    def __init__(self, store: ReadModels, service: JobService) -> None:
         self.store = store
         self.service = service
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
 from api.auth import CallerDep, StateDep, bearer, current_caller
 from api.errors import responses
 from api.schemas import AlgorithmOut, HealthOut, TaskOut, plain
 from api.state import ApiState, api_state
+from storage import StoreUnavailable
 
 router = APIRouter(tags=["server"])
 
@@ -76,10 +76,9 @@ def algorithms(caller: CallerDep) -> list[AlgorithmOut]:
 def health(state: Annotated[ApiState, Depends(api_state)]) -> JSONResponse:
     """No key needed. 200 when the store answers (and Redis, when configured); else 503."""
     try:
-        with state.store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        state.store.ping()
         store = "ok"
-    except Exception:
+    except StoreUnavailable:
         store = "error"
     redis_state = "not configured"
     if state.settings.redis_url:
