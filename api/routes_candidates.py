@@ -133,9 +133,5 @@ def lineage(job_id: str, caller: CallerDep, state: StateDep) -> LineageOut:
         )
         for item in page.items
     ]
-    edges = [
-        LineageEdgeOut(source=e.parent_id, target=e.child_id, operator=e.operator,
-                       position=e.position)
-        for e in state.store.lineage(job.id)
-    ]
+    edges = [LineageEdgeOut.of(e) for e in state.store.lineage(job.id)]
     return LineageOut(job_id=job.id, nodes=nodes, edges=edges)

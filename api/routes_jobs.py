@@ -11,7 +11,7 @@ from api.auth import CallerDep, StateDep, visible_job
 from api.errors import InvalidInput, responses, spec_problems
 from api.limits import enforce, parse_json
 from api.params import NoNul
-from api.schemas import GenerationOut, JobOut, JobPage
+from api.schemas import GenerationOut, JobOut, JobPage, fields_of
 from evo.app.export import NoBestPrompt, render_export
 from evo.app.settings import Settings
 from evo.spec import JobSpec
@@ -155,19 +155,14 @@ def generations(
         total = None if g.calls_total is None else (g.calls_total, g.tokens_total or 0)
         spent = None if total is None else (total[0] - previous[0], total[1] - previous[1])
         previous = total or previous
-        out.append(GenerationOut(
-            generation=g.generation,
-            size=g.size,
-            best=g.best,
-            mean=g.mean,
-            best_candidate_id=g.best_candidate_id,
-            distinct=g.distinct,
-            diversity=g.distinct / g.size if g.size else 0.0,
-            calls=None if spent is None else spent[0],
-            tokens=None if spent is None else spent[1],
-            calls_total=None if total is None else total[0],
-            tokens_total=None if total is None else total[1],
-        ))
+        out.append(GenerationOut.model_validate({
+            **fields_of(g),
+            "diversity": g.distinct / g.size if g.size else 0.0,
+            "calls": None if spent is None else spent[0],
+            "tokens": None if spent is None else spent[1],
+            "calls_total": None if total is None else total[0],
+            "tokens_total": None if total is None else total[1],
+        }))
     return out
 
 

@@ -1,15 +1,22 @@
-"""Response bodies of the API, built from the store's records (never from ORM rows)."""
+"""Response bodies of the API, built from the store's records (never from ORM rows).
+
+Where a body has a record's shape, it is validated from the record itself
+(``model_validate(record, from_attributes=True)``, or from ``fields_of(record)`` with what the
+body adds), never copied field by field: a field is renamed by its ``validation_alias``, and
+numbers JSON cannot carry are made null by a ``before`` validator (``plain``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from evo.candidate import Candidate
-from storage import EvaluationRecord, JobRecord, JobStatus, ScoredCandidate
+from storage import EvaluationRecord, JobRecord, JobStatus, LineageEdge, ScoredCandidate
 
 PREVIEW_CHARS = 80
 
@@ -23,6 +30,11 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     return value
+
+
+def fields_of(record: Any) -> dict[str, Any]:
+    """A dataclass record's fields by name (not copied: validation copies what it keeps)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
 class JobOut(BaseModel):
@@ -40,31 +52,21 @@ class JobOut(BaseModel):
     heartbeat_at: datetime | None = None
     best_candidate_id: str | None = None
     pending_control: str | None = Field(
-        None, description="a request (cancel, pause) the running job has not acted on yet"
+        None,
+        description="a request (cancel, pause) the running job has not acted on yet",
+        validation_alias=AliasChoices("pending_control", "control"),  # JobRecord.control
     )
     stats: dict[str, Any] = Field(description="calls, tokens, scores... (after the job ends)")
     spec: dict[str, Any] = Field(description="the job spec as stored: defaults filled, no keys")
 
+    @field_validator("stats", "spec", mode="before")
+    @classmethod
+    def _json_safe(cls, value: Any) -> Any:
+        return plain(value or {})
+
     @classmethod
     def of(cls, job: JobRecord) -> JobOut:
-        return cls(
-            id=job.id,
-            name=job.name,
-            task=job.task,
-            algorithm=job.algorithm,
-            status=job.status,  # type: ignore[arg-type]
-            reason=job.reason,
-            owner=job.owner,
-            seed=job.seed,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            ended_at=job.ended_at,
-            heartbeat_at=job.heartbeat_at,
-            best_candidate_id=job.best_candidate_id,
-            pending_control=job.control,
-            stats=plain(job.stats or {}),
-            spec=plain(job.spec or {}),
-        )
+        return cls.model_validate(job, from_attributes=True)
 
 
 class JobPage(BaseModel):
@@ -98,14 +100,7 @@ class CandidateBrief(BaseModel):
 
     @classmethod
     def of(cls, c: Candidate) -> CandidateBrief:
-        return cls(
-            id=c.id,
-            generation=c.generation,
-            operator=c.operator,
-            kind=c.kind,
-            text=c.text,
-            parents=list(c.parents),
-        )
+        return cls.model_validate(c, from_attributes=True)
 
 
 class CandidateOut(CandidateBrief):
@@ -114,15 +109,15 @@ class CandidateOut(CandidateBrief):
     score: float | None = Field(description="latest dev score (null: not scored)")
     meta: dict[str, Any]
 
+    @field_validator("score", "meta", mode="before")
+    @classmethod
+    def _json_safe(cls, value: Any) -> Any:
+        return plain(value)
+
     @classmethod
     def scored(cls, item: ScoredCandidate) -> CandidateOut:
-        c = item.candidate
-        return cls(
-            **CandidateBrief.of(c).model_dump(),
-            job_id=item.job_id,
-            island=c.island,
-            score=plain(item.score),
-            meta=plain(dict(c.meta)),
+        return cls.model_validate(
+            {**fields_of(item.candidate), "job_id": item.job_id, "score": item.score}
         )
 
 
@@ -142,17 +137,14 @@ class ScoreOut(BaseModel):
     generation: int | None
     created_at: datetime | None
 
+    @field_validator("value", mode="before")
+    @classmethod
+    def _json_safe(cls, value: Any) -> Any:
+        return plain(value)
+
     @classmethod
     def of(cls, e: EvaluationRecord) -> ScoreOut:
-        return cls(
-            split=e.split,
-            subset=e.subset,
-            value=plain(e.value),
-            n=e.n,
-            failures=e.failures,
-            generation=e.generation,
-            created_at=e.created_at,
-        )
+        return cls.model_validate(e, from_attributes=True)
 
 
 class MessageOut(BaseModel):
@@ -218,10 +210,15 @@ class LineageNode(BaseModel):
 
 
 class LineageEdgeOut(BaseModel):
-    source: str = Field(description="parent id")
-    target: str = Field(description="child id")
+    source: str = Field(description="parent id",
+                        validation_alias=AliasChoices("source", "parent_id"))
+    target: str = Field(description="child id", validation_alias=AliasChoices("target", "child_id"))
     operator: str
     position: int = Field(description="the parent's place among the child's parents")
+
+    @classmethod
+    def of(cls, edge: LineageEdge) -> LineageEdgeOut:
+        return cls.model_validate(edge, from_attributes=True)
 
 
 class LineageOut(BaseModel):

@@ -189,8 +189,8 @@ def test_a_job_without_a_best_prompt_exports_nothing_and_says_why(
     # `evo export` refuses alike: the same message, status 2, no traceback, no file written
     out = tmp_path / "best.txt"
     cli = subprocess.run(
-        [sys.executable, "-m", "evo.app.cli", "export", job_id[:8], "--format", "txt", "-o", str(out),
-         "--db", api.settings.database_url],
+        [sys.executable, "-m", "evo.app.cli", "export", job_id[:8], "--format", "txt",
+         "-o", str(out), "--db", api.settings.database_url],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
         env={**os.environ, "COLUMNS": "200"},
     )
