@@ -18,7 +18,7 @@ LONG = {"algorithm": {"name": "evoprompt-ga", "population": 4, "generations": 40
 
 def slow_driver(store: Store, spec: dict, job_id: str, latency_s: float = 0.01) -> Driver:
     driver = run_toy(store, spec, job_id=job_id)
-    for worker in driver.task_pool.workers:
+    for worker in driver.search.task_pool.workers:
         worker.client.latency_s = latency_s
     return driver
 
