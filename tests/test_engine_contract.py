@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from evo.algorithms.eoh import EoH, EoHParams
-from evo.algorithms.evoprompt_de import DEParams, EvoPromptDE
 from evo.algorithms.opro import OPRO, OPROParams
 from evo.engine import EngineMisuse, checked_state
 from evo.problems.binpacking import bin_packing
@@ -70,21 +69,6 @@ async def test_opro_resumes_on_the_fake_engine_from_its_checkpoint() -> None:
     await OPRO(params).run(again, first.resume_point)
     done = [g for g, _, _ in again.checkpoints]
     assert done and done[0] == first.checkpoints[-1][0] + 1 and done[-1] == 3
-
-
-async def test_de_replaces_a_member_only_by_a_strictly_fitter_trial() -> None:
-    task = toy_task(("Answer. q=0.2", "Reply. q=0.5", "Say. q=0.8"))
-    n = iter(range(1000))
-    engine = FakeEngine(task, reply=lambda ask: f"Think and reply {next(n)}. q=0.{next(n) % 9}"
-                        "</prompt>", fitness=lambda c, split: quality(c.text))
-    await EvoPromptDE(DEParams(population=3, generations=2)).run(engine)
-    by_id = {c.id: c for c in engine.made}
-    for (_, before, _), (_, after, _) in zip(engine.checkpoints, engine.checkpoints[1:],
-                                             strict=False):
-        for old, new in zip(before, after, strict=True):
-            if old != new:
-                assert by_id[new].parents[0] == old  # a trial takes its own target's place
-                assert quality(by_id[new].text) > quality(by_id[old].text)
 
 
 def test_the_rules_are_enforced_with_a_clear_error() -> None:

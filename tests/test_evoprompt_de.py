@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
+from evo.algorithms.evoprompt_de import DEParams, EvoPromptDE
 from evo.llm import LLMRequest
+from evo.testing import Ask, FakeEngine
 from storage import Store
-from tests.helpers import crash_and_resume, draw, job_record, meta_requests, quality, scripted_job
+from tests.helpers import (
+    crash_and_resume,
+    draw,
+    job_record,
+    meta_requests,
+    quality,
+    scripted_job,
+    toy_task,
+)
 
 SEEDS = ("First way. q=0.1", "Second way. q=0.2", "Third way. q=0.3", "Fourth way. q=0.4")
 FIELDS = re.compile(
@@ -15,17 +26,18 @@ FIELDS = re.compile(
 )
 
 
-def de_fields(request: LLMRequest) -> tuple[str, str, str, str]:
+def de_fields(request: LLMRequest | Ask) -> tuple[str, str, str, str]:
     """(p_r1, p_r2, p_best, p_i) as the request shows them."""
     return FIELDS.search(request.messages[-1].content).groups()
 
 
-def de_meta(request: LLMRequest) -> str:
+def de_meta(request: LLMRequest | Ask) -> str:
     """A trial worse than p_i for q=0.1, as good for q=0.2, better (+0.3) otherwise."""
     current = de_fields(request)[3]
     q = quality(current)
     new = {0.1: 0.05, 0.2: 0.2}.get(q, min(1.0, q + 0.3))
-    return f"Trial from {current.split('.')[0]}. q={new:.2f} s{draw(request)}</prompt>"
+    sample = draw(request) if isinstance(request, LLMRequest) else ""
+    return f"Trial from {current.split('.')[0]}. q={new:.2f} s{sample}</prompt>"
 
 
 async def test_one_call_per_member_with_parents_in_order(store: Store) -> None:
@@ -59,12 +71,14 @@ async def test_one_call_per_member_with_parents_in_order(store: Store) -> None:
             assert trial.parents == (shown_i, shown_best, shown_r1, shown_r2)
 
 
-async def test_replaces_a_member_only_when_its_trial_is_strictly_better(store: Store) -> None:
-    spec = {"algorithm": {"name": "evoprompt-de", "population": 4, "generations": 1}}
-    driver, _, states = scripted_job(spec, de_meta, store, seeds=SEEDS)
-    await driver.run()
-    cands = {c.id: c for c in store.candidates(driver.job_id)}
-    before, after = states[0]["population"], states[1]["population"]
+async def test_replaces_a_member_only_when_its_trial_is_strictly_better() -> None:
+    # the method's logic alone, on the in-memory engine
+    asked = itertools.count()
+    engine = FakeEngine(toy_task(SEEDS), fitness=lambda c, split: quality(c.text),
+                        reply=lambda ask: de_meta(ask).replace("</prompt>", f"{next(asked)}"))
+    await EvoPromptDE(DEParams(population=4, generations=1)).run(engine)
+    cands = {c.id: c for c in engine.made}
+    (_, before, _), (_, after, _) = engine.checkpoints
     # slot order is kept: each member is replaced in place or survives
     assert [cands[i].text for i in before] == list(SEEDS)
     survived = [cands[i].text for i in after[:2]]
