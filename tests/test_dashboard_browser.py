@@ -26,8 +26,8 @@ import yaml
 
 from api.dashboard import dashboard_built
 from api.routes_events import sse
-from evo.llm import LLMRequest, LLMResponse
 from evo.app.settings import Settings
+from evo.llm import LLMRequest, LLMResponse
 from storage import Store
 from tests.api_helpers import LiveApi, scripted_spec, wait_status
 from workers.scripted import ScriptedClient

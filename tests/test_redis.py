@@ -18,6 +18,7 @@ from dataclasses import replace
 import pytest
 import redis
 
+from evo.app.settings import Settings
 from evo.events import (
     CallsMade,
     CandidateScored,
@@ -28,7 +29,6 @@ from evo.events import (
     JobStarted,
 )
 from evo.llm import LLMResponse
-from evo.app.settings import Settings
 from workers.cache import MemoryCache
 from workers.redis_bus import RedisBus, make_bus
 from workers.redis_cache import RedisCache, make_cache

@@ -10,8 +10,8 @@ import pytest
 import redis
 from servers import Reply, ScriptedOpenAIServer, chat_reply
 
-from evo.events import JobEnded
 from evo.app.settings import Settings
+from evo.events import JobEnded
 from evo.spec import ModelSpec
 from storage import Store
 from workers.llm import make_client

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from evo.llm import LLMClient
 from evo.app.settings import Settings
+from evo.llm import LLMClient
 from evo.spec import ModelSpec
 from workers import capacity
 from workers.lease import JobStopped

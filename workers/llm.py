@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from evo.llm import LLMClient, LLMUnavailable
 from evo.app.settings import Settings
+from evo.llm import LLMClient, LLMUnavailable
 from workers.llm_openai import DEFAULT_BASE_URL, OpenAIClient
 from workers.ratelimit import endpoint_key, make_rate_limiter
 

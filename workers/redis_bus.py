@@ -25,8 +25,8 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from evo.events import Event, InProcessBus, JobEnded
 from evo.app.settings import Settings
+from evo.events import Event, InProcessBus, JobEnded
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import redis
 
-from evo.llm import LLMResponse
 from evo.app.settings import Settings
+from evo.llm import LLMResponse
 from workers.cache import MemoryCache, ResponseCache
 from workers.redis_bus import DEFAULT_PREFIX, RedisGuard, sync_client
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from evo.app.compare import Run, run_specs
+from evo.app.settings import Settings
 from evo.events import InProcessBus, JobEnded
 from evo.llm import LLMClient
 from evo.programs import ProgramTask
-from evo.app.settings import Settings
 from evo.spec import JobSpec
 from evo.spec_io import load_spec, parse_spec
 from evo.task import Task, load_task

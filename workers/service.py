@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from evo.events import InProcessBus
 from evo.app.settings import Settings
+from evo.events import InProcessBus
 from evo.spec import JobSpec
 from evo.spec_io import parse_spec
 from storage import HeldJob, JobRecord, Lease, Store
