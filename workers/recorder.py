@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from evo.candidate import Candidate
-from storage import EvaluationRecord, Lease, LLMCallRecord, Store
+from storage import EvaluationRecord, Lease, LLMCallRecord
+from storage.protocols import RunRecorder
 from workers.write_behind import Paid, WriteBehind
 
 
 class Recorder:
-    def __init__(self, store: Store, job_id: str, lease: Lease | None) -> None:
+    def __init__(self, store: RunRecorder, job_id: str, lease: Lease | None) -> None:
         self.store = store
         self.job_id = job_id
         # candidates stored or pending, in the order of their rows (the store's ``seq``)

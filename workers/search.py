@@ -34,7 +34,7 @@ from evo.llm import LLMRequest, Message
 from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Task
-from storage import Store
+from storage.protocols import RunRecorder
 from workers.budget import Budget
 from workers.cache import ResponseCache
 from workers.calls import Calls
@@ -59,7 +59,7 @@ class Search:
         task: Task | ProgramTask,
         *,
         job_id: str,
-        store: Store,
+        store: RunRecorder,
         recorder: Recorder,
         task_pool: Pool,
         meta_pool: Pool,

@@ -8,7 +8,7 @@ while a write is running are coalesced into the next one (the ten single-call me
 generation become one or two transactions); a generation's step is a transaction of its own.
 
 A write that fails for a reason that passes (a dropped connection, a restarting server, a
-database locked by another writer: SQLAlchemy's ``OperationalError``) is tried again, a few times
+database locked by another writer: the store's ``StoreUnavailable``) is tried again, a few times
 with a growing pause, before the failure is handed to the job; the transaction rolled back, so
 nothing is written twice. Any other failure is the job's at once.
 
@@ -28,10 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from storage import LLMCallRecord
+from storage import LLMCallRecord, StoreUnavailable
 from workers import faults
 
 Paid = list[tuple[int, str, dict[str, Any]]]
@@ -138,7 +137,7 @@ class WriteBehind:
 
     async def _write(self, item: _Rounds | _Step) -> None:
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(OperationalError),
+            retry=retry_if_exception_type(StoreUnavailable),
             stop=stop_after_attempt(self.ATTEMPTS),
             wait=wait_exponential(multiplier=self.FIRST_PAUSE_S, max=30),
             reraise=True,
