@@ -22,7 +22,7 @@ from evo.events import InProcessBus, JobEnded, JobStarted
 from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Task
-from storage import JOB_STATUSES, Lease, LeaseLost, Store
+from storage import JOB_STATUSES, JobUpdate, Lease, LeaseLost, Store
 from workers import jobs
 from workers.cache import ResponseCache
 from workers.final import Entry
@@ -213,15 +213,8 @@ class Driver:
             self.store.write_batch,
             self.job_id,
             events=[ended.payload()],
-            job={
-                "status": status,
-                "reason": reason,
-                "best_candidate_id": best,
-                "stats": stats,
-                "ended_at": datetime.now(UTC),
-                "control": None,
-                "control_at": None,
-            },
+            job=JobUpdate(status=status, reason=reason, best_candidate_id=best, stats=stats,
+                          ended_at=datetime.now(UTC), control=None, control_at=None),
             lease=self.lease,
         )
         self.bus.publish(ended)

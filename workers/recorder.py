@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from evo.candidate import Candidate
-from storage import EvaluationRecord, Lease, LLMCallRecord
+from storage import EvaluationRecord, JobUpdate, Lease, LLMCallRecord
 from storage.protocols import RunRecorder
 from workers.write_behind import Paid, WriteBehind
 
@@ -75,7 +75,7 @@ class Recorder:
             evaluations=evals,
             llm_calls=calls,
             checkpoint=checkpoint,
-            job={"stats": stats},
+            job=JobUpdate(stats=stats),
             events=list(events),
         )
 

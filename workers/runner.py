@@ -24,7 +24,7 @@ from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.spec_io import load_spec, parse_spec
 from evo.task import Task, load_task
-from storage import Lease, LeaseLost, Store
+from storage import JobUpdate, Lease, LeaseLost, Store
 from workers import capacity, faults, jobs
 from workers.admission import check_job
 from workers.cache import ResponseCache
@@ -180,8 +180,8 @@ async def end_unstarted(
     if status == LOST:
         return JobResult(lease.job_id, LOST, [], None, {}, reason)
     ended = JobEnded(lease.job_id, status, reason, None, {}, lease.epoch, None)
-    fields = {"status": status, "reason": reason, "ended_at": datetime.now(UTC),
-              "control": None, "control_at": None}
+    fields = JobUpdate(status=status, reason=reason, ended_at=datetime.now(UTC),
+                       control=None, control_at=None)
     try:
         await asyncio.to_thread(store.write_batch, lease.job_id, events=[ended.payload()],
                                 job=fields, lease=lease)
