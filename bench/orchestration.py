@@ -7,7 +7,7 @@
 
 A fake OpenAI-compatible endpoint on loopback (its own process) answers every request after a
 fixed latency L, at most C at a time (the rest queue at the server). Label-scoring requests get
-log-probabilities the way ``workers/llm_openai.py`` reads them, meta-LLM requests a rewritten
+log-probabilities the way ``workers/llm_openai_labels.py`` reads them, meta-LLM requests a rewritten
 instruction between the tags the algorithm asked for. The job runs through the real stack
 (``workers.runner.optimize``, Ray actors, a store, events) and is compared with
 

@@ -33,7 +33,8 @@ dev scores of each prompt, reused likewise), ``quality.md``, ``quality.csv`` and
 one process per budget) combine by concatenating their ``runs.jsonl`` and ``scores.jsonl`` into
 one folder and running ``--report-only`` on it. ``bench/results/quality/`` (sentiment and topic),
 ``bench/results/quality-arithmetic-guard/`` (arithmetic) and ``bench/results/quality-arithmetic/``
-(arithmetic before the meta-prompt echo check) hold the runs behind the README's figures.
+(arithmetic before the meta-prompt echo check) hold the runs behind the figures in
+docs/performance.md.
 """
 
 from __future__ import annotations
