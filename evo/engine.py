@@ -48,6 +48,7 @@ Rejection = Literal[
     "duplicate",  # repeats a sibling made in the same generation
     "echoed_meta_prompt",  # the meta-prompt's own instructions
     "copied_example",  # the worked example's content
+    "example_word",  # a word of the worked example that the task never uses
     "unfilled",  # a cloze blank copied, not filled
     "no_final_prompt",  # steps written, but no final prompt after them
     "syntax_error",  # a program that does not parse

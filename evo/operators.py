@@ -2,8 +2,9 @@
 
 Small models follow output formats poorly, so every proposal is asked for with the opening tag
 pre-filled and the closing tag as a stop sequence, then cleaned. An answer that is empty, that only
-repeats a parent or a worked example, that echoes the meta-prompt's own instructions, or that is
-too long to be an instruction is rejected with a recorded reason.
+repeats a parent or a worked example, that echoes the meta-prompt's own instructions, that uses a
+word of a worked example its task never uses, or that is too long to be an instruction is rejected
+with a recorded reason.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Literal
 
 from evo.candidate import Candidate
 from evo.engine import Engine, Rejection, Sample
-from evo.meta_prompt import MetaPrompt
+from evo.meta_prompt import MetaPrompt, task_words
 
 MAX_TOKENS = 120  # room for one instruction, not for an essay around it
 MAX_CHARS = 1500  # longer than this is no instruction
@@ -77,13 +78,16 @@ async def propose(
     max_chars: int = MAX_CHARS,
     prefill: str | None = None,
     run_on: re.Pattern[str] | None = None,
+    in_task_language: bool = True,
 ) -> list[Proposal]:
     """Sample ``n`` proposals and keep the usable ones (in order, duplicates dropped).
 
     By default the answer starts inside the opening tag. With a ``prefill`` that does not open
     it, the model writes something first (its steps) and the proposal is what follows the last
     opening tag. ``run_on`` marks where a model that runs on into the meta-prompt's next field
-    has left the proposal.
+    has left the proposal. A proposal is checked against the words of ``engine.task``
+    (``MetaPrompt.echo``) unless ``in_task_language`` is off: a translation's words are another
+    language's.
     """
     opening = f"<{tag}>"
     answers = await engine.generate(
@@ -97,6 +101,7 @@ async def propose(
     )
     inside = prefill is None or prefill.endswith(opening)
     seen = {normalize(o) for o in (*originals, *meta.example_answers)}
+    vocabulary = task_words(engine.task) if in_task_language else None
     kept: list[Proposal] = []
     for sample in answers:
         if sample is None:
@@ -115,7 +120,7 @@ async def propose(
             engine.reject(operator, reason or "empty")
         elif normalize(text) in seen:
             engine.reject(operator, "unchanged")
-        elif echo := meta.echo(text):
+        elif echo := meta.echo(text, vocabulary):
             engine.reject(operator, echo)
         else:
             seen.add(normalize(text))

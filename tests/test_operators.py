@@ -35,3 +35,20 @@ def test_cleans_common_chatter(raw: str, expected: str) -> None:
 )
 def test_rejects_with_a_reason(raw: str, reason: str) -> None:
     assert clean_proposal(raw, "prompt", 1500) == (None, reason)
+
+
+async def test_words_are_checked_against_the_task_unless_another_language_is_asked() -> None:
+    from evo.algorithms.gps import TRANSLATE
+    from evo.meta_prompt import MetaPrompt
+    from evo.operators import propose
+    from evo.testing import FakeEngine
+    from tests.helpers import toy_task
+
+    # a translation into French shares the example's French words ("le", "est", "un", "ou")
+    french = "Dites si le item est un oui ou un non."
+    engine = FakeEngine(toy_task(), reply=lambda ask: french + "</prompt>")
+    meta = MetaPrompt(TRANSLATE, {"language": "French", "prompt": "Say yes or no."})
+    assert await propose(engine, meta, operator="translate") == []
+    assert engine.rejections == {"translate:example_word": 1}
+    [kept] = await propose(engine, meta, operator="translate", in_task_language=False)
+    assert kept.text == french
