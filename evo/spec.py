@@ -90,6 +90,11 @@ class EvaluationSpec(BaseModel):
         3, ge=1, le=100, description="best candidates re-scored on the full dev split"
     )
     test: bool = Field(True, description="score the winner and the best seed once on test")
+    confidence: float = Field(
+        0.95, ge=0.5, lt=1.0,
+        description="confidence of the paired test of the winner against the best seed on test "
+        "(its interval and verdict)",
+    )
     label_scoring: bool = Field(
         True, description="score labels from log-probabilities when the model gives them"
     )

@@ -13,7 +13,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, TypeVar
 
-from evo.candidate import Candidate, Score
+from evo.candidate import Candidate, Outcome, Score
 from storage.models import CandidateRow
 from storage.records import (
     ApiKeyRecord,
@@ -128,3 +128,21 @@ def llm_call_rows(job_id: str, calls: Sequence[LLMCallRecord], now: datetime) ->
          c.latency_s, c.cached, c.error, c.created_at or now)
         for c in calls
     ]
+
+
+OUTCOME_COLUMNS = (
+    "job_id", "candidate_id", "split", "example_id", "score", "prediction", "failure", "created_at",
+)
+
+
+def outcome_rows(
+    job_id: str, outcomes: Iterable[tuple[str, str, Outcome]], now: datetime
+) -> list[tuple]:
+    """(candidate id, split, outcome) as rows in ``OUTCOME_COLUMNS`` order."""
+    return [(job_id, cid, split, o.example_id, o.score, o.prediction, o.failure, now)
+            for cid, split, o in outcomes]
+
+
+def outcome(row: Any) -> Outcome:
+    """The Outcome of a row (its target is not stored: the task has it)."""
+    return Outcome(row.example_id, "", row.prediction, row.score, row.failure)

@@ -236,6 +236,24 @@ class LLMCallRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class OutcomeRow(Base):
+    """One example's result for a candidate scored in the final phase (finalists and seeds, on
+    full dev and on test): what pairs two prompts example by example."""
+
+    __tablename__ = "outcomes"
+    __table_args__ = (Index("ix_outcomes_candidate_split", "candidate_id", "split"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(ID_LEN), _job_fk())
+    candidate_id: Mapped[str] = mapped_column(String(ID_LEN), _candidate_fk())
+    split: Mapped[str] = mapped_column(String(32))
+    example_id: Mapped[str] = mapped_column(String(128))
+    score: Mapped[float] = mapped_column(Float)
+    prediction: Mapped[str] = mapped_column(Text)
+    failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CheckpointRow(Base):
     __tablename__ = "checkpoints"
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from evo.candidate import Candidate, Score
+from evo.candidate import Candidate, Outcome, Score
 from storage.records import (
     KEEP,
     ApiKeyRecord,
@@ -103,6 +103,7 @@ class RunRecorder(Protocol):
         checkpoint: tuple[int, dict[str, Any]] | None = None,
         job: JobUpdate | Mapping[str, Any] | None = None,
         events: Iterable[dict[str, Any]] = (), lease: Lease | None = None,
+        outcomes: Iterable[tuple[str, str, Outcome]] = (),
     ) -> None: ...
 
     def write_paid(
@@ -147,6 +148,8 @@ class ReadModels(Protocol):
     def candidate_job_id(self, candidate_id: str) -> str | None: ...
 
     def candidate_evaluations(self, candidate_id: str) -> list[EvaluationRecord]: ...
+
+    def outcomes(self, candidate_id: str, split: str) -> list[Outcome]: ...
 
     def children(self, candidate_id: str) -> list[str]: ...
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from evo.candidate import Candidate
+from evo.candidate import Candidate, Outcome
 from storage import convert, summaries
 from storage import queries as q
 from storage.base import StoreBase
-from storage.models import EvaluationRow, EventRow, LLMCallRow, ResponseRow
+from storage.models import EvaluationRow, EventRow, LLMCallRow, OutcomeRow, ResponseRow
 from storage.records import (
     CandidatePage,
     EvaluationRecord,
@@ -112,6 +112,18 @@ class ReadStore(StoreBase):
         """Every evaluation of one candidate, in the order they were written."""
         with self._read() as session:
             return q.candidate_evaluations(session, candidate_id)
+
+    def outcomes(self, candidate_id: str, split: str) -> list[Outcome]:
+        """Per-example results of a candidate scored in the final phase on ``split``, in example
+        order (the last scoring, if it was scored more than once)."""
+        stmt = (select(OutcomeRow.example_id, OutcomeRow.score, OutcomeRow.prediction,
+                       OutcomeRow.failure, OutcomeRow.created_at)
+                .where(OutcomeRow.candidate_id == candidate_id, OutcomeRow.split == split)
+                .order_by(OutcomeRow.id))
+        with self._read() as session:
+            rows = list(session.execute(stmt))
+        last = rows[-1].created_at if rows else None
+        return [convert.outcome(r) for r in rows if r.created_at == last]
 
     def children(self, candidate_id: str) -> list[str]:
         """Ids of the candidates that have this one as a parent, in insertion order."""

@@ -17,7 +17,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from evo.candidate import Candidate, Score
+from evo.candidate import Candidate, Outcome, Score
 from storage import bulk, convert, leases, summaries
 from storage import queries as q
 from storage.base import StoreBase
@@ -29,6 +29,7 @@ from storage.models import (
     EventRow,
     LineageRow,
     LLMCallRow,
+    OutcomeRow,
     ResponseRow,
     utcnow,
 )
@@ -40,6 +41,7 @@ _LINEAGE: Table = LineageRow.__table__  # type: ignore[assignment]
 _EVALUATIONS: Table = EvaluationRow.__table__  # type: ignore[assignment]
 _LLM_CALLS: Table = LLMCallRow.__table__  # type: ignore[assignment]
 _RESPONSES: Table = ResponseRow.__table__  # type: ignore[assignment]
+_OUTCOMES: Table = OutcomeRow.__table__  # type: ignore[assignment]
 _RESPONSE_COLUMNS = ("job_id", "seq", "digest", "response", "created_at")
 
 
@@ -57,10 +59,12 @@ class RecorderStore(StoreBase):
         job: JobUpdate | Mapping[str, Any] | None = None,
         events: Iterable[dict[str, Any]] = (),
         lease: Lease | None = None,
+        outcomes: Iterable[tuple[str, str, Outcome]] = (),
     ) -> None:
         """Record one step of a job in a single transaction: candidates with their lineage,
-        evaluations, LLM calls, optionally a checkpoint (replacing one of the same generation)
-        and the job's fields (a ``JobUpdate``, or a mapping of its field names). One INSERT per
+        evaluations, LLM calls, per-example outcomes ((candidate id, split, outcome) of the
+        final phase), optionally a checkpoint (replacing one of the same generation) and the
+        job's fields (a ``JobUpdate``, or a mapping of its field names). One INSERT per
         table (an executemany of prepared tuples for the bulk tables); on any error nothing is
         written. A checkpoint marks the end of a generation: the job's generation summaries are
         brought up to date with it. Under a ``lease``, nothing is written (``LeaseLost``)
@@ -71,6 +75,7 @@ class RecorderStore(StoreBase):
         now = utcnow()
         evals = convert.evaluation_rows(job_id, scores, now)
         calls = convert.llm_call_rows(job_id, list(llm_calls), now)
+        per_example = convert.outcome_rows(job_id, outcomes, now)
         scored = [e.candidate_id for e in scores if e.split == summaries.SPLIT]
         with self._write() as session:
             if lease is not None:
@@ -87,6 +92,7 @@ class RecorderStore(StoreBase):
                 bulk.insert_rows(conn, _LINEAGE, convert.LINEAGE_COLUMNS, edges)
             bulk.insert_rows(conn, _EVALUATIONS, convert.EVALUATION_COLUMNS, evals)
             bulk.insert_rows(conn, _LLM_CALLS, convert.LLM_CALL_COLUMNS, calls)
+            bulk.insert_rows(conn, _OUTCOMES, convert.OUTCOME_COLUMNS, per_example)
             events = list(events)
             if stored := [
                 {"job_id": job_id, "kind": e["kind"], "payload": e, "created_at": now}

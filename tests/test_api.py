@@ -152,10 +152,14 @@ def test_a_submitted_job_runs_to_completion_and_exports(alice: httpx.Client,
     shown = alice.get(f"/candidates/{best['candidate_id']}").json()
     assert best["prompt"] == shown["text"]
     assert best["dev_score"] == shown["scores"]["dev"]["value"]
+    # the paired test of the winner against the best seed on test, stated in the job and export
+    versus = done_job["stats"]["vs_seed"]
+    assert exported["versus_seed"] == versus and versus["sentence"]
 
     md = alice.get(f"/jobs/{done_job['id']}/export", params={"format": "md"})
     assert md.headers["content-type"].startswith("text/markdown")
     assert md.text.startswith("# scripted 3") and best["prompt"] in md.text
+    assert versus["sentence"] in md.text
     yml = alice.get(f"/jobs/{done_job['id']}/export", params={"format": "yaml", "top": 2})
     assert yml.headers["content-type"].startswith("application/yaml")
     assert yaml.safe_load(yml.text) == exported

@@ -244,6 +244,9 @@ def test_sign_in_submit_watch_explain_export_and_compare(
         board = page.locator("#leaderboard-table tbody tr[data-candidate]")
         assert board.count() == 2
         assert board.first.get_attribute("data-candidate") == job["best_candidate_id"]
+        # the paired test of the winner against the best seed on test, as the job states it
+        sentence = job["stats"]["vs_seed"]["sentence"]
+        assert sentence.lower() in page.text_content("#versus-seed").lower()
         page.click('#candidates-table button[data-sort="length"]')
         page.wait_for_selector('#candidates-table th[aria-sort="descending"] [data-sort="length"]')
         page.wait_for_function("""() => {

@@ -9,12 +9,15 @@ the finalists and ordering the board are pure functions; only the scoring awaits
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from evo.candidate import Candidate, Score
 from evo.engine import SEED
 from evo.programs import ProgramTask
+from evo.significance import compare
 from evo.spec import EvaluationSpec, JobSpec
 from evo.task import Task
 from workers.scoring import Scorer
@@ -37,6 +40,24 @@ class Entry:
     def tested(self, score: Score) -> Entry:
         return Entry(self.candidate, self.dev, self.dev_n, score.value, score.n,
                      tuple(o.score for o in score.outcomes))
+
+
+def versus_seed(
+    board: Sequence[Entry], seed: Entry | None, confidence: float, job_seed: int
+) -> dict[str, Any] | None:
+    """The paired test of the winner against the best seed on test, as stored in the job's stats
+    (``evo/significance.py``); None without test scores of both."""
+    if not board or seed is None:
+        return None
+    if board[0].candidate.id == seed.candidate.id:
+        return {"same": True, "sentence": "the winner is the best seed prompt: no candidate beat "
+                "it on the full dev split"}
+    winner = board[0]
+    if not winner.test_scores or len(winner.test_scores) != len(seed.test_scores):
+        return None
+    found = compare(winner.test_scores, seed.test_scores, confidence=confidence,
+                    rng=random.Random(job_seed))
+    return {"same": False, **found.as_dict()}
 
 
 def finalists(
@@ -119,6 +140,8 @@ async def full_scores(scorer: Scorer, cands: list[Candidate], split: str) -> dic
         prior = scorer.search_scores.get(c.id)
         if split == "dev" and prior and prior.subset is None and prior.split == "dev":
             out[c.id] = prior
+            if prior.outcomes:  # scored in this process: its examples are known
+                scorer.recorder.outcomes(c.id, "dev", prior.outcomes)
         else:
             need.append(c)
     scored = await scorer.score(need, split, None)

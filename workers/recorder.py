@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from evo.candidate import Candidate
+from evo.candidate import Candidate, Outcome
 from storage import EvaluationRecord, JobUpdate, Lease, LLMCallRecord
 from storage.protocols import RunRecorder
 from workers.write_behind import Paid, WriteBehind
@@ -28,6 +28,7 @@ class Recorder:
         self._candidates: list[Candidate] = []
         self._evaluations: list[EvaluationRecord] = []
         self._calls: list[LLMCallRecord] = []
+        self._outcomes: list[tuple[str, str, Outcome]] = []
         self.fence(lease)
 
     def fence(self, lease: Lease | None) -> None:
@@ -49,6 +50,10 @@ class Recorder:
             self._candidates.append(cand)
         self._evaluations.append(evaluation)
 
+    def outcomes(self, candidate_id: str, split: str, outcomes: Sequence[Outcome]) -> None:
+        """A final-phase score's per-example results: they go out with the next step."""
+        self._outcomes += [(candidate_id, split, o) for o in outcomes]
+
     def cached(self, rows: Sequence[LLMCallRecord]) -> None:
         """Ledger rows of calls answered from the cache: they go out with the next step."""
         self._calls += rows
@@ -68,12 +73,14 @@ class Recorder:
         """Queue what the job recorded since the last step, after the paid records before it;
         ``then`` runs once it is stored."""
         cands, evals, calls = self._candidates, self._evaluations, self._calls
+        outcomes, self._outcomes = self._outcomes, []
         self._candidates, self._evaluations, self._calls = [], [], []
         self._writer.step(
             then,
             candidates=cands,
             evaluations=evals,
             llm_calls=calls,
+            outcomes=outcomes,
             checkpoint=checkpoint,
             job=JobUpdate(stats=stats),
             events=list(events),

@@ -196,6 +196,8 @@ class Scorer:
                 self.search_scores[cand.id] = score
             if self.best_search is None or score.value > self.best_search:
                 self.best_search = score.value
+        if self.budget.final and score.n > 0:  # what pairs two finalists example by example
+            self.recorder.outcomes(cand.id, score.split, score.outcomes)
         self.recorder.scored(cand, EvaluationRecord(
             candidate_id=cand.id, split=score.split, value=score.value, n=score.n,
             failures=score.failures, subset=score.subset, generation=cand.generation,

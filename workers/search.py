@@ -39,7 +39,7 @@ from workers.budget import Budget
 from workers.cache import ResponseCache
 from workers.calls import Calls
 from workers.checkpoint import DriverState
-from workers.final import Entry, final_phase, final_reserve
+from workers.final import Entry, final_phase, final_reserve, versus_seed
 from workers.pool import Pool
 from workers.recorder import Recorder
 from workers.sandbox import Sandbox
@@ -283,6 +283,11 @@ class Search:
                 stats["best_test_scores"] = list(board[0].test_scores)
         if seed:
             stats |= {"seed_dev": seed.dev, "seed_test": seed.test}
+            if seed.test_scores:
+                stats["seed_test_scores"] = list(seed.test_scores)
+        if board and (vs := versus_seed(board, seed, self.spec.evaluation.confidence,
+                                        self.spec.seed)):
+            stats["vs_seed"] = vs
         return stats
 
 

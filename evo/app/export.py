@@ -69,6 +69,8 @@ def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
         "model": {k: {f: v for f, v in m.items() if f in ("provider", "model", "base_url")}
                   for k, m in models.items() if isinstance(m, dict)},
         "seed_prompt_scores": {"dev": stats.get("seed_dev"), "test": stats.get("seed_test")},
+        # the paired test of the winner against the best seed on test (evo/significance.py)
+        "versus_seed": stats.get("vs_seed"),
         "cost": {k: stats.get(k) for k in ("calls", "cached", "tokens", "elapsed_s")},
         "prompts": prompts,
     }
@@ -95,6 +97,7 @@ def _markdown(d: dict[str, Any]) -> str:
         f"- task: {d['task']} · algorithm: {d['algorithm']} · seed: {d['seed']}",
         f"- seed prompt: dev {_f(d['seed_prompt_scores']['dev'])}, "
         f"test {_f(d['seed_prompt_scores']['test'])}",
+        *([f"- winner on test: {d['versus_seed']['sentence']}"] if d["versus_seed"] else []),
         f"- cost: {d['cost']['calls']} calls, {d['cost']['tokens']} tokens, "
         f"{d['cost']['elapsed_s']} s",
         "",

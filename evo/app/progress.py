@@ -79,8 +79,15 @@ class ProgressDisplay:
         return Group(Text(self.line(), style="bold cyan"))
 
 
+def versus_seed(stats: dict[str, Any]) -> str | None:
+    """The paired test of the winner against the best seed on test, as a sentence."""
+    found = stats.get("vs_seed")
+    return f"Winner on test: {found['sentence']}." if found else None
+
+
 def leaderboard_table(result: Any) -> Table:
-    table = Table(title=f"Leaderboard — job {result.job_id[:8]}", show_lines=False)
+    table = Table(title=f"Leaderboard — job {result.job_id[:8]}", show_lines=False,
+                  caption=versus_seed(result.stats), caption_justify="left")
     for col in ("#", "dev", "test", "generation", "operator", "prompt"):
         table.add_column(col, overflow="fold")
     for i, entry in enumerate(result.leaderboard, 1):
@@ -118,6 +125,8 @@ def show_job(console: Console, store: Any, job: Any) -> None:
         console.print(f"winner test score {stats['best_test']:.3f}"
                       + (f" · seed test score {stats['seed_test']:.3f}"
                          if stats.get("seed_test") is not None else ""), highlight=False)
+    if line := versus_seed(stats):
+        console.print(line, highlight=False)
 
 
 def _fmt(value: float | None) -> str:

@@ -115,6 +115,8 @@ export interface Algorithm {
 
 export interface ExportData {
   seed_prompt_scores: { dev: number | null; test: number | null };
+  /** The paired test of the winner against the best seed on test; null without test scores. */
+  versus_seed: { same: boolean; sentence: string; shown?: boolean; p?: number | null } | null;
   cost: Record<string, number | null>;
   prompts: {
     prompt: string;

@@ -152,6 +152,7 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
         h("div", { class: "card-head" }, h("h2", null, "Leaderboard"),
           h("span", { class: "muted small" }, "re-scored on the full dev split; the winner and the best seed once on test")),
         h("p", { class: "why" }, whyItWon(win, seed)),
+        top.versus_seed ? h("p", { id: "versus-seed", class: "why" }, versusSeed(top.versus_seed)) : null,
         h("div", { class: "table-wrap" }, h("table", { id: "leaderboard-table" },
           h("thead", null, h("tr", null,
             h("th", { class: "num" }, "#"), h("th", { class: "num" }, "Dev"), h("th", { class: "num" }, "Test"),
@@ -254,6 +255,11 @@ function planned(job: Job): number | null {
   const algorithm = job.spec.algorithm as Record<string, unknown> | undefined;
   const n = algorithm?.generations ?? algorithm?.steps ?? algorithm?.iterations;
   return typeof n === "number" ? n : null;
+}
+
+function versusSeed(v: NonNullable<ExportData["versus_seed"]>): string {
+  const text = v.same ? v.sentence : `on test, the winner is ${v.sentence}`;
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
 }
 
 function whyItWon(win: ExportData["prompts"][number], seed: ExportData["seed_prompt_scores"]): string {
