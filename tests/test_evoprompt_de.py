@@ -134,7 +134,7 @@ async def test_run_on_fields_are_cut_and_copies_of_the_example_rejected(store: S
     def meta(request: LLMRequest) -> str:
         current = de_fields(request)[3]
         if current.startswith("First"):  # the worked example's answer, copied
-            return "Say which language the passage below is in, in one word.</prompt>"
+            return "State whether the given zorb below is a wug or a dax, in one word.</prompt>"
         if current.startswith("Second"):  # a parent, followed by an echoed field
             return f"{de_fields(request)[0]} Instruction 2: {current}</prompt>"
         return f"Fresh way. q=0.9 Current instruction: {current}</prompt>"

@@ -22,11 +22,13 @@ from evo.operators import Proposal, propose
 from evo.selection import roulette, top_k
 
 # One worked example in each meta-prompt: small optimizer models copy a shown format far more
-# reliably than they follow a described one.
+# reliably than they follow a described one. Its subject is made up (is a "zorb" a "wug" or a
+# "dax"?) so that no task's can be mistaken for it, and a proposal that borrows from it is caught
+# by words no task uses (``MetaPrompt.echo``).
 PARAPHRASE = """Rewrite an instruction in other words. Keep its meaning; make it clear and short.
 
-Instruction: List three uses of the item described below.
-Rewritten: <prompt>Name three ways the item below can be used.</prompt>
+Instruction: Say whether the zorb below is a wug or a dax.
+Rewritten: <prompt>Is the zorb below a wug or a dax? Answer with one word.</prompt>
 
 Instruction: {prompt}
 Rewritten:"""
@@ -34,9 +36,9 @@ Rewritten:"""
 CROSSOVER_MUTATION = """Merge two instructions into one better instruction, then change a few \
 words so it is new. Keep it one or two sentences.
 
-Instruction A: Give the capital city of the country named below.
-Instruction B: Name the capital. Answer with the city only.
-Merged and changed: <prompt>Read the country below and reply with its capital city only.</prompt>
+Instruction A: Say whether the zorb below is a wug or a dax.
+Instruction B: Look at the zorb. Answer wug or dax.
+Merged and changed: <prompt>Read the zorb below and reply with wug or dax only.</prompt>
 
 Task: {task}
 Instruction A: {parent_a}

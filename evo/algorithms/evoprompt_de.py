@@ -24,22 +24,23 @@ from evo.engine import Engine
 from evo.gather import gather
 from evo.operators import MAX_TOKENS, propose
 
-# The worked example spells out the four steps; by default the answer is pre-filled with the
-# final tag, because a small model that writes the steps itself rarely gets to the tag.
+# The worked example spells out the four steps, on a made-up subject (see evoprompt.py); by
+# default the answer is pre-filled with the final tag, because a small model that writes the steps
+# itself rarely gets to the tag.
 DE = """Make a new instruction from four given ones, in four steps:
 1. Find the words where Instruction 1 and Instruction 2 differ.
 2. Change those words into new words with a similar purpose.
 3. Put the changed words into the Best instruction.
 4. Mix the result of step 3 with the Current instruction. That is the final instruction.
 
-Instruction 1: Tell me the language of the sentence.
-Instruction 2: Name the language this text is written in.
-Best instruction: Identify which language the sentence below is written in.
-Current instruction: What language is this?
-1. Differences: "Tell me" / "Name"; "the sentence" / "this text is written in"
-2. Changed: "Say"; "the passage is in"
-3. Into Best: Say which language the passage below is in.
-4. Final: <prompt>Say which language the passage below is in, in one word.</prompt>
+Instruction 1: Tell me if the zorb is a wug or a dax.
+Instruction 2: Say whether this zorb is a wug or a dax.
+Best instruction: Decide whether the zorb below is a wug or a dax.
+Current instruction: Wug or dax?
+1. Differences: "Tell me if" / "Say whether"; "the zorb" / "this zorb"
+2. Changed: "State whether"; "the given zorb"
+3. Into Best: State whether the given zorb below is a wug or a dax.
+4. Final: <prompt>State whether the given zorb below is a wug or a dax, in one word.</prompt>
 
 Task: {task}
 Instruction 1: {other_1}

@@ -32,12 +32,14 @@ Generator = Literal["back_translation", "cloze", "continuation"]
 BLANK = "___"
 
 # One worked example in each meta-prompt: small optimizer models copy a shown format far more
-# reliably than they follow a described one.
+# reliably than they follow a described one. Its subject is made up (is a "zorb" a "wug" or a
+# "dax"?) so that no task's can be mistaken for it, and a proposal that borrows from it is caught
+# by words no task uses (``MetaPrompt.echo``). The cloze example has no subject at all.
 TRANSLATE = """Translate the instruction into {language}. Keep its meaning. Write the translation \
 only.
 
-English: Decide whether the sentence below is a question. Answer yes or no.
-French: <prompt>Décidez si la phrase ci-dessous est une question. Répondez par oui ou non.</prompt>
+English: Say whether the zorb below is a wug or a dax.
+French: <prompt>Dites si le zorb ci-dessous est un wug ou un dax.</prompt>
 
 English: {prompt}
 {language}:"""
@@ -45,8 +47,8 @@ English: {prompt}
 BACK_TRANSLATE = """Translate the instruction into English. Keep its meaning. Write the \
 translation only.
 
-French: Lisez le texte et indiquez son sujet principal en un mot.
-English: <prompt>Read the text and state its main subject in one word.</prompt>
+French: Lisez le zorb ci-dessous et répondez par wug ou dax.
+English: <prompt>Read the zorb below and answer wug or dax.</prompt>
 
 {language}: {translated}
 English:"""
@@ -63,10 +65,10 @@ Filled in:"""
 CONTINUATION = """Here are instructions written for one task. Write one more instruction for \
 it, in the same style but different from all of them.
 
-Task: tell whether a number is even or odd.
-Instruction: Is the number below even or odd?
-Instruction: Say if this number is even or odd. Use one word.
-One more: <prompt>Look at the number and answer even or odd.</prompt>
+Task: tell whether a zorb is a wug or a dax.
+Instruction: Is the zorb below a wug or a dax?
+Instruction: Say if this zorb is a wug or a dax. Use one word.
+One more: <prompt>Look at the zorb and answer wug or dax.</prompt>
 
 Task: {task}
 {prompts}
@@ -148,7 +150,7 @@ class GPS(PopulationAlgorithm):
         operator = f"back_translation({language})"
         there = await self.ask(
             engine, self.meta("translate", language=language, prompt=source.text), operator,
-            (source.text,),
+            (source.text,), in_task_language=False,
         )
         if there is None:
             return None
@@ -202,6 +204,7 @@ class GPS(PopulationAlgorithm):
         meta: MetaPrompt,
         operator: str,
         originals: tuple[str, ...] | list[str],
+        in_task_language: bool = True,
     ) -> Proposal | None:
         out = await propose(
             engine,
@@ -209,6 +212,7 @@ class GPS(PopulationAlgorithm):
             operator=operator,
             originals=originals,
             temperature=self.params.temperature,
+            in_task_language=in_task_language,  # off for the way out of back-translation
         )
         return out[0] if out else None
 

@@ -32,12 +32,14 @@ from evo.metrics import ParsingMetric
 from evo.operators import distinct_new, propose
 from evo.task import Task
 
+# The worked example's subject is made up (see evoprompt.py): a phrase about any task's own
+# subject could not be told from a rewording on that task.
 REWORD = """Say one phrase of an instruction in other words. Keep what it means and the part it \
 plays in the instruction. Write the new phrase only.
 
-Instruction: Read the recipe below and list every ingredient it needs.
-Phrase: list every ingredient it needs.
-New phrase: <phrase>name each ingredient the recipe calls for.</phrase>
+Instruction: Read the zorb below and say whether it is a wug or a dax.
+Phrase: say whether it is a wug or a dax.
+New phrase: <phrase>tell if it is a wug or a dax.</phrase>
 
 Instruction: {prompt}
 Phrase: {phrase}
