@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -20,6 +20,8 @@ from api.schemas import (
     LineageNode,
     LineageOut,
     MetaCallOut,
+    OutcomeOut,
+    OutcomesOut,
     ScoreOut,
     plain,
 )
@@ -110,6 +112,26 @@ def ancestry(candidate_id: str, caller: CallerDep, state: StateDep) -> AncestryO
         candidate_id=candidate_id,
         ancestors=[CandidateBrief.of(c) for c in state.store.ancestry(candidate_id)],
     )
+
+
+@router.get(
+    "/candidates/{candidate_id}/outcomes",
+    response_model=OutcomesOut,
+    summary="A candidate's per-example results",
+    responses=responses(401, 404, 422),
+)
+def outcomes(
+    candidate_id: str,
+    caller: CallerDep,
+    state: StateDep,
+    split: Annotated[Literal["dev", "test"], Query(description="which split")] = "test",
+) -> OutcomesOut:
+    """What it scored on each example of the split, for the prompts scored in the final phase:
+    two candidates' lists pair up by `example_id` for a paired comparison."""
+    visible_candidate_job(state, caller, candidate_id)
+    found = state.store.outcomes(candidate_id, split)
+    return OutcomesOut(candidate_id=candidate_id, split=split,
+                       items=[OutcomeOut.model_validate(o, from_attributes=True) for o in found])
 
 
 @router.get(

@@ -196,6 +196,27 @@ class CandidateDetail(CandidateOut):
     )
 
 
+class OutcomeOut(BaseModel):
+    example_id: str
+    score: float | None
+    prediction: str = Field(description="what the model answered (the label chosen)")
+    failure: str | None = Field(description="why the example scored 0 without an answer")
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _json_safe(cls, value: Any) -> Any:
+        return plain(value)
+
+
+class OutcomesOut(BaseModel):
+    candidate_id: str
+    split: str
+    items: list[OutcomeOut] = Field(
+        description="per example, in the split's order; empty unless the candidate was scored "
+        "in the final phase (finalists and seed prompts, on full dev and on test)"
+    )
+
+
 class AncestryOut(BaseModel):
     candidate_id: str
     ancestors: list[CandidateBrief] = Field(description="every ancestor once, nearest first")

@@ -111,7 +111,8 @@ def job_routes(job_id: str) -> list[tuple[str, str]]:
 
 
 def candidate_routes(candidate_id: str) -> list[tuple[str, str]]:
-    return [("GET", f"/candidates/{candidate_id}"), ("GET", f"/candidates/{candidate_id}/ancestry")]
+    return [("GET", f"/candidates/{candidate_id}"), ("GET", f"/candidates/{candidate_id}/ancestry"),
+            ("GET", f"/candidates/{candidate_id}/outcomes")]
 
 
 def all_candidates(client: httpx.Client, job_id: str, **params: Any) -> dict[str, Any]:
@@ -155,6 +156,11 @@ def test_a_submitted_job_runs_to_completion_and_exports(alice: httpx.Client,
     # the paired test of the winner against the best seed on test, stated in the job and export
     versus = done_job["stats"]["vs_seed"]
     assert exported["versus_seed"] == versus and versus["sentence"]
+    # the winner's per-example test results: what a paired comparison is computed from
+    per_example = alice.get(f"/candidates/{best['candidate_id']}/outcomes").json()
+    assert per_example["split"] == "test" and per_example["items"]
+    right = sum(o["score"] for o in per_example["items"])
+    assert right / len(per_example["items"]) == pytest.approx(best["test_score"])
 
     md = alice.get(f"/jobs/{done_job['id']}/export", params={"format": "md"})
     assert md.headers["content-type"].startswith("text/markdown")

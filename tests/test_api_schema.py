@@ -142,6 +142,7 @@ def test_real_records_conform_to_the_schema(live: LiveApi, api_schema, admin: di
         ("/jobs/{job_id}/cancel", "POST", {"job_id": job.id}, {}),
         ("/candidates/{candidate_id}", "GET", {"candidate_id": cand}, {}),
         ("/candidates/{candidate_id}/ancestry", "GET", {"candidate_id": cand}, {}),
+        ("/candidates/{candidate_id}/outcomes", "GET", {"candidate_id": cand}, {"split": "dev"}),
         ("/tasks", "GET", {}, {}),
         ("/algorithms", "GET", {}, {}),
         ("/health", "GET", {}, {}),
@@ -154,7 +155,7 @@ def test_real_records_conform_to_the_schema(live: LiveApi, api_schema, admin: di
         response = case.call_and_validate(headers=admin, checks=CHECKS, timeout=30)
         statuses.append(response.status_code)
     # everything answered, and cancelling a completed job is a documented 409
-    assert statuses == [200] * 8 + [409] + [200] * 6
+    assert statuses == [200] * 8 + [409] + [200] * 7
 
 
 def test_the_schema_documents_every_route(live: LiveApi) -> None:
@@ -164,7 +165,8 @@ def test_the_schema_documents_every_route(live: LiveApi) -> None:
             "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/cancel", "/jobs/{job_id}/pause",
             "/jobs/{job_id}/resume", "/jobs/{job_id}/generations", "/jobs/{job_id}/candidates",
             "/jobs/{job_id}/lineage", "/jobs/{job_id}/events", "/jobs/{job_id}/export",
-            "/candidates/{candidate_id}", "/candidates/{candidate_id}/ancestry", "/tasks",
+            "/candidates/{candidate_id}", "/candidates/{candidate_id}/ancestry",
+            "/candidates/{candidate_id}/outcomes", "/tasks",
             "/algorithms", "/health", "/metrics",
         )
     }
