@@ -1,15 +1,23 @@
-"""LLM request/response types and the client protocol.
+"""LLM request/response types, the client protocol, and the one rule that turns a model's
+first-token log-probabilities into label scores.
 
-These are plain data: the core builds requests, workers/ sends them. A client never raises for a
-failed *call* that the job can survive (a timeout after retries, a refused request): it returns an
-``LLMResponse`` whose ``error`` says why. It raises ``LLMUnavailable`` when the endpoint cannot be
-reached at all, which ends the job with a clear message.
+These are plain data: the core builds requests, workers/ sends them. A request is the whole of
+what is asked: every client sends its messages as they are, adding no instruction of its own, so
+a task scores the same whichever runtime serves the model (docs/requests.md). Label scores are
+read by ``label_scores`` from the ``LABEL_TOP_K`` most likely first tokens, whatever the runtime:
+a local model lists them from its logits, an OpenAI-compatible endpoint returns them.
+
+A client never raises for a failed *call* that the job can survive (a timeout after retries, a
+refused request): it returns an ``LLMResponse`` whose ``error`` says why. It raises
+``LLMUnavailable`` when the endpoint cannot be reached at all, which ends the job with a clear
+message.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -33,6 +41,9 @@ class LLMRequest:
     next words of the answer (log-probabilities) instead of generating; ``text`` is the best one.
     ``sample`` (with ``strand``) tells apart repeated samples of one request (cache key), and
     ``seed`` is passed on to endpoints that support seeded sampling.
+
+    A label request carries no prefill: a chat endpoint cannot continue a partial answer, so the
+    labels are always scored as the first words of the answer (``label_scores``).
     """
 
     messages: tuple[Message, ...]
@@ -49,6 +60,11 @@ class LLMRequest:
     # what requests sharing a prompt prefix have in common (the candidate prompt of an
     # evaluation): a scheduling hint, not part of the request
     group: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels and self.prefill:
+            raise ValueError("a label request cannot have a prefill: labels are scored as the "
+                             "first words of the answer on every runtime")
 
     def cache_key(self, model: str) -> str:
         """The request's identity for caches and stored responses: every field but ``seed``
@@ -107,6 +123,49 @@ class LLMResponse:
 
 
 _RESPONSE_FIELDS = tuple(f.name for f in fields(LLMResponse))
+
+
+# --- label scoring ------------------------------------------------------------------------------
+
+# How many alternatives of the first answer token label scoring reads: the most an OpenAI-compatible
+# endpoint returns (``top_logprobs``), so a local model reads no more than a server can.
+LABEL_TOP_K = 20
+# Score of a label that never appeared (below every listed token, or this when nothing is listed).
+LABEL_FLOOR = -100.0
+
+
+def _norm(text: str) -> str:
+    return text.strip().strip(".,:;!?\"'`*()[]").lower()
+
+
+def _logsumexp(values: list[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def label_scores(labels: tuple[str, ...], top: list[tuple[str, float]]) -> dict[str, float]:
+    """Label scores from the first answer token's most likely alternatives (text, log-probability),
+    the same on every runtime.
+
+    A listed token counts for a label when, stripped of spaces and punctuation and lower-cased, it
+    is the label (" Positive" and "positive" for "positive"), or a start of the label that starts
+    no other label ("Pos" for "positive"; not "S" when the labels are "Sports" and "Science": such
+    a token does not say which). A label's score is the log of the summed probabilities of its
+    tokens. Labels with no token in the list get a floor just below the least likely token listed
+    (they are less likely than any listed token, by how much the list does not say).
+    """
+    floor = min((lp for _, lp in top), default=LABEL_FLOOR + 1.0) - 1.0
+    wanted = [_norm(label) for label in labels]
+    hits: list[list[float]] = [[] for _ in labels]
+    for token, logprob in top:
+        norm = _norm(token)
+        if not norm:
+            continue
+        exact = [i for i, want in enumerate(wanted) if want == norm]
+        starts = [i for i, want in enumerate(wanted) if want.startswith(norm)]
+        for i in exact or (starts if len(starts) == 1 else ()):
+            hits[i].append(logprob)
+    return {label: (_logsumexp(h) if h else floor) for label, h in zip(labels, hits, strict=True)}
 
 
 class LLMClient(Protocol):

@@ -1,43 +1,20 @@
 """Reading an OpenAI-compatible model's answer: label scores from the log-probabilities of its
-first token, the first label named in a text, and the prefill cut off the front."""
+first token (the core's rule, ``evo.llm.label_scores``, the same for every runtime), the first
+label named in a text, and the prefill cut off the front."""
 
 from __future__ import annotations
 
-import math
 import re
 
-# Score of a label that never appeared (below every listed token, or this when nothing is listed).
-LABEL_FLOOR = -100.0
+from evo.llm import LABEL_FLOOR, label_scores
+
+__all__ = ["LABEL_FLOOR", "first_label_in", "labels_from_top_logprobs", "strip_prefill"]
+
 # A prefill found later than this in an answer is taken as part of the content, not its start.
 _MAX_PREAMBLE = 80
 
-
-def _norm(text: str) -> str:
-    return text.strip().strip(".,:;!?\"'`*()[]").lower()
-
-
-def _logsumexp(values: list[float]) -> float:
-    top = max(values)
-    return top + math.log(sum(math.exp(v - top) for v in values))
-
-
-def labels_from_top_logprobs(
-    labels: tuple[str, ...], top: list[tuple[str, float]]
-) -> dict[str, float]:
-    """Map the first generated token's alternatives onto labels.
-
-    A token counts for a label when, stripped and lower-cased, it is the label or a start of it
-    ("Pos" for "positive"); the label's score is the log of the summed probabilities of its tokens
-    (" positive" and "Positive" are different tokens for the same answer). Labels with no token in
-    the list get a floor just below the least likely token listed.
-    """
-    floor = min((lp for _, lp in top), default=LABEL_FLOOR + 1.0) - 1.0
-    scores: dict[str, float] = {}
-    for label in labels:
-        want = _norm(label)
-        hits = [lp for tok, lp in top if _norm(tok) and want.startswith(_norm(tok))]
-        scores[label] = _logsumexp(hits) if hits else floor
-    return scores
+# The name importers (bench/baselines.py) know; the rule itself lives in the core.
+labels_from_top_logprobs = label_scores
 
 
 def first_label_in(text: str, labels: tuple[str, ...]) -> str | None:
