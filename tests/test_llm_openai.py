@@ -16,7 +16,7 @@ import workers.llm_openai
 from evo.llm import LLMRequest, LLMResponse, LLMUnavailable, Message
 from workers.llm_local import bundled_model_path
 from workers.llm_openai import OpenAIClient
-from workers.llm_openai_labels import LABEL_FLOOR
+from workers.llm_openai_labels import LABEL_FLOOR, labels_from_top_logprobs
 
 KEY = "sk-planted-SECRET-123"
 ASK = (Message("user", "Say hello."),)
@@ -263,12 +263,25 @@ def test_labels_are_read_from_top_logprobs() -> None:
         r = run(call(scripted_client(server), LLMRequest(messages=ASK, labels=labels)))
     body = server.received[0].body
     assert (body["logprobs"], body["top_logprobs"], body["max_tokens"]) == (True, 20, 1)
-    assert "positive, negative, neutral" in body["messages"][-1]["content"]
+    # the task's request as it is: no instruction added (docs/requests.md)
+    assert body["messages"] == [{"role": "user", "content": "Say hello."}]
     assert r.label_logprobs is not None and r.meta["label_scoring"] == "logprobs"
     assert r.label_logprobs["positive"] == pytest.approx(math.log(math.exp(-0.2) + math.exp(-2.0)))
     assert r.label_logprobs["negative"] == pytest.approx(-1.9)
     assert r.label_logprobs["neutral"] == pytest.approx(-5.0)  # below the least likely listed
     assert r.text == "positive"
+
+
+def test_a_token_that_starts_two_labels_counts_for_neither() -> None:
+    labels = ("Sports", "Science", "Politics")
+    top = [("S", -0.5), (" science", -1.5), ("Pol", -2.0), (" Sci", -2.5), ("The", -4.0)]
+    scores = labels_from_top_logprobs(labels, top)
+    assert scores["Science"] == pytest.approx(math.log(math.exp(-1.5) + math.exp(-2.5)))
+    assert scores["Politics"] == pytest.approx(-2.0)
+    assert scores["Sports"] == pytest.approx(-5.0)  # "S" also starts "Science": no evidence
+    # a token that is a whole label counts for it even when it starts another one
+    assert labels_from_top_logprobs(("yes", "yesterday"), [(" Yes", -0.1)]) == {
+        "yes": pytest.approx(-0.1), "yesterday": pytest.approx(-1.1)}
 
 
 def test_labels_fall_back_to_text_without_logprobs() -> None:

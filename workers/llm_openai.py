@@ -12,6 +12,8 @@ Failure handling, by kind:
 The API key goes only into the ``Authorization`` header; any text that could carry it (an error body
 echoing it) is redacted before it reaches a response, an exception or a log line.
 
+A request is sent as the core built it (``evo.llm``, ``evo.task``): the client adds nothing to a
+label request, so a task's request is the same text here as on a local model (docs/requests.md).
 The request side (prompts, prefill, label scoring) is here; the HTTP side (session, retries,
 rate limits, redaction) is ``workers.llm_openai_transport``, the wire format
 ``workers.llm_openai_wire`` and the reading of answers ``workers.llm_openai_labels``.
@@ -25,13 +27,8 @@ from typing import Any
 
 import openai
 
-from evo.llm import LLMRequest, LLMResponse, LLMUnavailable, Message
-from workers.llm_openai_labels import (
-    LABEL_FLOOR,
-    first_label_in,
-    labels_from_top_logprobs,
-    strip_prefill,
-)
+from evo.llm import LABEL_FLOOR, LABEL_TOP_K, LLMRequest, LLMResponse, LLMUnavailable, Message
+from workers.llm_openai_labels import first_label_in, labels_from_top_logprobs, strip_prefill
 from workers.llm_openai_transport import DEFAULT_BASE_URL, ChatTransport
 from workers.llm_openai_wire import MalformedReply
 
@@ -49,7 +46,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TOP_LOGPROBS = 20
+TOP_LOGPROBS = LABEL_TOP_K  # the most alternatives the OpenAI API lists per token
 
 
 class OpenAIClient(ChatTransport):
@@ -61,13 +58,15 @@ class OpenAIClient(ChatTransport):
     and the answer is cut after the prefill if the model wrote it (a short preamble before it
     goes too). Either way ``text`` is what follows the prefill, as with a local model.
 
-    Label scoring: one token is requested with ``logprobs`` and ``top_logprobs=20``, after an
-    instruction to answer with one of the labels, and the listed tokens are mapped onto labels
-    (see ``labels_from_top_logprobs``); the prefill is not used since its tokens would come first.
-    If the endpoint returns no log-probabilities (or rejects the parameter) the client falls back,
-    now and for later calls, to a short generation and takes the first label it finds: that label
-    scores 0 and the others ``LABEL_FLOOR``. ``supports_label_scoring`` starts True and turns False
-    when that happens. ``meta["label_scoring"]`` says which path ran.
+    Label scoring: the request's messages, as they are, are sent for one token with ``logprobs``
+    and ``top_logprobs=20``, and the listed tokens are mapped onto labels by the core's rule
+    (``evo.llm.label_scores``, which the local runtime applies to its own top 20). No instruction
+    is added: the task's prompt is what asks for a label (a fixed "answer with one of" sentence
+    made the bundled model answer one label for every input). If the endpoint returns no
+    log-probabilities (or rejects the parameter) the client falls back, now and for later calls,
+    to a short generation and takes the first label it finds: that label scores 0 and the others
+    ``LABEL_FLOOR``. ``supports_label_scoring`` starts True and turns False when that happens.
+    ``meta["label_scoring"]`` says which path ran.
     """
 
     def __init__(
@@ -137,10 +136,7 @@ class OpenAIClient(ChatTransport):
         return self._response(text, out, meta)
 
     async def _score_labels(self, request: LLMRequest) -> LLMResponse:
-        options = ", ".join(request.labels)
-        messages = _with_instruction(
-            request.messages, f"Answer with exactly one of: {options}. Reply with that word only."
-        )
+        messages = _with_instruction(request.messages, "")  # the task's request, nothing added
         if self.supports_label_scoring:
             try:
                 out = await self._create(
