@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evo.llm import LLMRequest, LLMUnavailable, Message
+from evo.llm import LABEL_TOP_K, LLMRequest, LLMUnavailable, Message, label_scores
 from workers.llm import make_client
 from workers.llm_local import LocalLlamaClient, _batches, bundled_model_path
 
@@ -30,7 +30,7 @@ REVIEWS = [
 
 def review_request(review: str, labels: tuple[str, ...] = LABELS) -> LLMRequest:
     question = f"Review: {review}\nIs this review positive or negative? Answer with one word."
-    return LLMRequest(messages=(Message("user", question),), labels=labels, prefill="Sentiment:")
+    return LLMRequest(messages=(Message("user", question),), labels=labels)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_label_scores_are_finite_and_mostly_right(client: LocalLlamaClient) -> N
         assert all(math.isfinite(v) and v < 0 for v in r.label_logprobs.values())
         assert r.text == max(r.label_logprobs, key=r.label_logprobs.__getitem__)
         assert r.completion_tokens == 0 and r.prompt_tokens > 10
-        assert r.meta["label_scoring"] == "first_token"
+        assert r.meta["label_scoring"] == "logprobs"
         right += r.text == expected
     assert right > len(REVIEWS) // 2
 
@@ -143,25 +143,47 @@ def test_generation_reuses_the_prefix_of_a_scored_prompt(client: LocalLlamaClien
     assert r.meta["prefix_reused"] > 20 and r.error is None
 
 
-def test_labels_sharing_a_first_token_are_scored_as_sequences(client: LocalLlamaClient) -> None:
+def test_label_scores_are_the_core_rule_over_the_top_20(client: LocalLlamaClient) -> None:
+    request = review_request(REVIEWS[3][0])
+    r = client.call_sync(request)
+    _, logprobs = client._load_prompt(client._prompt_tokens(request))
+    top = client.top_logprobs(logprobs)
+    assert len(top) <= LABEL_TOP_K and [lp for _, lp in top] == sorted(
+        (lp for _, lp in top), reverse=True
+    )
+    assert top[0][1] == pytest.approx(float(logprobs.max()))
+    assert r.label_logprobs == pytest.approx(label_scores(LABELS, top), abs=1e-9)
+    # the best label's score is the summed probability of its tokens among the 20: its
+    # spellings (" negative", "Negative") and its starts that start no other label ("Neg")
+    best, other = r.text, next(lb for lb in LABELS if lb != r.text)
+    starts = [t.strip().lower() for t, _ in top]
+    mine = [lp for s, (_, lp) in zip(starts, top, strict=True)
+            if s and best.startswith(s) and not other.startswith(s)]
+    assert len(mine) >= 2 and math.exp(r.label_logprobs[best]) == pytest.approx(
+        sum(math.exp(lp) for lp in mine)
+    )
+
+
+def test_a_first_token_shared_by_two_labels_counts_for_neither(client: LocalLlamaClient) -> None:
+    # As on a chat endpoint, only the first answer token is read: " New" does not tell
+    # "New York" from "New Jersey", so it favours neither.
     messages = (Message("user", "Which city is the largest in the United States?"),)
     shared = client.call_sync(
         LLMRequest(messages=messages, labels=("New York", "New Jersey", "Boston"))
     )
-    assert shared.meta["label_scoring"] == "sequence"
     assert shared.label_logprobs is not None
-    assert shared.label_logprobs["New York"] != shared.label_logprobs["New Jersey"]
+    assert shared.label_logprobs["New York"] == shared.label_logprobs["New Jersey"]
     assert all(math.isfinite(v) for v in shared.label_logprobs.values())
-    # A one-token label scores the same either way.
     plain = client.call_sync(LLMRequest(messages=messages, labels=("Boston", "Chicago")))
-    assert plain.meta["label_scoring"] == "first_token" and plain.label_logprobs is not None
+    assert plain.label_logprobs is not None
     assert plain.label_logprobs["Boston"] == pytest.approx(
         shared.label_logprobs["Boston"], abs=1e-4
     )
-    # A sequence score adds the later tokens' log-probabilities to the first token's.
-    first = client.call_sync(LLMRequest(messages=messages, labels=("New York", "Chicago")))
-    assert first.meta["label_scoring"] == "first_token" and first.label_logprobs is not None
-    assert shared.label_logprobs["New York"] < first.label_logprobs["New York"]
+
+
+def test_a_label_request_with_a_prefill_is_refused() -> None:
+    with pytest.raises(ValueError, match="prefill"):
+        LLMRequest(messages=(Message("user", "Hi"),), labels=LABELS, prefill="Sentiment:")
 
 
 def test_temperature_zero_is_deterministic(client: LocalLlamaClient) -> None:

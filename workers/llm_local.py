@@ -6,6 +6,12 @@ lock, and ``call`` runs the blocking work in a worker thread so the event loop s
 llama.cpp keeps the KV cache of the last evaluated tokens. Evaluation prompts share long prefixes
 (system prompt, candidate prompt, few-shot block), so both generation and label scoring evaluate
 only the tokens after the longest prefix shared with what is already in the context.
+
+A request is evaluated as the core built it: its messages through the model's own chat template
+(the one llama.cpp's OpenAI-compatible server applies to the same file), nothing added. Label
+scores come from the same rule as on any OpenAI-compatible endpoint (``evo.llm.label_scores``
+over the ``LABEL_TOP_K`` most likely first tokens), so a task scores the same on both
+(docs/requests.md, tests/test_scoring_parity.py).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-from evo.llm import LLMRequest, LLMResponse, LLMUnavailable
+from evo.llm import LABEL_TOP_K, LLMRequest, LLMResponse, LLMUnavailable, label_scores
 
 # Fallback when a GGUF carries no chat template (ChatML, the most common convention).
 _CHATML = (
@@ -131,7 +137,6 @@ class LocalLlamaClient:
         self._template_stop = [eos] if eos else []
         self._add_bos = meta.get("tokenizer.ggml.add_bos_token", "false") == "true"
         self._exact_upto = 0  # cached rows computed in batches of two or more tokens
-        self._label_tokens: dict[tuple[str, ...], tuple[list[list[list[int]]], bool]] = {}
 
     # -- public API --------------------------------------------------------------------------
 
@@ -239,57 +244,30 @@ class LocalLlamaClient:
             meta={"prefix_reused": reused, "finish_reason": choice["finish_reason"]},
         )
 
-    def _label_variants(self, labels: tuple[str, ...]) -> tuple[list[list[list[int]]], bool]:
-        """Token sequences of each label as written and with a leading space, and whether two
-        labels can start with the same token (then first-token scores cannot tell them apart)."""
-        if labels not in self._label_tokens:
-            variants: list[list[list[int]]] = []
-            for label in labels:
-                seqs: list[list[int]] = []
-                for text in (label, " " + label):
-                    toks = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-                    if toks and toks not in seqs:
-                        seqs.append(toks)
-                if not seqs:
-                    raise ValueError(f"label {label!r} has no tokens")
-                variants.append(seqs)
-            firsts = [{s[0] for s in seqs} for seqs in variants]
-            shared = any(a & b for i, a in enumerate(firsts) for b in firsts[i + 1 :])
-            self._label_tokens[labels] = (variants, shared)
-        return self._label_tokens[labels]
+    def top_logprobs(self, logprobs: np.ndarray, k: int = LABEL_TOP_K) -> list[tuple[str, float]]:
+        """The ``k`` most likely next tokens as (text, log-probability), most likely first, as
+        llama.cpp's server lists them: each token decoded alone, without special tokens, invalid
+        UTF-8 dropped; tokens that decode to the same text keep one entry, the later one's value
+        (the server collects them in a dict)."""
+        ids = np.argpartition(-logprobs, k)[:k]
+        ids = ids[np.argsort(-logprobs[ids], kind="stable")]
+        listed: dict[str, float] = {}
+        for i in ids:
+            text = self._llm.detokenize([int(i)]).decode("utf-8", errors="ignore")
+            listed[text] = float(logprobs[i])
+        return list(listed.items())
 
     def _score_labels(self, request: LLMRequest, tokens: list[int]) -> LLMResponse:
-        variants, shared = self._label_variants(request.labels)
         reused, logprobs = self._load_prompt(tokens)
-        scores: dict[str, float] = {}
-        for label, seqs in zip(request.labels, variants, strict=True):
-            if shared:
-                best = max(self._sequence_logprob(len(tokens), logprobs, s) for s in seqs)
-            else:
-                best = max(float(logprobs[s[0]]) for s in seqs)
-            scores[label] = best
+        scores = label_scores(request.labels, self.top_logprobs(logprobs))
         return LLMResponse(
             text=max(scores, key=scores.__getitem__),
             model=self.model,
             prompt_tokens=len(tokens),
             completion_tokens=0,
             label_logprobs=scores,
-            meta={
-                "prefix_reused": reused,
-                "label_scoring": "sequence" if shared else "first_token",
-            },
+            meta={"prefix_reused": reused, "label_scoring": "logprobs"},
         )
-
-    def _sequence_logprob(self, n_prompt: int, first: np.ndarray, seq: list[int]) -> float:
-        """log P(seq | prompt): the prompt's logits score the first token; each further token needs
-        one single-token eval on top of the cached prompt (always the same way, so repeatable)."""
-        llm = self._llm
-        total = float(first[seq[0]])
-        for i in range(1, len(seq)):
-            llm.n_tokens = n_prompt + i - 1  # eval drops any cache rows from this position on
-            llm.eval(seq[i - 1 : i])
-            total += float(self._last_logprobs()[seq[i]])
-        return total
 
 
 def _batches(tokens: list[int], size: int) -> list[list[int]]:
