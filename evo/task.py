@@ -145,6 +145,10 @@ class Task:
         return self.template.format(prompt=prompt, input=example.input)
 
     def request(self, prompt: str, example: Example, *, label_scoring: bool) -> LLMRequest:
+        """The one definition of what is asked for an example: the system message (if the task
+        has one) and the rendered template. Every runtime sends exactly these messages, adding
+        no instruction of its own (docs/requests.md). A label request scores the verbalizer
+        words as the first word of the answer; the prompt is what asks for one of them."""
         messages = (Message("user", self.render(prompt, example)),)
         if self.system:
             messages = (Message("system", self.system), *messages)
