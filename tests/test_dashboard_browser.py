@@ -53,7 +53,7 @@ budget:
   calls: 20000
 evaluation:
   top_k: 2
-seed: 3
+seed: 2
 """
 
 # Appends what the chart shows each time it changes, with the job's status and the event

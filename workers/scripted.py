@@ -24,7 +24,9 @@ def hashed_reply(request: LLMRequest) -> str | dict[str, float]:
     rng = random.Random(hashlib.sha256(request.cache_key("scripted").encode()).digest())
     if request.labels:
         return {label: -rng.random() * 5 for label in request.labels}
-    words = _WORDS.findall(request.messages[-1].content)
+    # words of the meta-prompt's last paragraph: what was filled in (parents, the task), not
+    # the worked example above it, whose words a real optimizer is told not to copy
+    words = _WORDS.findall(request.messages[-1].content.rsplit("\n\n", 1)[-1])
     picked = [rng.choice(words) for _ in range(rng.randint(6, 12))] if words else ["answer"]
     return " ".join(picked).capitalize() + "." + (request.stop[0] if request.stop else "")
 
