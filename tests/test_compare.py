@@ -9,7 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from evo.app.compare import Run, bootstrap_ci, run_specs, summarize, to_csv, to_markdown
+import pytest
+
+from evo.app.compare import (
+    Run,
+    bootstrap_ci,
+    pairs_markdown,
+    pairwise,
+    run_specs,
+    summarize,
+    to_csv,
+    to_markdown,
+)
 from evo.spec_io import parse_spec
 from storage import Store
 
@@ -64,6 +75,9 @@ def test_cli_compare_writes_markdown_and_csv(tmp_path: Path) -> None:
     assert [r["algorithm"] for r in rows] == ["evoprompt-ga", "opro"]
     assert all(r["runs"] == "2" and float(r["calls"]) <= 2000 for r in rows)
     assert (tmp_path / "t.md").read_text().count("\n|") >= 3
+    # the two methods compared example by example on the same test split
+    assert "| evoprompt-ga − opro |" in (tmp_path / "t.md").read_text()
+    assert "Paired on the same test examples" in out.stdout
     first = (tmp_path / "t.csv").read_text()
     with Store(f"sqlite:///{tmp_path / 'c.db'}") as store:
         jobs_before = len(store.list_jobs(limit=100))
@@ -90,3 +104,17 @@ def test_no_interval_when_some_runs_lack_per_example_scores() -> None:
             Run("a", 1, "k", 0.9, 0.8, (), 1, 1, 1.0)]
     (row,) = summarize(runs)
     assert row.test_mean == 0.75 and row.test_low is None and row.test_high is None
+
+
+def test_methods_are_compared_example_by_example_on_the_same_test_split() -> None:
+    # a beats b by one example of four in both repeats; c has no per-example scores
+    runs = [Run("a", 0, "j1", 0.8, 0.75, (1.0, 1.0, 1.0, 0.0), 1, 1, 1.0),
+            Run("b", 0, "j2", 0.7, 0.5, (1.0, 1.0, 0.0, 0.0), 1, 1, 1.0),
+            Run("a", 1, "j3", 0.8, 0.75, (1.0, 1.0, 1.0, 0.0), 1, 1, 1.0),
+            Run("b", 1, "j4", 0.7, 0.5, (1.0, 0.0, 1.0, 0.0), 1, 1, 1.0),
+            Run("c", 0, "j5", None, None, (), 1, 1, 1.0)]
+    (pair,) = pairwise(runs)
+    assert (pair.a, pair.b, pair.examples, pair.repeats) == ("a", "b", 4, 2)
+    assert pair.diff == pytest.approx(25.0)  # per example: 0, +0.5, +0.5, 0 → mean 0.25
+    assert pair.low <= pair.diff <= pair.high and pair.low >= 0  # never below zero here
+    assert "a − b" in pairs_markdown([pair]) and pairs_markdown([]) == ""

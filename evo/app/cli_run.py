@@ -106,7 +106,16 @@ def compare(
     from rich.table import Table
 
     from evo.algorithms import UnknownAlgorithm, get_algorithm
-    from evo.app.compare import COLUMNS, cells, summarize, to_csv, to_markdown
+    from evo.app.compare import (
+        COLUMNS,
+        PAIR_COLUMNS,
+        cells,
+        pairs_markdown,
+        pairwise,
+        summarize,
+        to_csv,
+        to_markdown,
+    )
     from evo.spec_io import load_spec
     from workers.runner import compare_runs
 
@@ -127,7 +136,8 @@ def compare(
         rows = summarize(runs)
         note = "" if len(runs) == total else f" · {len(runs)} of {total} runs so far"
         if markdown:
-            markdown.write_text(to_markdown(rows, title=title + note))
+            between = pairs_markdown(pairwise(runs))
+            markdown.write_text(to_markdown(rows, title=title + note) + between)
         if csv_out:
             csv_out.write_text(to_csv(rows))
 
@@ -149,6 +159,11 @@ def compare(
     for row in summarize(runs):
         table.add_row(*cells(row))
     console.print(table)
+    if pairs := pairwise(runs):
+        between = Table(*PAIR_COLUMNS, title="Paired on the same test examples")
+        for pair in pairs:
+            between.add_row(*pair.cells())
+        console.print(between)
     for path in (markdown, csv_out):
         if path:
             err.print(f"wrote {path}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evo.algorithms import get_algorithm
+from evo.significance import paired_interval
 from evo.spec import JobSpec
 from evo.spec_io import parse_spec
 
@@ -129,6 +130,60 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Method ``a`` against method ``b`` on the same test examples: the mean per-example
+    difference in points, over their runs of the same repeat, with its paired interval."""
+
+    a: str
+    b: str
+    diff: float
+    low: float
+    high: float
+    examples: int
+    repeats: int
+
+    def cells(self) -> list[str]:
+        shown = "yes" if self.low > 0 or self.high < 0 else "no"
+        return [f"{self.a} − {self.b}", f"{self.diff:+.1f}",
+                f"[{self.low:+.1f}, {self.high:+.1f}]", str(self.examples), str(self.repeats),
+                shown]
+
+
+PAIR_COLUMNS = ("methods", "test difference (points)", "95% paired interval", "examples",
+                "repeats", "interval excludes 0")
+
+
+def pairwise(runs: Sequence[Run], *, level: float = 0.95, seed: int = 0) -> list[Pair]:
+    """Every two methods compared example by example: runs of the same repeat share their seed
+    and their test split, so each example's difference is averaged over the repeats both have,
+    and the examples are resampled together (a paired bootstrap)."""
+    by = {(r.algorithm, r.repeat): r.test_scores for r in runs if r.test_scores}
+    names = list(dict.fromkeys(r.algorithm for r in runs))
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            both = [(by[a, k], by[b, k]) for (name, k) in by
+                    if name == a and (b, k) in by and len(by[a, k]) == len(by[b, k])]
+            if not both:
+                continue
+            n = len(both[0][0])
+            if any(len(x) != n for x, _ in both):
+                continue
+            diffs = [sum(x[e] - y[e] for x, y in both) / len(both) for e in range(n)]
+            low, high = paired_interval(diffs, level, random.Random(seed))
+            out.append(Pair(a, b, 100 * sum(diffs) / n, 100 * low, 100 * high, n, len(both)))
+    return out
+
+
+def pairs_markdown(pairs: Sequence[Pair]) -> str:
+    if not pairs:
+        return ""
+    lines = ["", "| " + " | ".join(PAIR_COLUMNS) + " |", "|" + "---|" * len(PAIR_COLUMNS)]
+    lines += ["| " + " | ".join(p.cells()) + " |" for p in pairs]
+    return "\n".join(lines) + "\n"
 
 
 COLUMNS = ("algorithm", "runs", "best dev", "test (95% CI)", "calls", "tokens", "wall s")
