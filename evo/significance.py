@@ -35,9 +35,9 @@ class Comparison:
 
     def sentence(self) -> str:
         level = f"{self.confidence:.0%}"
-        word = "better" if self.diff >= 0 else "worse"
-        head = (f"{word} than the best seed by {self.diff:+.1f} points, {level} interval "
-                f"[{self.low:+.1f}, {self.high:+.1f}]")
+        by = f"better than the best seed by {self.diff:+.1f} points" if self.diff >= 0 else (
+            f"worse than the best seed by {-self.diff:.1f} points")
+        head = f"{by}, {level} interval [{self.low:+.1f}, {self.high:+.1f}]"
         why = "" if self.p is None else f", McNemar p = {_p(self.p)}"
         verdict = "shown to be better" if self.shown else "not shown to be better"
         return f"{head}: {verdict} on {self.n} test examples{why}"

@@ -52,6 +52,9 @@ def test_a_clear_gain_is_shown_and_other_metrics_use_the_interval() -> None:
     assert graded.low == pytest.approx(10.0) and graded.shown  # every difference is +0.1
     low, high = paired_interval([-1.0, 1.0] * 50, 0.9, random.Random(4))
     assert low < 0 < high
+    worse = compare([0.0] * 8 + [1.0] * 2, [1.0] * 10, rng=random.Random(5))
+    assert worse.sentence().startswith("worse than the best seed by 80.0 points, 95% interval [-")
+    assert not worse.shown
     with pytest.raises(ValueError, match="same examples"):
         compare([1.0], [1.0, 0.0])
 
