@@ -1,5 +1,6 @@
 """The winner against the best seed on test: McNemar's exact test, the paired bootstrap interval,
-and the sentence a job's leaderboard, `evo show`, the export, the API and the dashboard state."""
+and the sentence a job's leaderboard, `evo show`, the export, the API and the dashboard state;
+a prompt whose score is a label bias is called out."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ from rich.console import Console
 
 from evo.app.export import render_export
 from evo.app.progress import show_job
+from evo.llm import LLMRequest
 from evo.significance import compare, mcnemar_exact, paired_interval
+from evo.spec import JobSpec
 from storage import Store
-from tests.helpers import N_DEV, scripted_job
+from tests.helpers import N_DEV, label_reply, scripted_job, toy_task
+from workers.cache import MemoryCache
+from workers.driver import Driver
+from workers.pool import LocalWorker, Pool
+from workers.scripted import ScriptedClient
 
 
 def test_mcnemar_exact_by_hand() -> None:
@@ -87,3 +94,35 @@ async def test_a_job_states_the_paired_test_everywhere(store: Store) -> None:
     out = io.StringIO()
     show_job(Console(file=out, width=300), store, job)
     assert f"Winner on test: {sentence}." in out.getvalue()
+
+
+async def test_a_prompt_that_answers_one_label_for_everything_is_called_out(store: Store) -> None:
+    def reply(request: LLMRequest) -> str | dict[str, float]:
+        text = request.messages[-1].content
+        if not request.labels:
+            return "Always answer. q=0.9</prompt>"
+        if "Always" in text:  # the evolved prompt makes the model say "yes" whatever the input
+            return {"yes": 0.0, "no": -3.0}
+        return label_reply(request)
+
+    pool = Pool([LocalWorker(ScriptedClient(reply))], model="scripted")
+    spec = JobSpec.model_validate({
+        "task": "toy", "budget": {"calls": 10_000}, "evaluation": {"top_k": 1},
+        "algorithm": {"name": "evoprompt-ga", "population": 2, "generations": 1}})
+    driver = Driver(spec, toy_task(), store=store, task_pool=pool, meta_pool=pool,
+                    cache=MemoryCache(), job_id="b" * 32)
+    result = await driver.run()
+    assert result.best is not None and result.best.candidate.text.startswith("Always")
+    bias = result.stats["label_bias"]
+    half = N_DEV // 2
+    assert bias["true"] == {"yes": half, "no": half}
+    assert bias["predicted"]["winner"] == {"yes": N_DEV, "no": 0}
+    assert sum(bias["predicted"]["seed"].values()) == N_DEV
+    [warning] = bias["warnings"]
+    assert warning.startswith(f"the winner answers 'yes' for {N_DEV} of {N_DEV} test inputs "
+                              f"(it is right for {half} of {N_DEV})")
+    job = store.get_job(driver.job_id)
+    assert f"- warning: {warning}" in render_export(store, job, "md")
+    out = io.StringIO()
+    show_job(Console(file=out, width=400), store, job)
+    assert f"Warning: {warning}." in out.getvalue()

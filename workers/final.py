@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +35,14 @@ class Entry:
     dev_n: int
     test: float | None = None
     test_n: int = 0
-    # per-example test scores, for confidence intervals
+    # per-example test scores, for confidence intervals, and answers, for label bias
     test_scores: tuple[float, ...] = field(default=(), repr=False)
+    test_predictions: tuple[str, ...] = field(default=(), repr=False)
 
     def tested(self, score: Score) -> Entry:
         return Entry(self.candidate, self.dev, self.dev_n, score.value, score.n,
-                     tuple(o.score for o in score.outcomes))
+                     tuple(o.score for o in score.outcomes),
+                     tuple(o.prediction for o in score.outcomes))
 
 
 def versus_seed(
@@ -58,6 +61,38 @@ def versus_seed(
     found = compare(winner.test_scores, seed.test_scores, confidence=confidence,
                     rng=random.Random(job_seed))
     return {"same": False, **found.as_dict()}
+
+
+DOMINANT = 0.8  # a prompt answering one label this often (more than the data has it) is biased
+
+
+def label_bias(
+    task: Task | ProgramTask, board: Sequence[Entry], seed: Entry | None
+) -> dict[str, Any] | None:
+    """How often the winner and the best seed answer each label on test, next to how often each
+    label is right, with a warning for a prompt that answers one label for most inputs: its score
+    then measures the model's label bias more than the prompt."""
+    if not isinstance(task, Task) or not task.labels or not board:
+        return None
+    roles = [("winner", board[0])]
+    if seed is not None and seed.candidate.id != board[0].candidate.id:
+        roles.append(("seed", seed))
+    truth = Counter(ex.target for ex in task.split("test"))
+    n = sum(truth.values())
+    out: dict[str, Any] = {"true": {label: truth[label] for label in task.labels},
+                           "predicted": {}, "warnings": []}
+    for role, entry in roles:
+        if not entry.test_predictions:
+            continue
+        counts = Counter(entry.test_predictions)
+        out["predicted"][role] = {label: counts[label] for label in task.labels}
+        top, k = max(out["predicted"][role].items(), key=lambda kv: kv[1])
+        if k >= DOMINANT * len(entry.test_predictions) and truth[top] < DOMINANT * n:
+            out["warnings"].append(
+                f"the {role} answers {top!r} for {k} of {len(entry.test_predictions)} test "
+                f"inputs (it is right for {truth[top]} of {n}): its score measures the model's "
+                "bias towards that label more than the prompt")
+    return out if out["predicted"] else None
 
 
 def finalists(

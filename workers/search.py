@@ -39,7 +39,7 @@ from workers.budget import Budget
 from workers.cache import ResponseCache
 from workers.calls import Calls
 from workers.checkpoint import DriverState
-from workers.final import Entry, final_phase, final_reserve, versus_seed
+from workers.final import Entry, final_phase, final_reserve, label_bias, versus_seed
 from workers.pool import Pool
 from workers.recorder import Recorder
 from workers.sandbox import Sandbox
@@ -288,6 +288,8 @@ class Search:
         if board and (vs := versus_seed(board, seed, self.spec.evaluation.confidence,
                                         self.spec.seed)):
             stats["vs_seed"] = vs
+        if bias := label_bias(self.task, board, seed):
+            stats["label_bias"] = bias
         return stats
 
 

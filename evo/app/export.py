@@ -71,6 +71,8 @@ def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
         "seed_prompt_scores": {"dev": stats.get("seed_dev"), "test": stats.get("seed_test")},
         # the paired test of the winner against the best seed on test (evo/significance.py)
         "versus_seed": stats.get("vs_seed"),
+        # answers per label of the winner and the best seed on test, against the true labels
+        "label_bias": stats.get("label_bias"),
         "cost": {k: stats.get(k) for k in ("calls", "cached", "tokens", "elapsed_s")},
         "prompts": prompts,
     }
@@ -98,6 +100,7 @@ def _markdown(d: dict[str, Any]) -> str:
         f"- seed prompt: dev {_f(d['seed_prompt_scores']['dev'])}, "
         f"test {_f(d['seed_prompt_scores']['test'])}",
         *([f"- winner on test: {d['versus_seed']['sentence']}"] if d["versus_seed"] else []),
+        *[f"- warning: {w}" for w in (d["label_bias"] or {}).get("warnings", [])],
         f"- cost: {d['cost']['calls']} calls, {d['cost']['tokens']} tokens, "
         f"{d['cost']['elapsed_s']} s",
         "",

@@ -80,9 +80,12 @@ class ProgressDisplay:
 
 
 def versus_seed(stats: dict[str, Any]) -> str | None:
-    """The paired test of the winner against the best seed on test, as a sentence."""
+    """The paired test of the winner against the best seed on test, as a sentence, and any
+    warning of a label bias."""
     found = stats.get("vs_seed")
-    return f"Winner on test: {found['sentence']}." if found else None
+    lines = [f"Winner on test: {found['sentence']}."] if found else []
+    lines += [f"Warning: {w}." for w in (stats.get("label_bias") or {}).get("warnings", [])]
+    return "\n".join(lines) or None
 
 
 def leaderboard_table(result: Any) -> Table:

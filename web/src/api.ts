@@ -117,6 +117,12 @@ export interface ExportData {
   seed_prompt_scores: { dev: number | null; test: number | null };
   /** The paired test of the winner against the best seed on test; null without test scores. */
   versus_seed: { same: boolean; sentence: string; shown?: boolean; p?: number | null } | null;
+  /** Answers per label of the winner and the best seed on test, and warnings of a label bias. */
+  label_bias: {
+    true: Record<string, number>;
+    predicted: Record<string, Record<string, number>>;
+    warnings: string[];
+  } | null;
   cost: Record<string, number | null>;
   prompts: {
     prompt: string;

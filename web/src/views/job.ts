@@ -153,6 +153,8 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
           h("span", { class: "muted small" }, "re-scored on the full dev split; the winner and the best seed once on test")),
         h("p", { class: "why" }, whyItWon(win, seed)),
         top.versus_seed ? h("p", { id: "versus-seed", class: "why" }, versusSeed(top.versus_seed)) : null,
+        (top.label_bias?.warnings ?? []).map((w) =>
+          h("p", { class: "why label-bias" }, `Warning: ${w}.`)),
         h("div", { class: "table-wrap" }, h("table", { id: "leaderboard-table" },
           h("thead", null, h("tr", null,
             h("th", { class: "num" }, "#"), h("th", { class: "num" }, "Dev"), h("th", { class: "num" }, "Test"),
