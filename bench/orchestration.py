@@ -544,14 +544,12 @@ def run_baseline(args: argparse.Namespace, task_def: dict, endpoint: FakeEndpoin
     latency = args.latency_ms / 1000
     endpoint.configure(latency, c)
     client = openai.OpenAI(base_url=endpoint.base_url, api_key="none", max_retries=2, timeout=60)
-    options = ", ".join(task.labels)
     rng = random.Random(args.seed)
     counted = [0]
 
     def classify(job: tuple[str, Any]) -> float:
         prompt, ex = job
-        content = (f"{task.render(prompt, ex)}\n\nAnswer with exactly one of: {options}. "
-                   "Reply with that word only.")
+        content = task.render(prompt, ex)  # the same text Evo's task request sends
         out = client.chat.completions.create(
             model="bench", messages=[{"role": "user", "content": content}], max_tokens=1,
             temperature=0.0, logprobs=True, top_logprobs=20)
