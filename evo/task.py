@@ -181,15 +181,22 @@ class Task:
 
     def _best_label(self, logprobs: Mapping[str, float]) -> str | None:
         best: tuple[float, str] | None = None
+        seen: set[float] = set()
         for word, logprob in logprobs.items():
             label = self._word_to_label.get(word.strip().lower())
             if label is None or logprob is None or math.isnan(logprob):
                 continue
+            seen.add(logprob)
             # Strictly greater keeps the earlier label on ties, so results are reproducible.
             if best is None or logprob > best[0] or (
                 logprob == best[0] and self.labels.index(label) < self.labels.index(best[1])
             ):
                 best = (logprob, label)
+        if len(self.labels) > 1 and len(seen) == 1 and len(logprobs) > 1:
+            # every label equally likely: none was among the answers the model considered
+            # (``evo.llm.label_scores`` gives them all the same floor), so it gave no label;
+            # taking the first would credit a label bias of our own making
+            return None
         return None if best is None else best[1]
 
 

@@ -198,8 +198,9 @@ def test_score_label_mode() -> None:
         ExampleResult(1.0, "neg")
     assert task.score(ex, response(label_logprobs={"Yes": -0.1, "No": -2.0})).score == 0.0
     assert task.score(ex, response(label_logprobs={" yes": -0.1, "no": -2.0})).prediction == "pos"
-    tie = task.score(ex, response(label_logprobs={"No": -1.0, "Yes": -1.0}))
-    assert tie.prediction == "pos"  # ties go to the first label
+    # every label equally likely (none among the model's likely answers): no label was given
+    tie = task.score(ex, response(label_logprobs={"No": -9.0, "Yes": -9.0}))
+    assert tie == ExampleResult(0.0, "", "unparsed")
     assert task.score(ex, response(label_logprobs={})) == ExampleResult(0.0, "", "unparsed")
 
 
