@@ -38,7 +38,7 @@ class Comparison:
         by = f"better than the best seed by {self.diff:+.1f} points" if self.diff >= 0 else (
             f"worse than the best seed by {-self.diff:.1f} points")
         head = f"{by}, {level} interval [{self.low:+.1f}, {self.high:+.1f}]"
-        why = "" if self.p is None else f", McNemar p = {_p(self.p)}"
+        why = "" if self.p is None else f", McNemar p {_p(self.p)}"
         verdict = "shown to be better" if self.shown else "not shown to be better"
         return f"{head}: {verdict} on {self.n} test examples{why}"
 
@@ -95,4 +95,4 @@ def paired_interval(
 
 
 def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 0.001 else "< 0.001"
+    return f"= {p:.2g}" if p >= 0.001 else "< 0.001"
