@@ -90,6 +90,11 @@ class EvaluationSpec(BaseModel):
         3, ge=1, le=100, description="best candidates re-scored on the full dev split"
     )
     test: bool = Field(True, description="score the winner and the best seed once on test")
+    calibrate: bool = Field(
+        False, description="contextual calibration of label scores: divide each label's "
+        "probability by the one the model gives it for a content-free input under the same "
+        "prompt (one more call per prompt, cached), in the search and the final phase alike",
+    )
     confidence: float = Field(
         0.95, ge=0.5, lt=1.0,
         description="confidence of the paired test of the winner against the best seed on test "

@@ -38,6 +38,9 @@ class Example:
     target: str
 
 
+CONTENT_FREE = Example("content-free", "N/A", "")  # the input contextual calibration asks about
+
+
 @dataclass(frozen=True)
 class ExampleResult:
     score: float
@@ -160,13 +163,30 @@ class Task:
         return LLMRequest(messages=messages, max_tokens=self.max_answer_tokens, temperature=0.0,
                           stop=self.stop_sequences, group=group)
 
-    def score(self, example: Example, response: LLMResponse) -> ExampleResult:
+    def content_free_request(self, prompt: str) -> LLMRequest:
+        """The label request for an input that says nothing ("N/A"): what the model answers
+        under ``prompt`` whatever the input, for contextual calibration."""
+        return self.request(prompt, CONTENT_FREE, label_scoring=True)
+
+    def score(
+        self,
+        example: Example,
+        response: LLMResponse,
+        calibration: Mapping[str, float] | None = None,
+    ) -> ExampleResult:
+        """``calibration``: the label scores of the content-free input under the same prompt
+        (contextual calibration, Zhao et al., ICML 2021): each label's probability is divided by
+        the one the model gives it with no input, which removes the prompt's own label bias."""
         if response.error:
             return ExampleResult(0.0, response.text, f"call_error: {response.error}")
         if self.labels and response.label_logprobs is not None:
             label = self._best_label(response.label_logprobs)
             if label is None:
                 return ExampleResult(0.0, response.text, "unparsed")
+            if calibration:
+                # log p(l | x) - log p(l | N/A); the normalizers are the same for every label
+                label = self._best_label({w: lp - calibration.get(w, 0.0)
+                                          for w, lp in response.label_logprobs.items()}) or label
             return ExampleResult(1.0 if label == example.target else 0.0, label)
         text = response.text.strip()
         if isinstance(self.metric, ParsingMetric) and self.metric.parse(text) is None:

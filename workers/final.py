@@ -194,7 +194,9 @@ def final_reserve(spec: JobSpec, task: Task | ProgramTask) -> int:
         return 0  # programs are scored in the sandbox, not by paid calls
     dev = len(task.split("dev"))
     test = len(task.split("test")) if ev.test else 0
-    return (ev.top_k + seed_count(task)) * dev + 2 * test
+    # calibrated: one content-free call per finalist (test asks the same one again, cached)
+    per_prompt = dev + (1 if ev.calibrate and ev.label_scoring and task.labels else 0)
+    return (ev.top_k + seed_count(task)) * per_prompt + 2 * test
 
 
 def seed_count(task: Task) -> int:

@@ -77,7 +77,13 @@ class Scorer:
                                  for ex in examples]
             return made[cand.id]
 
-        todo = list(candidates[: self._affordable(candidates, asks)])
+        calibrate = label and self.spec.evaluation.calibrate
+
+        def costs(cand: Candidate) -> list[LLMRequest]:
+            return asks(cand) + ([task.content_free_request(cand.text)] if calibrate else [])
+
+        todo = list(candidates[: self._affordable(candidates, costs)])
+        offsets = await self._calibration(todo) if calibrate else {}
         race = self.spec.evaluation.racing
         racing = race.enabled and not self.budget.final
         step = max(1, race.block if racing else len(examples))
@@ -92,7 +98,7 @@ class Scorer:
             responses = iter(await self.calls.call(self.pool, requests, "evaluate", owners))
             for cand in alive:
                 for ex in block:
-                    r = task.score(ex, next(responses))
+                    r = task.score(ex, next(responses), offsets.get(cand.id))
                     outcomes[cand.id].append(
                         Outcome(ex.id, ex.target, r.prediction, r.score, r.failure)
                     )
@@ -115,6 +121,15 @@ class Scorer:
             if complete and (best is None or score.value > best[0]):
                 self.incumbents[key] = (score.value, {o.example_id: o.score for o in outs})
         return scores
+
+    async def _calibration(self, cands: list[Candidate]) -> dict[str, dict[str, float]]:
+        """Each prompt's label scores for the content-free input (a failed call: none)."""
+        task = self.task
+        assert isinstance(task, Task)
+        requests = [task.content_free_request(c.text) for c in cands]
+        answers = await self.calls.call(self.pool, requests, "calibrate", [c.id for c in cands])
+        return {c.id: dict(a.label_logprobs) for c, a in zip(cands, answers, strict=True)
+                if a.error is None and a.label_logprobs}
 
     async def _score_programs(self, candidates: Sequence[Candidate], split: str) -> list[Score]:
         """Run each program on the split's instances in the sandbox (never in this process)."""
