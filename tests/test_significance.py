@@ -5,6 +5,7 @@ a prompt whose score is a label bias is called out."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import random
 
@@ -90,7 +91,10 @@ async def test_a_job_states_the_paired_test_everywhere(store: Store) -> None:
     sentence = vs["sentence"]
     job = store.get_job(driver.job_id)
     assert f"winner on test: {sentence}" in render_export(store, job, "md")
-    assert '"versus_seed"' in render_export(store, job, "json")
+    exported = json.loads(render_export(store, job, "json"))
+    assert exported["versus_seed"] == vs
+    assert [o["score"] for o in exported["prompts"][0]["test_outcomes"]] == [
+        o.score for o in winner]
     out = io.StringIO()
     show_job(Console(file=out, width=300), store, job)
     assert f"Winner on test: {sentence}." in out.getvalue()
@@ -118,6 +122,9 @@ async def test_a_prompt_that_answers_one_label_for_everything_is_called_out(stor
     assert bias["true"] == {"yes": half, "no": half}
     assert bias["predicted"]["winner"] == {"yes": N_DEV, "no": 0}
     assert sum(bias["predicted"]["seed"].values()) == N_DEV
+    # every finalist's answers on the full dev split too, beside the dev labels
+    assert bias["dev"]["true"] == {"yes": half, "no": half}
+    assert bias["dev"]["finalists"][result.best.candidate.id] == {"yes": N_DEV, "no": 0}
     [warning] = bias["warnings"]
     assert warning.startswith(f"the winner answers 'yes' for {N_DEV} of {N_DEV} test inputs "
                               f"(it is right for {half} of {N_DEV})")

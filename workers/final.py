@@ -12,7 +12,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evo.candidate import Candidate, Score
@@ -38,11 +38,17 @@ class Entry:
     # per-example test scores, for confidence intervals, and answers, for label bias
     test_scores: tuple[float, ...] = field(default=(), repr=False)
     test_predictions: tuple[str, ...] = field(default=(), repr=False)
+    dev_predictions: tuple[str, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def of(cls, candidate: Candidate, dev: Score) -> Entry:
+        return cls(candidate, dev.value, dev.n,
+                   dev_predictions=tuple(o.prediction for o in dev.outcomes))
 
     def tested(self, score: Score) -> Entry:
-        return Entry(self.candidate, self.dev, self.dev_n, score.value, score.n,
-                     tuple(o.score for o in score.outcomes),
-                     tuple(o.prediction for o in score.outcomes))
+        return replace(self, test=score.value, test_n=score.n,
+                       test_scores=tuple(o.score for o in score.outcomes),
+                       test_predictions=tuple(o.prediction for o in score.outcomes))
 
 
 def versus_seed(
@@ -69,30 +75,49 @@ DOMINANT = 0.8  # a prompt answering one label this often (more than the data ha
 def label_bias(
     task: Task | ProgramTask, board: Sequence[Entry], seed: Entry | None
 ) -> dict[str, Any] | None:
-    """How often the winner and the best seed answer each label on test, next to how often each
-    label is right, with a warning for a prompt that answers one label for most inputs: its score
-    then measures the model's label bias more than the prompt."""
+    """How often each finalist answers each label on the full dev split, and the winner and the
+    best seed on test, next to how often each label is right; with a warning for a prompt that
+    answers one label for most inputs: its score then measures the model's bias towards that
+    label more than the prompt."""
     if not isinstance(task, Task) or not task.labels or not board:
         return None
+    out: dict[str, Any] = {"true": {}, "predicted": {}, "dev": {"true": {}, "finalists": {}},
+                           "warnings": []}
+    truth = Counter(ex.target for ex in task.split("test"))
+    out["true"] = {label: truth[label] for label in task.labels}
     roles = [("winner", board[0])]
     if seed is not None and seed.candidate.id != board[0].candidate.id:
         roles.append(("seed", seed))
-    truth = Counter(ex.target for ex in task.split("test"))
-    n = sum(truth.values())
-    out: dict[str, Any] = {"true": {label: truth[label] for label in task.labels},
-                           "predicted": {}, "warnings": []}
     for role, entry in roles:
-        if not entry.test_predictions:
-            continue
-        counts = Counter(entry.test_predictions)
-        out["predicted"][role] = {label: counts[label] for label in task.labels}
-        top, k = max(out["predicted"][role].items(), key=lambda kv: kv[1])
-        if k >= DOMINANT * len(entry.test_predictions) and truth[top] < DOMINANT * n:
-            out["warnings"].append(
-                f"the {role} answers {top!r} for {k} of {len(entry.test_predictions)} test "
-                f"inputs (it is right for {truth[top]} of {n}): its score measures the model's "
-                "bias towards that label more than the prompt")
-    return out if out["predicted"] else None
+        if entry.test_predictions:
+            out["predicted"][role] = _counts(task, entry.test_predictions)
+            out["warnings"] += _bias(f"the {role}", "test", out["predicted"][role], truth,
+                                     len(entry.test_predictions))
+    dev_truth = Counter(ex.target for ex in task.split("dev"))
+    out["dev"]["true"] = {label: dev_truth[label] for label in task.labels}
+    for i, entry in enumerate(board, 1):
+        if entry.dev_predictions:
+            counts = _counts(task, entry.dev_predictions)
+            out["dev"]["finalists"][entry.candidate.id] = counts
+            if i > 1:  # the winner's bias is told on test
+                out["warnings"] += _bias(f"finalist #{i}", "dev", counts, dev_truth,
+                                         len(entry.dev_predictions))
+    return out if out["predicted"] or out["dev"]["finalists"] else None
+
+
+def _counts(task: Task, predictions: Sequence[str]) -> dict[str, int]:
+    counts = Counter(predictions)
+    return {label: counts[label] for label in task.labels}
+
+
+def _bias(who: str, split: str, counts: Mapping[str, int], truth: Counter, n: int) -> list[str]:
+    top, k = max(counts.items(), key=lambda kv: kv[1])
+    total = sum(truth.values())
+    if k < DOMINANT * n or truth[top] >= DOMINANT * total:
+        return []
+    return [f"{who} answers {top!r} for {k} of {n} {split} inputs (it is right for {truth[top]} "
+            f"of {total}): its score measures the model's bias towards that label more than the "
+            "prompt"]
 
 
 def finalists(
@@ -135,10 +160,8 @@ def board_of(
     def order(e: Entry) -> tuple[float, int]:
         return -e.dev, made[e.candidate.id]
 
-    board = sorted((Entry(c, dev[c.id].value, dev[c.id].n) for c in top if c.id in dev),
-                   key=order)
-    seed = min((Entry(s, dev[s.id].value, dev[s.id].n) for s in seeds if s.id in dev),
-               key=order, default=None)
+    board = sorted((Entry.of(c, dev[c.id]) for c in top if c.id in dev), key=order)
+    seed = min((Entry.of(s, dev[s.id]) for s in seeds if s.id in dev), key=order, default=None)
     if (not own_objective and seed is not None and seed.candidate not in top
             and (not board or seed.dev >= board[0].dev)):
         board = [seed, *board]

@@ -49,6 +49,11 @@ def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
                 "dev_score": ev.value,
                 "dev_examples": ev.n,
                 "test_score": tests[-1].value if tests else None,
+                # per test example, to pair with another prompt's (final-phase prompts only)
+                "test_outcomes": [
+                    {"example_id": o.example_id, "score": o.score, "prediction": o.prediction}
+                    for o in store.outcomes(cand.id, "test")
+                ],
                 "generation": cand.generation,
                 "operator": cand.operator,
                 "lineage": {
