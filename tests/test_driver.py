@@ -164,8 +164,8 @@ async def test_a_seed_that_beats_the_finalists_on_the_full_split_wins(store: Sto
     async def done(generation, population, state):
         await original(generation, population, state)
         made = [s for s in driver.search.search_scores.values()
-                if driver.candidates[s.candidate_id].operator != "seed"]
-        pick = min(made, key=lambda s: quality(driver.candidates[s.candidate_id].text))
+                if driver.search.candidates[s.candidate_id].operator != "seed"]
+        pick = min(made, key=lambda s: quality(driver.search.candidates[s.candidate_id].text))
         driver.search.search_scores[pick.candidate_id] = dataclasses.replace(pick, value=1.0)
         lucky.append(pick.candidate_id)
 
@@ -197,7 +197,7 @@ async def test_every_seed_is_rescored_so_a_weak_seed_lucky_on_the_subset_is_not_
     async def done(generation, population, state):
         await original(generation, population, state)
         for s in list(driver.search.search_scores.values()):
-            cand = driver.candidates[s.candidate_id]
+            cand = driver.search.candidates[s.candidate_id]
             q = quality(cand.text)
             if cand.operator == "seed":  # the weakest seed looked best, the strongest worst
                 luck = {0.2: 0.9, 0.9: 0.1}.get(q, 0.5)

@@ -115,7 +115,7 @@ async def test_moves_only_to_a_strictly_better_candidate(store: Store) -> None:
             assert after["base"] == before["base"] and after["stale"] == before["stale"] + 1
     assert moves >= 1 and quality(cands[states[max(states)]["base"]].text) > 0.2
     # one paraphrase call per candidate made (a repeat of a sibling is made, then not scored)
-    made_all = [c for c in driver.candidates.values() if c.generation > 0]
+    made_all = [c for c in driver.search.candidates.values() if c.generation > 0]
     assert len(meta_requests(client)) == len(made_all)
 
 
@@ -213,8 +213,9 @@ async def test_without_labels_the_best_seed_on_the_full_split_still_wins(store: 
 
     async def lucky(cands, split="dev", subset=None):  # the weak seed is lucky on every subset
         scores = await search(cands, split, subset)
+        made = driver.search.candidates
         return [dataclasses.replace(s, value=1.0)
-                if subset is not None and driver.candidates[s.candidate_id].text == weak else s
+                if subset is not None and made[s.candidate_id].text == weak else s
                 for s in scores]
 
     driver.search.evaluate = lucky

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evo.algorithms import Algorithm, get_algorithm
-from evo.candidate import Candidate
 from evo.events import InProcessBus, JobEnded, JobStarted
 from evo.programs import ProgramTask
 from evo.spec import JobSpec
@@ -95,10 +94,6 @@ class Driver:
         )
         self.search.epoch = lease.epoch if lease else 0
         self.search.pause_requested = self._pause_requested
-
-    @property
-    def candidates(self) -> dict[str, Candidate]:
-        return self.search.candidates
 
     def _pause_requested(self) -> bool:
         return self.watch is not None and self.watch.requested == "pause"
