@@ -68,8 +68,12 @@ class PhaseChanged(Event):
 
 
 @dataclass(frozen=True)
-class BudgetWarning(Event):
-    what: str
+class SearchWarning(Event):
+    """Something the user should know while the job runs, said once: ``code`` names it for
+    programs (``no_spread``: every candidate scored the same), ``message`` for people."""
+
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,24 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "local"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EVO_", extra="ignore")
 
     database_url: str = Field("sqlite:///./evo.db", description="SQLAlchemy URL of the store")
+    owner: str = Field(
+        default_factory=lambda: _login_name(),
+        description="owner of jobs run or submitted from the command line: an API key of this "
+        "name sees them (default: your login name)",
+    )
     redis_url: str | None = Field(None, description="Redis for events, cache and rate limits")
     redis_prefix: str = Field("evo:", description="namespace of every key Evo writes to Redis")
     ray_address: str | None = Field(None, description="an existing Ray cluster; unset: start one")
