@@ -164,7 +164,8 @@ def _claim_here(
     holder = holder_name("cli")
     if not resume:
         assert task is not None
-        jobs.create(store, spec, task.name, job_id=job_id, lease=(holder, settings.lease_s))
+        jobs.create(store, spec, task.name, job_id=job_id, owner=settings.owner,
+                    lease=(holder, settings.lease_s))
         return Lease(job_id, 1, holder)
     lease = store.claim_job(job_id, holder, settings.lease_s, from_status=RESUMABLE)
     if lease is None:

@@ -34,8 +34,9 @@ def submit(
     if parsed.models.task.api_key or (parsed.models.meta and parsed.models.meta.api_key):
         raise UserError("a queued job cannot carry an inline api_key (it is never stored); "
                         "name an environment variable with api_key_env instead")
-    with open_store(db) as store:
-        job = job_rules.submit(store, parsed)
+    settings = db_settings(db)
+    with open_store(settings.database_url) as store:
+        job = job_rules.submit(store, parsed, owner=settings.owner)
     console.print(f"job [bold]{job.id}[/] queued")
 
 
