@@ -56,7 +56,9 @@ def list_candidates(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CandidatePageOut:
     """Filtered, ordered and paged by the database, so a job of any size answers fast. Filters
-    that nothing can meet (`min_score` above `max_score`) answer an empty page."""
+    that nothing can meet (`min_score` above `max_score`) answer an empty page. Each `score` is
+    the latest on dev, on the search's sample or (finalists) on the whole split: `score_on`
+    says which and on how many examples, `search_score` gives the sample's."""
     job = visible_job(state, caller, job_id)
     filters = {"generation": generation, "operator": operator, "min_score": min_score,
                "max_score": max_score, "sort": sort, "limit": limit, "offset": offset}
@@ -65,7 +67,11 @@ def list_candidates(
         total=page.total,
         limit=limit,
         offset=offset,
-        items=[CandidateOut.scored(item) for item in page.items],
+        # one small indexed read per row of the page, to say which split each score is on
+        items=[
+            CandidateOut.scored(item, state.store.candidate_evaluations(item.candidate.id))
+            for item in page.items
+        ],
     )
 
 
@@ -82,7 +88,8 @@ def get_candidate(candidate_id: str, caller: CallerDep, state: StateDep) -> Cand
     cand = state.store.candidate(candidate_id)
     if cand is None:  # deleted between the two reads
         raise HTTPException(404, NO_CANDIDATE)
-    evaluations = [ScoreOut.of(e) for e in state.store.candidate_evaluations(candidate_id)]
+    records = state.store.candidate_evaluations(candidate_id)
+    evaluations = [ScoreOut.of(e) for e in records]
     latest = {e.split: e for e in evaluations}
     dev = next((e.value for e in reversed(evaluations) if e.split == "dev" and e.n > 0), None)
     made_by = None
@@ -90,7 +97,7 @@ def get_candidate(candidate_id: str, caller: CallerDep, state: StateDep) -> Cand
     if isinstance(key, str):
         response = state.store.paid_response(job.id, key)
         made_by = None if response is None else MetaCallOut.of(key, response)
-    base = CandidateOut.scored(ScoredCandidate(job.id, cand, dev))
+    base = CandidateOut.scored(ScoredCandidate(job.id, cand, dev), records)
     return CandidateDetail(
         **base.model_dump(),
         scores=latest,

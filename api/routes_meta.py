@@ -1,4 +1,5 @@
-"""What the server offers and how it is doing: tasks, algorithms, health, metrics."""
+"""What the server offers, who is asking and how it is doing: tasks, algorithms, the caller's
+key, health, metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.auth import CallerDep, StateDep, bearer, current_caller
 from api.errors import responses
-from api.schemas import AlgorithmOut, HealthOut, TaskOut, plain
+from api.schemas import AlgorithmOut, CallerOut, HealthOut, TaskOut, plain
 from api.state import ApiState, api_state
 from storage import StoreUnavailable
 
@@ -65,6 +66,15 @@ def algorithms(caller: CallerDep) -> list[AlgorithmOut]:
         )
         for name, cls in sorted(REGISTRY.items())
     ]
+
+
+@router.get("/me", response_model=CallerOut, summary="Who the key acts for",
+            responses=responses(401))
+def me(caller: CallerDep) -> CallerOut:
+    """The key's name and whether it is an admin key. A key sees the jobs its name owns: those
+    submitted with a key of that name, and those run or submitted from the command line with
+    `EVO_OWNER` set to it (by default the login name); an admin key sees every job."""
+    return CallerOut(name=caller.name, admin=caller.admin)
 
 
 @router.get(

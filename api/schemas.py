@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -44,7 +45,10 @@ class JobOut(BaseModel):
     algorithm: str
     status: JobStatus
     reason: str | None = Field(None, description="why the job is in its state, when it says")
-    owner: str | None = Field(None, description="the name of the key that submitted it")
+    owner: str | None = Field(
+        None, description="the name of the key that submitted it; for a job run or submitted "
+        "from the command line, EVO_OWNER (default: the login name)"
+    )
     seed: int
     created_at: datetime
     started_at: datetime | None = None
@@ -103,31 +107,6 @@ class CandidateBrief(BaseModel):
         return cls.model_validate(c, from_attributes=True)
 
 
-class CandidateOut(CandidateBrief):
-    job_id: str
-    island: int
-    score: float | None = Field(description="latest dev score (null: not scored)")
-    meta: dict[str, Any]
-
-    @field_validator("score", "meta", mode="before")
-    @classmethod
-    def _json_safe(cls, value: Any) -> Any:
-        return plain(value)
-
-    @classmethod
-    def scored(cls, item: ScoredCandidate) -> CandidateOut:
-        return cls.model_validate(
-            {**fields_of(item.candidate), "job_id": item.job_id, "score": item.score}
-        )
-
-
-class CandidatePageOut(BaseModel):
-    total: int = Field(description="candidates matching the filters, over all pages")
-    limit: int
-    offset: int
-    items: list[CandidateOut]
-
-
 class ScoreOut(BaseModel):
     split: str
     subset: str | None = Field(description="null: the whole split; else which sample of it")
@@ -145,6 +124,51 @@ class ScoreOut(BaseModel):
     @classmethod
     def of(cls, e: EvaluationRecord) -> ScoreOut:
         return cls.model_validate(e, from_attributes=True)
+
+
+class CandidateOut(CandidateBrief):
+    job_id: str
+    island: int
+    score: float | None = Field(
+        description="latest dev score (null: not scored): during the search on a sample of the "
+        "dev split, for finalists on the whole split; `score_on` says which"
+    )
+    score_on: ScoreOut | None = Field(
+        None, description="the evaluation `score` comes from: `subset` null means the whole "
+        "dev split, else the sample it was scored on; `n` the examples scored"
+    )
+    search_score: ScoreOut | None = Field(
+        None, description="latest dev score on a sample of the split (the search's, on "
+        "`algorithm.dev_subset` examples); null when only scored on the whole split"
+    )
+    meta: dict[str, Any]
+
+    @field_validator("score", "meta", mode="before")
+    @classmethod
+    def _json_safe(cls, value: Any) -> Any:
+        return plain(value)
+
+    @classmethod
+    def scored(
+        cls, item: ScoredCandidate, evaluations: Sequence[EvaluationRecord] = ()
+    ) -> CandidateOut:
+        """``evaluations``: the candidate's, oldest first, to say what its score is on."""
+        dev = [e for e in evaluations if e.split == "dev" and e.n > 0]
+        sampled = [e for e in dev if e.subset is not None]
+        return cls.model_validate({
+            **fields_of(item.candidate),
+            "job_id": item.job_id,
+            "score": item.score,
+            "score_on": ScoreOut.of(dev[-1]) if dev else None,
+            "search_score": ScoreOut.of(sampled[-1]) if sampled else None,
+        })
+
+
+class CandidatePageOut(BaseModel):
+    total: int = Field(description="candidates matching the filters, over all pages")
+    limit: int
+    offset: int
+    items: list[CandidateOut]
 
 
 class MessageOut(BaseModel):
@@ -264,6 +288,13 @@ class AlgorithmOut(BaseModel):
     parameters: dict[str, Any] = Field(description="JSON schema of its parameters")
     defaults: dict[str, Any]
     templates: list[str] = Field(description="meta-prompts a spec may replace")
+
+
+class CallerOut(BaseModel):
+    """Who a key acts for."""
+
+    name: str = Field(description="the key's name: the owner of the jobs it sees")
+    admin: bool = Field(description="an admin key sees every owner's jobs")
 
 
 class HealthOut(BaseModel):

@@ -23,8 +23,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
-from api import errors
-from api.keys import revoke
+from api import create_app, errors
+from api.keys import create_key, revoke
 from api.limits import NO_SERVER_KEY
 from evo.app.settings import Settings
 from storage import JOB_STATUSES, Store
@@ -310,6 +310,31 @@ def test_candidates_are_filtered_sorted_and_paged(alice: httpx.Client, api: Live
     assert all_candidates(alice, job_id, min_score=0.9, max_score=0.1)["total"] == 0
 
 
+def test_each_candidate_score_says_its_split_and_how_many_examples(
+    alice: httpx.Client, done_job: dict
+) -> None:
+    job_id = done_job["id"]
+    items = all_candidates(alice, job_id, sort="-score")["items"]
+    board = alice.get(f"/jobs/{job_id}/export", params={"format": "json", "top": 2}).json()
+    on_whole, on_sample = set(), set()
+    for c in items:
+        on = c["score_on"]
+        assert on is not None and on["split"] == "dev" and on["value"] == c["score"], c
+        # every candidate was scored by the search on its sample of 6 dev examples first
+        assert c["search_score"]["subset"] == "6" and c["search_score"]["n"] == 6, c
+        if on["subset"] is None:
+            on_whole.add(c["id"])
+            assert on["n"] == 100  # the sentiment task's whole dev split
+        else:
+            on_sample.add(c["id"])
+            assert on == c["search_score"]
+    # the leaderboard's prompts are exactly those scored on the whole split (finalists and seeds)
+    assert {p["candidate_id"] for p in board["prompts"]} <= on_whole
+    assert on_sample, "the search's other candidates keep their sample scores"
+    detail = alice.get(f"/candidates/{board['prompts'][0]['candidate_id']}").json()
+    assert detail["score_on"]["subset"] is None and detail["search_score"]["n"] == 6
+
+
 def test_a_candidate_shows_scores_family_and_the_call_that_made_it(
     alice: httpx.Client, api: LiveApi, done_job: dict
 ) -> None:
@@ -488,7 +513,7 @@ def test_requests_without_a_valid_key_are_401(api: LiveApi, anon: httpx.Client,
                                               done_job: dict) -> None:
     routes = [*job_routes(done_job["id"]), *candidate_routes(done_job["best_candidate_id"]),
               ("GET", "/jobs"), ("POST", "/jobs"), ("GET", "/tasks"), ("GET", "/algorithms"),
-              ("GET", "/metrics")]
+              ("GET", "/metrics"), ("GET", "/me")]
     bad = [
         {},
         {"Authorization": "Bearer evo_not-a-key-at-all"},
@@ -728,6 +753,40 @@ def test_a_task_from_the_servers_data_folder(alice: httpx.Client, data_dir: Path
                                                          "dev": "gone.jsonl"}}}
     locs = problem_locs(alice.post("/jobs", json=missing))
     assert ["body", "task"] in locs
+
+
+def test_me_names_the_key_and_says_whether_it_is_an_admin(
+    alice: httpx.Client, root: httpx.Client, anon: httpx.Client
+) -> None:
+    assert alice.get("/me").json() == {"name": "alice", "admin": False}
+    assert root.get("/me").json() == {"name": "root", "admin": True}
+    assert anon.get("/me").status_code == 401
+
+
+def test_a_job_submitted_from_the_command_line_is_seen_by_the_key_of_its_owner(
+    tmp_path: Path,
+) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(scripted_spec(generations=1, seed=71)))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", "EVO_OWNER": "dana"}
+    submitted = subprocess.run([sys.executable, "-m", "evo.app.cli", "submit", str(spec),
+                                "--db", db], env=env, capture_output=True, text=True,
+                               timeout=120, cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    settings = Settings(database_url=db, executor="inprocess")
+    with Store(db) as store:
+        (job,) = store.list_jobs()
+        assert job.owner == "dana"
+        # no `with`: the app's job service never starts, the job only has to be listed
+        client = TestClient(create_app(store, settings))
+        for name, admin, sees in [("dana", False, True), ("erik", False, False),
+                                  ("ops", True, True)]:
+            auth = {"Authorization": f"Bearer {create_key(store, name, admin=admin)[1]}"}
+            assert client.get(f"{PREFIX}/me", headers=auth).json() == {
+                "name": name, "admin": admin}
+            listed = client.get(f"{PREFIX}/jobs", headers=auth).json()["items"]
+            assert [j["id"] for j in listed] == ([job.id] if sees else []), name
 
 
 def test_tasks_and_algorithms_describe_what_a_spec_may_use(alice: httpx.Client) -> None:

@@ -85,6 +85,7 @@ OPERATIONS = [
     ("GET", "/candidates/{candidate_id}/ancestry"),
     ("GET", "/tasks"),
     ("GET", "/algorithms"),
+    ("GET", "/me"),
     ("GET", "/health"),
     ("GET", "/metrics"),
 ]
@@ -145,6 +146,7 @@ def test_real_records_conform_to_the_schema(live: LiveApi, api_schema, admin: di
         ("/candidates/{candidate_id}/outcomes", "GET", {"candidate_id": cand}, {"split": "dev"}),
         ("/tasks", "GET", {}, {}),
         ("/algorithms", "GET", {}, {}),
+        ("/me", "GET", {}, {}),
         ("/health", "GET", {}, {}),
         ("/metrics", "GET", {}, {}),
     ]
@@ -155,7 +157,7 @@ def test_real_records_conform_to_the_schema(live: LiveApi, api_schema, admin: di
         response = case.call_and_validate(headers=admin, checks=CHECKS, timeout=30)
         statuses.append(response.status_code)
     # everything answered, and cancelling a completed job is a documented 409
-    assert statuses == [200] * 8 + [409] + [200] * 7
+    assert statuses == [200] * 8 + [409] + [200] * 8
 
 
 def test_the_schema_documents_every_route(live: LiveApi) -> None:
@@ -167,7 +169,7 @@ def test_the_schema_documents_every_route(live: LiveApi) -> None:
             "/jobs/{job_id}/lineage", "/jobs/{job_id}/events", "/jobs/{job_id}/export",
             "/candidates/{candidate_id}", "/candidates/{candidate_id}/ancestry",
             "/candidates/{candidate_id}/outcomes", "/tasks",
-            "/algorithms", "/health", "/metrics",
+            "/algorithms", "/me", "/health", "/metrics",
         )
     }
     submit = doc["paths"][f"{PREFIX}/jobs"]["post"]
