@@ -418,3 +418,137 @@ def test_compare_follows_a_running_job_a_page_at_a_time(live: LiveApi, page: Any
         assert asked[-1].endswith("after=-1"), asked[mark:]
         cells = page.locator(f'#compare-table tr[data-job="{job["id"]}"] td.num')
         assert cells.first.text_content() == str(len(gens))
+
+
+def boxes(page: Any, attribute: str) -> list[list[float]]:
+    return json.loads(page.get_attribute("#lineage-graph", attribute) or "[]")
+
+
+def test_scores_say_their_split_and_the_chart_spans_the_planned_generations(
+    live: LiveApi, page: Any, artifacts: Path
+) -> None:
+    key = live.key("hana")
+    with live.client(key) as hana:
+        spec = scripted_spec(generations=4, seed=12)
+        job = wait_status(hana, hana.post("/jobs", json=spec).json()["id"], "completed")
+        rows = live.store.events(job["id"])
+        kinds = [str(p["kind"]) for _, p in rows]
+        # the page hears of one generation only, as if the job were still in its first
+        first = rows[: kinds.index("GenerationDone") + 1]
+        body = "".join(sse(i, str(p["kind"]), p) for i, p in first)
+        page.route("**/api/v1/jobs/*/events", lambda route: route.fulfill(
+            status=200, headers={"Content-Type": "text/event-stream"}, body=body))
+        sign_in(page, live, key)
+        page.goto(f"{live.base_url}/#/jobs/{job['id']}")
+        page.wait_for_selector('#score-chart[data-points="1"][data-x-ticks]')
+        chart = page.locator("#score-chart")
+        # one generation drawn, the axis over the job's 5 (0 to 4), one tick per generation
+        assert (chart.get_attribute("data-x-min"), chart.get_attribute("data-x-max")) == ("0", "4")
+        assert chart.get_attribute("data-x-ticks") == "0,1,2,3,4"
+
+        # each candidate's score names the examples it is on, as the API says
+        page.wait_for_selector("#leaderboard-table")
+        page.wait_for_selector("#candidates-table td.score-cell")
+        page_one = hana.get(f"/jobs/{job['id']}/candidates", params={"sort": "-score", "limit": 20})
+        listed = {c["id"]: c for c in page_one.json()["items"]}
+        cells = page.locator("#candidates-table tbody tr[data-candidate]")
+        assert cells.count() == len(listed)
+        shown = {"full": 0, "sample": 0}
+        for i in range(cells.count()):
+            row = cells.nth(i)
+            c = listed[row.get_attribute("data-candidate")]
+            cell = row.locator("td.score-cell")
+            basis = cell.locator(".basis").all_text_contents()
+            if c["score_on"]["subset"] is None:
+                assert cell.get_attribute("data-basis") == "full"
+                assert basis == ["full dev · n=100",
+                                 f"search {c['search_score']['value']:.3f} · dev sample · n=6"]
+            else:
+                assert cell.get_attribute("data-basis") == "sample"
+                assert basis == ["dev sample · n=6"]
+            shown[cell.get_attribute("data-basis")] += 1
+        assert shown["full"] and shown["sample"], shown
+        # and the leaderboard says what it ranks by
+        assert "ranked by full-dev score" in page.text_content("#leaderboard-basis")
+        assert "all 100 dev examples" in page.text_content("#leaderboard-basis")
+        assert page.text_content("#leaderboard-table th:nth-child(2)") == "Full dev (n=100)"
+        shoot(page, artifacts, "job-scores")
+
+
+def test_every_edge_label_of_the_family_tree_is_drawn_whole(
+    live: LiveApi, page: Any, artifacts: Path
+) -> None:
+    key = live.key("ivan")
+    with live.client(key) as ivan:
+        job = wait_status(ivan, ivan.post("/jobs", json=scripted_spec(generations=3, seed=2))
+                          .json()["id"], "completed")
+        # the newest candidate with the largest family
+        newest = ivan.get(f"/jobs/{job['id']}/candidates",
+                          params={"generation": 3, "limit": 50}).json()["items"]
+        families = [(c, ivan.get(f"/candidates/{c['id']}/ancestry").json()["ancestors"])
+                    for c in newest]
+        child, ancestors = max(families, key=lambda f: len(f[1]))
+        sign_in(page, live, key)
+        page.goto(f"{live.base_url}/#/jobs/{job['id']}/lineage/{child['id']}")
+        page.wait_for_selector("#lineage-graph[data-label-boxes]")
+        members = {child["id"]} | {a["id"] for a in ancestors}
+        edges = {(p, m["id"]) for m in [child, *ancestors] for p in m["parents"] if p in members}
+        labels, nodes = boxes(page, "data-label-boxes"), boxes(page, "data-node-boxes")
+        assert len(labels) == len(edges) > 0 and len(nodes) == len(members)
+        width, height = page.evaluate(
+            "() => { const g = document.getElementById('lineage-graph');"
+            " return [g.clientWidth, g.clientHeight]; }")
+
+        def apart(a: list[float], b: list[float]) -> bool:
+            return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+        for label in labels:
+            x1, y1, x2, y2 = label
+            assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height, (label, width, height)
+            assert all(apart(label, n) for n in nodes), label
+        assert all(apart(a, b) for i, a in enumerate(labels) for b in labels[i + 1:])
+        shoot(page, artifacts, "lineage-labels")
+
+
+def test_a_search_warning_shows_live_and_when_the_page_is_opened_later(
+    live: LiveApi, page: Any, artifacts: Path
+) -> None:
+    key = live.key("jude")
+    message = ("Every candidate scored the same (0.500): the task model may be answering one "
+               "label to everything, or the dev sample may be too small to tell prompts apart.")
+    with live.client(key) as jude:
+        job = sign_in_with_a_long_job(page, live, key, jude, seed=14)
+        page.goto(f"{live.base_url}/#/jobs/{job['id']}")
+        page.wait_for_selector('#stream-state[data-state="open"]')
+        page.wait_for_selector("#score-chart:not([data-points='0'])", timeout=30_000)
+        assert page.locator("#job-warnings").is_hidden()
+        # the job says it once, as a running job does: stored with its events
+        live.store.write_batch(job["id"], events=[{
+            "kind": "SearchWarning", "job_id": job["id"], "code": "no_spread",
+            "message": message}])
+        warning = page.locator('#job-warnings .warning[data-code="no_spread"]')
+        warning.wait_for(timeout=20_000)
+        assert warning.locator(".warning-text").text_content() == message
+        shoot(page, artifacts, "job-warning")
+        jude.post(f"/jobs/{job['id']}/cancel")
+        wait_status(jude, job["id"], "cancelled")
+
+        # opened after the fact: read again from the stored events, shown once
+        page.reload()
+        page.wait_for_selector('#stream-state[data-state="closed"]')
+        assert page.locator("#job-warnings .warning").count() == 1
+        assert page.text_content('#job-warnings [data-code="no_spread"] .warning-text') == message
+
+
+def test_a_key_that_sees_no_jobs_is_told_which_jobs_it_sees(live: LiveApi, page: Any,
+                                                             artifacts: Path) -> None:
+    key = live.key("kim")
+    sign_in(page, live, key)
+    why = page.locator("#no-jobs")
+    why.wait_for()
+    text = why.text_content()
+    assert 'No jobs owned by "kim"' in text
+    assert 'evo keys create "$USER"' in text and "EVO_OWNER=kim" in text
+    assert "admin key" in text
+    assert page.text_content("#whose-jobs") == 'Jobs owned by "kim", the name of this key.'
+    shoot(page, artifacts, "jobs-empty")

@@ -56,20 +56,32 @@ export interface CandidateBrief {
   parents: string[];
 }
 
-export interface Candidate extends CandidateBrief {
-  job_id: string;
-  island: number;
-  score: number | null;
-  meta: Record<string, unknown>;
-}
-
 export interface Score {
   split: string;
+  /** null: the whole split; else the sample scored ("20", or "20:raced@8" when cut short) */
   subset: string | null;
   value: number | null;
   n: number;
   failures: number;
   generation: number | null;
+}
+
+export interface Candidate extends CandidateBrief {
+  job_id: string;
+  island: number;
+  /** The latest dev score: on the search's sample, or (finalists) on the whole split. */
+  score: number | null;
+  /** The evaluation ``score`` comes from: which split, sample and how many examples. */
+  score_on?: Score | null;
+  /** The latest dev score on a sample of the split (the search's). */
+  search_score?: Score | null;
+  meta: Record<string, unknown>;
+}
+
+/** Who the signed-in key acts for (GET /me). */
+export interface Me {
+  name: string;
+  admin: boolean;
 }
 
 export interface MetaCall {
@@ -113,6 +125,13 @@ export interface Algorithm {
   defaults: Record<string, unknown>;
 }
 
+/** The generations a job's spec plans, where its method names them. */
+export function plannedGenerations(job: Job): number | null {
+  const algorithm = job.spec.algorithm as Record<string, unknown> | undefined;
+  const n = algorithm?.generations ?? algorithm?.steps ?? algorithm?.iterations;
+  return typeof n === "number" && Number.isFinite(n) ? n : null;
+}
+
 export interface ExportData {
   seed_prompt_scores: { dev: number | null; test: number | null };
   /** The paired test of the winner against the best seed on test; null without test scores. */
@@ -128,6 +147,7 @@ export interface ExportData {
     prompt: string;
     candidate_id: string;
     dev_score: number | null;
+    dev_examples?: number;
     test_score: number | null;
     generation: number;
     operator: string;

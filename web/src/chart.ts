@@ -3,6 +3,11 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
+import { generationSpan, integerTicks } from "./axis";
+
+// the least room, in CSS pixels, between two labelled generations on the x-axis
+const TICK_SPACE = 48;
+
 export interface SeriesSpec {
   label: string;
   color: string;
@@ -17,6 +22,7 @@ export const PALETTE = [
 export class LineChart {
   private plot: uPlot;
   private observer: ResizeObserver;
+  private span: [number, number] = [0, 1];
 
   constructor(
     readonly el: HTMLElement,
@@ -28,7 +34,8 @@ export class LineChart {
       {
         width: Math.max(320, el.clientWidth),
         height,
-        scales: { x: { time: false } },
+        // the x-axis spans the job's generations, whatever has been drawn so far
+        scales: { x: { time: false, range: () => [...this.span] } },
         series: [
           { label: "generation", value: (_u, v) => (v === null ? "—" : String(v)) },
           ...series.map((s) => ({
@@ -42,7 +49,16 @@ export class LineChart {
           })),
         ],
         axes: [
-          { label: "generation", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
+          {
+            label: "generation",
+            splits: (u: uPlot, _axis: number, lo: number, hi: number) => {
+              const ticks = integerTicks(lo, hi, u.bbox.width / devicePixelRatio / TICK_SPACE);
+              // the generations labelled on the axis, for anyone (or any test) watching the page
+              this.el.dataset.xTicks = ticks.join(",");
+              return ticks;
+            },
+            values: (_u: uPlot, ticks: number[]) => ticks.map(String),
+          },
           { label: opts.yLabel, size: 56 },
         ],
         legend: { live: true },
@@ -59,8 +75,12 @@ export class LineChart {
     this.el.dataset.points = "0";
   }
 
-  /** ``x`` the generations; one array of values per series, ``null`` where it has none. */
-  setData(x: number[], ys: (number | null)[][]): void {
+  /** ``x`` the generations; one array of values per series, ``null`` where it has none;
+   * ``planned`` the job's last generation when known (the x-axis runs to it). */
+  setData(x: number[], ys: (number | null)[][], planned: number | null = null): void {
+    this.span = generationSpan(x, planned);
+    this.el.dataset.xMin = String(this.span[0]);
+    this.el.dataset.xMax = String(this.span[1]);
     this.plot.setData([x, ...ys] as uPlot.AlignedData);
     // how many generations are drawn, for anyone (or any test) watching the page
     this.el.dataset.points = String(x.length);

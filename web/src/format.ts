@@ -42,3 +42,14 @@ export function truncate(text: string, n: number): string {
   const flat = text.replace(/\s+/g, " ").trim();
   return flat.length > n ? `${flat.slice(0, n - 1)}…` : flat;
 }
+
+/** Which examples a score is on, short: "full dev · n=100", "dev sample · n=20", or for a
+ * candidate raced out early "dev sample, cut short · n=8 of 20". */
+export function scoreBasis(s: { split: string; subset: string | null; n: number } | null | undefined): string {
+  if (!s) return "";
+  if (s.subset === null) return `full ${s.split} · n=${count(s.n)}`;
+  const [size, raced] = s.subset.split(":");
+  const of = /^\d+$/.test(size) && raced ? ` of ${count(Number(size))}` : "";
+  const what = size === "all" ? s.split : `${s.split} sample`;
+  return `${what}${raced ? ", cut short" : ""} · n=${count(s.n)}${of}`;
+}

@@ -1,5 +1,6 @@
 // A job's candidates as a table, filtered, sorted and paged by the server, so a job of any
-// size stays responsive.
+// size stays responsive. Each score says which examples it is on: the search's sample of the
+// dev split, or (finalists) the whole split, which the leaderboard ranks by.
 
 import { type Candidate, getJson, type Page } from "../api";
 import { h, replace } from "../dom";
@@ -8,7 +9,7 @@ import { errorText } from "../ui";
 
 const PAGE = 20;
 const COLUMNS = [
-  { sort: "score", label: "Score", num: true },
+  { sort: "score", label: "Dev score", num: true },
   { sort: "generation", label: "Gen.", num: true },
   { sort: "operator", label: "Operator", num: false },
   { sort: "length", label: "Length", num: true },
@@ -65,6 +66,10 @@ export class CandidateTable {
         h("label", null, "Generation ", generation),
         h("label", null, "Operator ", operator, this.operators),
         h("span", { class: "grow" }), this.summary, this.prev, this.next),
+      h("p", { class: "muted small" },
+        "Dev score: each candidate's latest, with the examples it is on. The search scores on its ",
+        "sample of the dev split; when it ends, its finalists are re-scored on the full dev split ",
+        "(their search score below it), and the leaderboard ranks by that."),
       this.error,
       h("div", { class: "table-wrap" },
         h("table", { id: "candidates-table" },
@@ -146,11 +151,24 @@ export class CandidateTable {
     replace(this.body, page.items.map((c) =>
       h("tr", { "data-candidate": c.id, class: "clickable", title: "open its family tree",
         onclick: () => { location.hash = `#/jobs/${this.jobId}/lineage/${c.id}`; } },
-        h("td", { class: "num" }, fmt.score(c.score)),
+        scoreCell(c),
         h("td", { class: "num" }, c.generation),
         h("td", null, c.operator),
         h("td", { class: "num" }, c.text.length),
         h("td", { class: "prompt-cell" },
           h("a", { href: `#/jobs/${this.jobId}/lineage/${c.id}` }, fmt.truncate(c.text, 160))))));
   }
+}
+
+/** The latest dev score and the examples it is on; for a finalist, its search score too. */
+function scoreCell(c: Candidate): HTMLElement {
+  const on = c.score_on ?? null;
+  const search = c.search_score ?? null;
+  const full = on !== null && on.subset === null;
+  return h("td", { class: "num score-cell", "data-basis": on === null ? "" : full ? "full" : "sample" },
+    h("div", null, fmt.score(c.score)),
+    on ? h("div", { class: "basis" }, fmt.scoreBasis(on)) : null,
+    full && search
+      ? h("div", { class: "basis search" }, `search ${fmt.score(search.value)} · ${fmt.scoreBasis(search)}`)
+      : null);
 }

@@ -1,7 +1,7 @@
 // Several jobs side by side (for example the runs of `evo compare`): the best score found so
 // far per generation on one chart, and one table of what each reached and spent.
 
-import { type Generation, getJson, type Job, LIVE, type Page } from "../api";
+import { type Generation, getJson, type Job, LIVE, type Page, plannedGenerations } from "../api";
 import { LineChart, PALETTE } from "../chart";
 import { every, h, replace } from "../dom";
 import * as fmt from "../format";
@@ -87,7 +87,7 @@ export function compareView(root: HTMLElement, signal: AbortSignal, ids: string[
         best.set(g.generation, Number.isFinite(so) ? so : null);
       }
       return x.map((g) => best.get(g) ?? null);
-    }));
+    }), longestPlan(runs));
     replace(body, runs.map((r, i) => {
       const s = r.job.stats as Record<string, number | undefined>;
       const searchBest = r.gens.reduce<number | null>((m, g) => (g.best !== null && (m === null || g.best > m) ? g.best : m), null);
@@ -114,6 +114,12 @@ export function compareView(root: HTMLElement, signal: AbortSignal, ids: string[
           },
         }, "remove")));
     }));
+  }
+
+  /** The most generations any of the jobs plans: the chart's x-axis runs to it. */
+  function longestPlan(runs: Run[]): number | null {
+    const plans = runs.map((r) => plannedGenerations(r.job)).filter((n): n is number => n !== null);
+    return plans.length ? Math.max(...plans) : null;
   }
 
   async function refresh(): Promise<boolean> {

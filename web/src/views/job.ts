@@ -1,12 +1,14 @@
-// One job, live: best and mean score per generation as the GenerationDone events arrive, spend
-// against the budget, its candidates, and once it ends the leaderboard with test scores.
+// One job, live: best and mean score per generation as the GenerationDone events arrive, what
+// the job warns about, spend against the budget, its candidates, and once it ends the
+// leaderboard with test scores.
 
-import { ApiError, type ExportData, getJson, type Job, LIVE, request } from "../api";
+import { ApiError, type ExportData, getJson, type Job, LIVE, plannedGenerations, request } from "../api";
 import { LineChart } from "../chart";
 import { debounce, every, h, replace } from "../dom";
 import * as fmt from "../format";
 import { follow, type StreamState } from "../sse";
 import { errorText, exportButtons, jobControls, meter, statusBadge } from "../ui";
+import { searchWarning, Warnings } from "../warnings";
 import { CandidateTable } from "./candidates";
 
 interface Point {
@@ -30,12 +32,16 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
   let lastEventId = "";
   let following = false;
   let board: string | null = null; // the job state the leaderboard was read at
+  const warnings = new Warnings();
 
   const head = h("div", { class: "page-head" });
   const meters = h("div", { class: "meters" });
   const stream = h("span", { class: "stream", id: "stream-state" });
   const generationText = h("span", { class: "muted", id: "generation-text" });
   const chartBox = h("div", { class: "chart", id: "score-chart" });
+  const chartNote = h("p", { class: "muted small" },
+    "Best and mean search score (dev, or its sample) of the population after each generation.");
+  const warningBox = h("section", { class: "warnings", id: "job-warnings", role: "alert", hidden: true });
   const leaderboard = h("section", { class: "card", id: "leaderboard", hidden: true });
   const preview = h("div", { class: "preview", id: "export-preview" });
   const table = new CandidateTable(id, signal);
@@ -43,6 +49,7 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
   replace(
     root,
     head,
+    warningBox,
     preview,
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", null, "Spend against the budget"), stream),
@@ -50,8 +57,7 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
     h("section", { class: "card" },
       h("div", { class: "card-head" },
         h("h2", null, "Score per generation"), generationText),
-      h("p", { class: "muted small" },
-        "Best and mean search score (dev, or its sample) of the population after each generation."),
+      chartNote,
       chartBox),
     leaderboard,
     h("section", { class: "card" },
@@ -68,16 +74,27 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
 
   function redrawChart(): void {
     const x = [...points.keys()].sort((a, b) => a - b);
-    chart.setData(x, [x.map((g) => points.get(g)?.best ?? null), x.map((g) => points.get(g)?.mean ?? null)]);
-    const total = job ? planned(job) : null;
+    const total = job ? plannedGenerations(job) : null;
+    chart.setData(x, [x.map((g) => points.get(g)?.best ?? null), x.map((g) => points.get(g)?.mean ?? null)], total);
     generationText.textContent = x.length
       ? `generation ${x.at(-1)}${total !== null ? ` of ${total}` : ""}`
       : "no generation finished yet";
   }
 
+  function renderWarnings(): void {
+    replace(warningBox, warnings.items.map((w) =>
+      h("div", { class: "warning", "data-code": w.code },
+        h("strong", null, "Warning "), h("span", { class: "mono muted" }, `(${w.code})`),
+        h("p", { class: "warning-text" }, w.message))));
+    warningBox.hidden = warnings.items.length === 0;
+  }
+
   function renderHead(): void {
     if (!job) return;
     const j = job;
+    const sample = searchSample(j);
+    chartNote.textContent = "Best and mean search score of the population after each generation, " +
+      (sample !== null ? `on the search's sample of ${sample} dev examples.` : "on the dev split.");
     replace(head,
       h("div", { class: "title-row" },
         h("h1", null, j.name), statusBadge(j),
@@ -148,16 +165,28 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
       }
       const seed = top.seed_prompt_scores;
       const win = top.prompts[0];
+      const n = win.dev_examples ?? null;
+      const sample = searchSample(j);
       replace(leaderboard,
         h("div", { class: "card-head" }, h("h2", null, "Leaderboard"),
-          h("span", { class: "muted small" }, "re-scored on the full dev split; the winner and the best seed once on test")),
+          h("span", { class: "muted small", id: "leaderboard-basis" },
+            "ranked by full-dev score: the search's best and the seed prompts re-scored on ",
+            n !== null ? `all ${fmt.count(n)} dev examples` : "the whole dev split",
+            "; the winner and the best seed once on test")),
+        sample !== null
+          ? h("p", { class: "muted small" },
+            `The search scored each candidate on a sample of ${sample} dev examples (the candidates `
+            + "below): one that did well on the sample may rank lower here, or not be here at all.")
+          : null,
         h("p", { class: "why" }, whyItWon(win, seed)),
         top.versus_seed ? h("p", { id: "versus-seed", class: "why" }, versusSeed(top.versus_seed)) : null,
         (top.label_bias?.warnings ?? []).map((w) =>
           h("p", { class: "why label-bias" }, `Warning: ${w}.`)),
         h("div", { class: "table-wrap" }, h("table", { id: "leaderboard-table" },
           h("thead", null, h("tr", null,
-            h("th", { class: "num" }, "#"), h("th", { class: "num" }, "Dev"), h("th", { class: "num" }, "Test"),
+            h("th", { class: "num" }, "#"),
+            h("th", { class: "num", title: "score on the whole dev split" }, n !== null ? `Full dev (n=${n})` : "Full dev"),
+            h("th", { class: "num" }, "Test"),
             h("th", { class: "num" }, "Gen."), h("th", null, "Operator"), h("th", null, "Prompt"), h("th", null, ""))),
           h("tbody", null,
             top.prompts.map((p, i) => h("tr", { "data-candidate": p.candidate_id },
@@ -190,6 +219,9 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
       redrawChart();
       renderMeters();
       refreshSoon();
+    } else if (kind === "SearchWarning") {
+      const warning = searchWarning(data);
+      if (warning && warnings.add(warning)) renderWarnings();
     } else if (kind === "JobEnded") {
       refreshSoon();
     }
@@ -253,10 +285,10 @@ function topK(job: Job): number {
   return Math.max(1, Math.min(100, evaluation?.top_k ?? 3));
 }
 
-function planned(job: Job): number | null {
-  const algorithm = job.spec.algorithm as Record<string, unknown> | undefined;
-  const n = algorithm?.generations ?? algorithm?.steps ?? algorithm?.iterations;
-  return typeof n === "number" ? n : null;
+/** How many dev examples the search scores each candidate on, when it takes a sample. */
+function searchSample(job: Job): number | null {
+  const algorithm = job.spec.algorithm as { dev_subset?: unknown } | undefined;
+  return typeof algorithm?.dev_subset === "number" ? algorithm.dev_subset : null;
 }
 
 function versusSeed(v: NonNullable<ExportData["versus_seed"]>): string {

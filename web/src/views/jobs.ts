@@ -1,9 +1,10 @@
 // The jobs page: the caller's jobs (an admin's: everyone's), live, with their controls; the
 // new-job form; a selection to compare.
 
-import { getJson, type Job, type Page } from "../api";
+import { getJson, type Job, type Me, type Page } from "../api";
 import { every, h, replace } from "../dom";
 import * as fmt from "../format";
+import { type Part, whoseJobs, whyNoJobs } from "../tenancy";
 import { errorText, jobControls, statusBadge } from "../ui";
 import { submitForm } from "./submit";
 
@@ -17,6 +18,7 @@ export function jobsView(root: HTMLElement, signal: AbortSignal): void {
   let offset = 0;
   let status = "";
   let firstLoad = true;
+  let me: Me | null | undefined; // who the key acts for: undefined until asked, null if unknown
 
   const body = h("tbody");
   const summary = h("span", { class: "muted" });
@@ -24,6 +26,7 @@ export function jobsView(root: HTMLElement, signal: AbortSignal): void {
   const next = h("button", { type: "button", class: "small" }, "Older →");
   const compare = h("button", { type: "button", class: "small", id: "compare-selected" });
   const loadError = h("div", { class: "error", role: "alert" });
+  const whose = h("p", { class: "muted", id: "whose-jobs" });
   const statusFilter = h("select", { id: "status-filter", "aria-label": "status" },
     STATUSES.map((s) => h("option", { value: s }, s || "any status")));
   const newJob = h("details", { class: "card", id: "new-job" },
@@ -60,7 +63,7 @@ export function jobsView(root: HTMLElement, signal: AbortSignal): void {
 
   replace(
     root,
-    h("div", { class: "page-head" }, h("h1", null, "Jobs")),
+    h("div", { class: "page-head" }, h("h1", null, "Jobs"), whose),
     newJob,
     h("section", { class: "card" },
       h("div", { class: "toolbar" }, statusFilter, summary, h("span", { class: "grow" }), compare, prev, next),
@@ -77,6 +80,11 @@ export function jobsView(root: HTMLElement, signal: AbortSignal): void {
 
   async function load(): Promise<void> {
     try {
+      if (me === undefined) {
+        // the key's name and rights, to say whose jobs these are (and why there may be none)
+        me = await getJson<Me>("/me", undefined, signal).catch(() => null);
+        whose.textContent = whoseJobs(me);
+      }
       const page = await getJson<Page<Job>>("/jobs", { limit: PAGE, offset, status }, signal);
       render(page);
       replace(loadError);
@@ -95,8 +103,10 @@ export function jobsView(root: HTMLElement, signal: AbortSignal): void {
     prev.disabled = page.offset === 0;
     next.disabled = page.offset + page.items.length >= page.total;
     if (!page.items.length) {
-      replace(body, h("tr", null, h("td", { colspan: 9, class: "muted empty" },
-        status ? `No ${status} jobs.` : "No jobs yet: submit one above.")));
+      replace(body, h("tr", null, h("td", { colspan: 9, class: "muted empty", id: "no-jobs" },
+        status
+          ? `No ${status} jobs.`
+          : h("div", { class: "empty-why" }, whyNoJobs(me ?? null).map((parts) => h("p", null, parts.map(part)))))));
       return;
     }
     replace(body, page.items.map((job) => row(job)));
@@ -143,4 +153,8 @@ function spend(calls: number | null, budget: number | null): HTMLElement {
     h("span", null, fmt.count(calls), budget ? ` / ${fmt.count(budget)}` : ""),
     h("div", { class: "meter-track thin" },
       h("div", { class: "meter-fill", style: `width: ${share * 100}%` })));
+}
+
+function part(p: Part): Node | string {
+  return typeof p === "string" ? p : h("code", null, p.code);
 }

@@ -10,7 +10,7 @@ export function loginView(root: HTMLElement, done: () => void, notice?: string):
     type: "password",
     autocomplete: "off",
     spellcheck: "false",
-    placeholder: "the key printed by `evo keys create NAME`",
+    placeholder: "the key printed by `evo keys create`",
     required: true,
   });
   const message = h("p", { class: "error", role: "alert" }, notice ?? "");
@@ -21,8 +21,10 @@ export function loginView(root: HTMLElement, done: () => void, notice?: string):
     h("h1", null, "Sign in"),
     h("p", { class: "muted" },
       "Paste an API key. Make one on the server with ",
-      h("code", null, "evo keys create NAME"),
-      " (add --admin to see every tenant's jobs). The key stays in this browser tab only."),
+      h("code", null, 'evo keys create "$USER"'),
+      ": a key sees the jobs owned by its name, and jobs run from the command line are owned by ",
+      "your login name (or ", h("code", null, "EVO_OWNER"), "). Add ", h("code", null, "--admin"),
+      " to see every owner's jobs. The key stays in this browser tab only."),
     h("label", { for: "api-key" }, "API key"),
     input,
     message,
