@@ -43,7 +43,7 @@ def sse(event_id: int, kind: str, payload: dict[str, Any]) -> str:
     responses={
         200: {
             "description": "an event stream: `id` = event id, `event` = kind (JobStarted, "
-            "GenerationDone, JobEnded), `data` = the event as JSON",
+            "GenerationDone, SearchWarning, JobEnded), `data` = the event as JSON",
             "content": {"text/event-stream": {"schema": {
                 # one event of the stream
                 "type": "object",
