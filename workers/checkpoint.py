@@ -33,6 +33,8 @@ class DriverState:
     best_search: float | None = None
     scores: dict[str, Score] = field(default_factory=dict)  # the search's own, without outcomes
     incumbents: Incumbents = field(default_factory=dict)
+    answers: dict[str, Any] = field(default_factory=dict)  # how answers were read (Answers)
+    warnings: list[dict[str, str]] = field(default_factory=list)  # said once: never again
 
     def to_json(self) -> dict[str, Any]:
         version, internal, gauss = self.rng
@@ -53,6 +55,8 @@ class DriverState:
                        for c, s in self.scores.items()},
             "incumbents": [[split, subset, value, per]
                            for (split, subset), (value, per) in self.incumbents.items()],
+            "answers": dict(self.answers),
+            "warnings": [dict(w) for w in self.warnings],
         }
 
     @classmethod
@@ -82,4 +86,7 @@ class DriverState:
                                                  default=None)),
             scores=scores,
             incumbents={(sp, sub): (v, per) for sp, sub, v, per in d["incumbents"]},
+            # checkpoints from before they were kept: nothing counted, nothing said
+            answers=dict(d.get("answers", {})),
+            warnings=[dict(w) for w in d.get("warnings", [])],
         )

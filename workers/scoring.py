@@ -19,6 +19,7 @@ from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Example, Task
 from storage import EvaluationRecord
+from workers.answers import Answers
 from workers.budget import Budget
 from workers.calls import Calls
 from workers.pool import Pool
@@ -53,6 +54,7 @@ class Scorer:
         self.best_search: float | None = None  # best search score so far: the live "best"
         self.incumbents: Incumbents = {}
         self.racing_saved = 0
+        self.answers = Answers()  # how every task answer scored was read, cached ones too
         self._subsets: dict[tuple[str, int, int], tuple[Example, ...]] = {}
 
     async def score(
@@ -98,7 +100,9 @@ class Scorer:
             responses = iter(await self.calls.call(self.pool, requests, "evaluate", owners))
             for cand in alive:
                 for ex in block:
-                    r = task.score(ex, next(responses), offsets.get(cand.id))
+                    response = next(responses)
+                    r = task.score(ex, response, offsets.get(cand.id))
+                    self.answers.add(task, response, r)
                     outcomes[cand.id].append(
                         Outcome(ex.id, ex.target, r.prediction, r.score, r.failure)
                     )

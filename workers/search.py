@@ -28,13 +28,14 @@ from evo.engine import (
     rejection_key,
     task_kind,
 )
-from evo.events import GenerationDone, InProcessBus, PhaseChanged
+from evo.events import Event, GenerationDone, InProcessBus, PhaseChanged, SearchWarning
 from evo.gather import Strand, enter, strand
 from evo.llm import LLMRequest, Message
 from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Task
 from storage.protocols import RunRecorder
+from workers.answers import Answers
 from workers.budget import Budget
 from workers.cache import ResponseCache
 from workers.calls import Calls
@@ -44,6 +45,8 @@ from workers.pool import Pool
 from workers.recorder import Recorder
 from workers.sandbox import Sandbox
 from workers.scoring import Scorer
+from workers.spread import CODE as NO_SPREAD
+from workers.spread import no_spread
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,7 @@ class Search:
         self.rejections: Counter[str] = Counter()
         self.candidates: dict[str, Candidate] = {}
         self.preferred: dict[str, float] = {}  # the algorithm's own fitness, where it has one
+        self.warnings: list[dict[str, str]] = []  # SearchWarnings given: code and message
         # who runs it, for the events it publishes; set by the driver once it holds the job
         self.epoch = 0
         self.driver_id = driver_id
@@ -181,17 +185,40 @@ class Search:
             self.epoch,
             self.driver_id,
         )
+        events: list[Event] = [event, *self._warnings(generation)]
         self.scoring.generation = generation + 1
         # a copy: the next generation changes the live state while this one is being written
         checkpoint = {"algorithm": checked_state(state), "driver": self.state().to_json()}
-        # written behind the job, like its paid calls; the event goes out once it is stored,
-        # so whoever it reaches finds the generation in the store
+
+        def publish() -> None:
+            for e in events:
+                self.bus.publish(e)
+
+        # written behind the job, like its paid calls, with its checkpoint (so a resumed job
+        # knows what it already said); the events go out once stored, so whoever they reach
+        # finds the generation in the store
         self.recorder.step(self.stats(), checkpoint=(generation, checkpoint),
-                           events=[event.payload()], then=lambda: self.bus.publish(event))
+                           events=[e.payload() for e in events], then=publish)
         await self.recorder.keep_up()  # the generation before this one is stored by now
         if self.pause_requested():
             await self.recorder.drain()
             raise JobPaused(f"paused by request after generation {generation}")
+
+    def _warnings(self, generation: int) -> list[SearchWarning]:
+        """What the user should hear of after ``generation``, once in the job's life: no spread
+        among the seeds and generation 1 (checked then only; a job resumed past it has either
+        said so already or had spread)."""
+        if generation != 1 or any(w["code"] == NO_SPREAD for w in self.warnings):
+            return []
+        failed_runs = sum(n for key, n in self.rejections.items()
+                          if key.split(":")[1:2] == ["run_failed"])
+        message = no_spread(self.spec, self.task, self.search_scores.values(),
+                            self.scoring.answers, failed_runs)
+        if message is None:
+            return []
+        log.warning("job %s: %s", self.job_id, message)
+        self.warnings.append({"code": NO_SPREAD, "message": message})
+        return [SearchWarning(self.job_id, NO_SPREAD, message)]
 
     async def run(
         self, algorithm: Algorithm, checkpoint: tuple[int, dict[str, Any]] | None
@@ -230,6 +257,8 @@ class Search:
             best_search=self.scoring.best_search,
             scores=dict(self.scoring.search_scores),
             incumbents=dict(self.scoring.incumbents),
+            answers=self.scoring.answers.to_json(),
+            warnings=[dict(w) for w in self.warnings],
         )
 
     async def restore(self) -> tuple[int, dict[str, Any]] | None:
@@ -248,10 +277,12 @@ class Search:
         self.budget.started -= d.elapsed
         self.rejections = Counter(d.rejections)
         self.preferred = dict(d.preferred)
+        self.warnings = [dict(w) for w in d.warnings]
         s = self.scoring
         s.generation, s.racing_saved, s.best_search = d.generation, d.racing_saved, d.best_search
         s.search_scores.update(d.scores)
         s.incumbents.update(d.incumbents)
+        s.answers = Answers.from_json(d.answers)
         self.candidates.update((c.id, c) for c in stored)
         self.recorder.known(stored)
         self.calls.restore(paid, d.paid)
@@ -277,6 +308,10 @@ class Search:
             "served_by": dict(self.task_pool.served),
             "elapsed_s": round(self.budget.elapsed(), 2),
         }
+        if self.task.labels:  # how labels were read: log-probabilities or parsed from text
+            stats["label_scoring"] = s.answers.label_scoring()
+        if self.warnings:
+            stats["warnings"] = [dict(w) for w in self.warnings]
         if board:
             stats |= {"best_dev": board[0].dev, "best_test": board[0].test}
             if board[0].test_scores:  # per test example: what confidence intervals need
