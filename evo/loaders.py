@@ -57,13 +57,47 @@ def read_jsonl(path: Path) -> list[Row]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                # without its line break, so that an error at the end is on this line
+                record = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
-                raise TaskError(f"{where}: invalid JSON at column {exc.colno}: {exc.msg}") from None
+                raise TaskError(f"{where}: invalid JSON at column {exc.colno}: "
+                                f"{json_problem(exc)}") from None
             if not isinstance(record, dict):
                 raise TaskError(f"{where}: expected a JSON object, got {type(record).__name__}")
             rows.append(Row(where, record))
     return rows
+
+
+# json's messages end where it would add the position ("Invalid control character at"); what
+# each means, said in full
+_JSON_PROBLEMS = {
+    "Expecting value": "expected a value (text in double quotes, a number, true, false, null, "
+                       "an object or a list)",
+    "Expecting property name enclosed in double quotes": "expected a key in double quotes",
+    "Expecting ':' delimiter": "expected ':' after the key",
+    "Expecting ',' delimiter": "expected ',' or the end of the object or list",
+    "Extra data": "more after the end of the object (one JSON object a line)",
+}
+_CONTROLS = {"\t": "a tab", "\r": "a carriage return"}
+
+
+def json_problem(exc: json.JSONDecodeError) -> str:
+    """What is wrong at the error's position, in one whole sentence, with what is there."""
+    doc, pos = exc.doc, exc.pos
+    found = doc[pos] if 0 <= pos < len(doc) else None
+    if exc.msg.startswith("Invalid control character") and found is not None:
+        name = _CONTROLS.get(found, f"the control character U+{ord(found):04X}")
+        escaped = json.dumps(found)[1:-1]
+        return f"{name} inside a text value; write it escaped, as {escaped}"
+    if exc.msg.startswith("Unterminated string"):
+        return "a text value that starts here has no closing double quote"
+    if exc.msg.startswith("Invalid \\escape"):
+        return (f"unknown escape {doc[pos:pos + 2]} in a text value (a backslash itself is "
+                "written \\\\)")
+    if exc.msg.startswith("Invalid \\uXXXX escape"):
+        return f"\\u must be followed by four hexadecimal digits, found {doc[pos + 1:pos + 5]!r}"
+    text = _JSON_PROBLEMS.get(exc.msg, exc.msg.removesuffix(" at"))
+    return f"{text}, found {'the end of the line' if found is None else repr(found)}"
 
 
 def read_csv(path: Path, required: Sequence[str] = ()) -> list[Row]:

@@ -59,6 +59,36 @@ def test_broken_jsonl_line_names_file_line_and_column(tmp_path: Path) -> None:
     assert "column 26" in str(err.value)
 
 
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"input": "a\tb", "target": "x"}',
+     "invalid JSON at column 13: a tab inside a text value; write it escaped, as \\t"),
+    ('{"input": "a\x01", "target": "x"}',
+     "invalid JSON at column 13: the control character U+0001 inside a text value; write it "
+     "escaped, as \\u0001"),
+    ('{"input": "a, "target": "x"}',
+     "invalid JSON at column 16: expected ',' or the end of the object or list, found 't'"),
+    ('{"input": "a", "target": "x',
+     "invalid JSON at column 26: a text value that starts here has no closing double quote"),
+    ('{"input": "a", "target": "x"',
+     "invalid JSON at column 29: expected ',' or the end of the object or list, found the end "
+     "of the line"),
+    ("{input: 1}", "invalid JSON at column 2: expected a key in double quotes, found 'i'"),
+    ('{"input": "a\\q"}',
+     "invalid JSON at column 13: unknown escape \\q in a text value (a backslash itself is "
+     "written \\\\)"),
+    ('{"input": "a"} {"b": 1}',
+     "invalid JSON at column 16: more after the end of the object (one JSON object a line), "
+     "found '{'"),
+])
+def test_a_broken_jsonl_line_says_all_of_what_is_wrong(tmp_path: Path, line: str,
+                                                       message: str) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"input": "fine", "target": "y"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(TaskError) as err:
+        read_jsonl(path)
+    assert str(err.value) == f"{path}:2: {message}"
+
+
 def test_jsonl_line_that_is_not_an_object(tmp_path: Path) -> None:
     path = tmp_path / "list.jsonl"
     path.write_text('["input", "target"]\n')
