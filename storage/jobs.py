@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage import convert, leases
@@ -32,7 +32,26 @@ from storage.records import (
     Lease,
 )
 
-MIN_PREFIX = 6
+MIN_PREFIX = 4  # shorter prefixes match too many jobs to be worth typing
+SHOWN_MATCHES = 5  # ids an ambiguous prefix lists
+
+
+class AmbiguousJobId(ValueError):
+    """A prefix that more than one job id starts with; ``matches``: some of those ids."""
+
+    def __init__(self, prefix: str, matches: list[str], total: int) -> None:
+        self.prefix, self.matches, self.total = prefix, matches, total
+        more = f", and {total - len(matches)} more" if total > len(matches) else ""
+        super().__init__(f"job id prefix {prefix!r} is ambiguous: it matches {total} jobs "
+                         f"({', '.join(matches)}{more}); give more of the id")
+
+
+def missing_job(ref: str) -> str:
+    """Why no job was found for ``ref``: a short one is taken as a whole id only."""
+    if len(ref) < MIN_PREFIX:
+        return (f"no job {ref!r} (a job id may be shortened to a prefix of at least "
+                f"{MIN_PREFIX} characters)")
+    return f"no job {ref!r}"
 
 
 class JobStore(LeaseStore, StoreBase):
@@ -161,7 +180,8 @@ class JobStore(LeaseStore, StoreBase):
     # --- finding jobs --------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> JobRecord | None:
-        """The job with this id, or with this unique prefix of an id (at least 6 characters)."""
+        """The job with this id, or with this unique prefix of an id (at least ``MIN_PREFIX``
+        characters); ``AmbiguousJobId`` (a ``ValueError``) when several ids start so."""
         with self._read() as session:
             row = session.get(JobRow, job_id)
             if row is None and len(job_id) >= MIN_PREFIX:
@@ -232,11 +252,13 @@ def apply_update(
 
 
 def _by_prefix(session: Session, prefix: str) -> JobRow | None:
-    # Fetch two at most: one is an answer, two is enough to call the prefix ambiguous.
-    rows = session.scalars(
-        select(JobRow).where(JobRow.id.startswith(prefix, autoescape=True)).limit(2)
+    # a few ids at most: one is an answer, more are listed as the ambiguity
+    matching = JobRow.id.startswith(prefix, autoescape=True)
+    ids = session.scalars(
+        select(JobRow.id).where(matching).order_by(JobRow.id).limit(SHOWN_MATCHES + 1)
     ).all()
-    if len(rows) > 1:
-        shown = ", ".join(r.id for r in rows)
-        raise ValueError(f"job id prefix {prefix!r} is ambiguous (matches {shown}, ...)")
-    return rows[0] if rows else None
+    if len(ids) > 1:
+        total = len(ids) if len(ids) <= SHOWN_MATCHES else session.scalar(
+            select(func.count()).select_from(JobRow).where(matching))
+        raise AmbiguousJobId(prefix, list(ids[:SHOWN_MATCHES]), int(total or 0))
+    return session.get(JobRow, ids[0]) if ids else None

@@ -34,6 +34,7 @@ from storage import (
     summaries,
 )
 from storage.db import alembic_config
+from storage.jobs import SHOWN_MATCHES, AmbiguousJobId
 from storage.models import Base, CandidateRow, EvaluationRow, LineageRow, LLMCallRow
 
 TABLES = {
@@ -170,14 +171,48 @@ def test_create_and_update_job(store: Store) -> None:
 
 
 def test_get_job_by_unique_prefix(store: Store) -> None:
-    for job_id in ("0a1b2c3d4e", "0a1b2c9999", "ffee001122"):
+    for job_id in ("0a1b2c3d4e", "0a1b2c9999", "ffee001122", "ab_d000001"):
         new_job(store, job_id)
-    assert store.get_job("ffee00").id == "ffee001122"  # type: ignore[union-attr]
+    assert store.get_job("ffee0").id == "ffee001122"  # type: ignore[union-attr]
+    assert store.get_job("ffee").id == "ffee001122"  # type: ignore[union-attr]
     assert store.get_job("0a1b2c3").id == "0a1b2c3d4e"  # type: ignore[union-attr]
-    assert store.get_job("ffee0") is None  # shorter than 6 characters: exact ids only
+    assert store.get_job("ffe") is None  # shorter than 4 characters: whole ids only
     assert store.get_job("abcdef") is None
-    with pytest.raises(ValueError, match="ambiguous"):
+    # "_" and "%" are taken as they are, not as LIKE's wildcards
+    assert store.get_job("ab_d").id == "ab_d000001"  # type: ignore[union-attr]
+    assert store.get_job("a%") is None and store.get_job("ab%d") is None
+    with pytest.raises(AmbiguousJobId, match="ambiguous") as err:
         store.get_job("0a1b2c")
+    assert err.value.matches == ["0a1b2c3d4e", "0a1b2c9999"] and err.value.total == 2
+    assert "0a1b2c3d4e, 0a1b2c9999)" in str(err.value)
+
+
+def test_an_ambiguous_prefix_lists_a_few_of_its_jobs(store: Store) -> None:
+    ids = [f"cafe{i:06d}" for i in range(8)]
+    for job_id in ids:
+        new_job(store, job_id)
+    with pytest.raises(AmbiguousJobId) as err:
+        store.get_job("cafe")
+    assert err.value.matches == ids[:SHOWN_MATCHES] and err.value.total == 8
+    assert str(err.value) == (
+        "job id prefix 'cafe' is ambiguous: it matches 8 jobs (cafe000000, cafe000001, "
+        "cafe000002, cafe000003, cafe000004, and 3 more); give more of the id")
+    assert store.get_job("cafe000007").id == "cafe000007"  # type: ignore[union-attr]
+
+
+def test_a_missing_job_says_how_short_an_id_may_be(store: Store) -> None:
+    from workers.jobs import JobNotFound, get
+
+    new_job(store, "beef000001")
+    new_job(store, "beef000002")
+    assert get(store, "beef000002").id == "beef000002"
+    with pytest.raises(JobNotFound, match=r"^no job 'bee' \(a job id may be shortened to a "
+                                          r"prefix of at least 4 characters\)$"):
+        get(store, "bee")
+    with pytest.raises(JobNotFound, match=r"^no job 'dead'$"):
+        get(store, "dead")
+    with pytest.raises(JobNotFound, match=r"matches 2 jobs \(beef000001, beef000002\)"):
+        get(store, "beef")
 
 
 def test_list_jobs_newest_first_with_filter(store: Store) -> None:

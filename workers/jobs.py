@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from evo.spec import JobSpec
 from storage import JobRecord, Store
+from storage.jobs import AmbiguousJobId, missing_job
 from workers.capacity import Capacity
 
 # from which states each request may act, and on a job that is not running, what it does
@@ -71,12 +72,14 @@ def create(
 
 
 def get(store: Store, job_ref: str) -> JobRecord:
+    """The job with this id or unique prefix of one; ``JobNotFound`` says why there is none (an
+    ambiguous prefix lists the ids it matches)."""
     try:
         job = store.get_job(job_ref)
-    except ValueError as exc:  # an ambiguous prefix
+    except AmbiguousJobId as exc:
         raise JobNotFound(str(exc)) from exc
     if job is None:
-        raise JobNotFound(f"no job {job_ref!r}")
+        raise JobNotFound(missing_job(job_ref))
     return job
 
 
