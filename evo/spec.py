@@ -89,6 +89,12 @@ class EvaluationSpec(BaseModel):
     top_k: int = Field(
         3, ge=1, le=100, description="best candidates re-scored on the full dev split"
     )
+    final_seeds: int | None = Field(
+        None, ge=1, le=1000,
+        description="seed prompts re-scored on the full dev split in the final phase: the ones "
+        "with the best search scores (None: every seed prompt); the best seed reported is the "
+        "best of those",
+    )
     test: bool = Field(True, description="score the winner and the best seed once on test")
     calibrate: bool = Field(
         False, description="contextual calibration of label scores: divide each label's "

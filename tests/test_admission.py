@@ -39,6 +39,39 @@ def test_a_sample_larger_than_its_split_is_refused() -> None:
     check_job(ok, load_task(ok.task))
 
 
+SIXTEEN_SEEDS = {"builtin": "sentiment",
+                 "seed_prompts": [f"Say positive or negative ({i})." for i in range(16)]}
+
+
+def test_a_budget_short_of_the_final_scoring_names_its_biggest_part_first() -> None:
+    # 16 seed prompts x 100 dev examples dwarf top_k=3 x 100 and 2 prompts x 200 test examples
+    found = problems(spec(task=SIXTEEN_SEEDS, evaluation={"top_k": 3}, budget={"calls": 2000}))
+    assert found == {("budget", "calls"): (
+        "2000 calls cannot pay for the search: the final scoring alone reserves 2300 (16 seed "
+        "prompts x 100 dev examples: 1600; 2 prompts on test: 400; top_k=3 candidates x 100 dev "
+        "examples: 300); raise budget.calls, or re-score only the seed prompts with the best "
+        "search scores: evaluation.final_seeds=3 reserves 1000")}
+    # which fits, and leaves half the budget to the search
+    ok = parse_spec(spec(task=SIXTEEN_SEEDS, evaluation={"top_k": 3, "final_seeds": 3},
+                         budget={"calls": 2000}))
+    check_job(ok, load_task(ok.task))
+    # when no number of seeds leaves half, one is offered
+    found = problems(spec(task=SIXTEEN_SEEDS, evaluation={"top_k": 3, "test": False},
+                          budget={"calls": 700}))
+    assert found[("budget", "calls")].endswith(
+        "(16 seed prompts x 100 dev examples: 1600; top_k=3 candidates x 100 dev examples: "
+        "300); raise budget.calls, or re-score only the seed prompts with the best search "
+        "scores: evaluation.final_seeds=1 reserves 400")
+
+
+def test_a_budget_short_of_many_finalists_says_to_lower_top_k() -> None:
+    found = problems(spec(evaluation={"top_k": 10}, budget={"calls": 1500}))
+    assert found == {("budget", "calls"): (
+        "1500 calls cannot pay for the search: the final scoring alone reserves 1700 (top_k=10 "
+        "candidates x 100 dev examples: 1000; 2 prompts on test: 400; 3 seed prompts x 100 dev "
+        "examples: 300); raise budget.calls or lower evaluation.top_k")}
+
+
 def test_a_context_longer_than_the_model_was_trained_with_is_refused() -> None:
     found = problems(spec(models={"task": {"provider": "local", "n_ctx": 16384}}))
     assert found == {("models", "task", "n_ctx"): "16384 is more than the 8192 tokens the "

@@ -8,13 +8,16 @@ workers the cluster cannot hold.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evo.programs import ProgramTask
 from evo.spec import JobSpec, ModelSpec
 from evo.spec_io import FieldError, SpecError
 from evo.task import Task
 from workers import capacity as cap
+
+if TYPE_CHECKING:
+    from workers.final import Reserve
 
 
 def check_job(
@@ -31,23 +34,50 @@ def check_job(
 
 
 def budget_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]:
-    """A call budget that cannot even pay for the final scoring."""
-    from workers.final import final_reserve, seed_count
+    """A call budget that cannot even pay for the final scoring, with its parts, the biggest
+    first, and the setting that shrinks the biggest one."""
+    from workers.final import reserve_of  # deferred, as the scoring it imports is heavy
 
-    calls, reserve = spec.budget.calls, final_reserve(spec, task)
-    if calls is None or calls > reserve or isinstance(task, ProgramTask):
+    calls, reserve = spec.budget.calls, reserve_of(spec, task)
+    if calls is None or calls > reserve.total or isinstance(task, ProgramTask):
         return []
-    return [
-        FieldError(
-            ("budget", "calls"),
-            f"{calls} calls cannot pay for the search: the final scoring alone reserves "
-            f"{reserve} (top_k={spec.evaluation.top_k} candidates and "
-            f"{seed_count(task)} seed prompts on "
-            f"{len(task.split('dev'))} dev examples"
-            f"{', 2 prompts on test' if spec.evaluation.test else ''}); raise "
-            "budget.calls or lower evaluation.top_k",
-        )
+    ev, dev = spec.evaluation, len(task.split("dev"))
+    parts = [
+        (reserve.seeds, f"{reserve.seed_prompts} seed prompts x {dev} dev examples: "
+                        f"{reserve.seeds}"),
+        (reserve.candidates, f"top_k={ev.top_k} candidates x {dev} dev examples: "
+                             f"{reserve.candidates}"),
     ]
+    if reserve.test:
+        parts.append((reserve.test, f"2 prompts on test: {reserve.test}"))
+    parts.sort(key=lambda p: -p[0])  # stable: seeds first on a tie
+    return [FieldError(
+        ("budget", "calls"),
+        f"{calls} calls cannot pay for the search: the final scoring alone reserves "
+        f"{reserve.total} ({'; '.join(text for _, text in parts)}); raise budget.calls"
+        + _cheaper_final(spec, task, calls, reserve),
+    )]
+
+
+def _cheaper_final(spec: JobSpec, task: Task, calls: int, reserve: Reserve) -> str:
+    """The setting that shrinks the reserve's biggest part: fewer seed prompts re-scored when
+    they cost more than the candidates (the most that leave half the budget to the search, or
+    one), else a smaller top_k."""
+    if reserve.seeds > reserve.candidates and reserve.seed_prompts > 1:
+        costs = {n: _reserve_with(spec, task, n) for n in range(1, reserve.seed_prompts)}
+        n = max((n for n, cost in costs.items() if cost <= calls // 2), default=1)
+        return (", or re-score only the seed prompts with the best search scores: "
+                f"evaluation.final_seeds={n} reserves {costs[n]}")
+    if spec.evaluation.top_k > 1:
+        return " or lower evaluation.top_k"
+    return ""
+
+
+def _reserve_with(spec: JobSpec, task: Task, final_seeds: int) -> int:
+    from workers.final import final_reserve
+
+    evaluation = spec.evaluation.model_copy(update={"final_seeds": final_seeds})
+    return final_reserve(spec.model_copy(update={"evaluation": evaluation}), task)
 
 
 # a sample parameter of an algorithm, and the split it is drawn from (a parameter, or a name)

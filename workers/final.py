@@ -2,8 +2,10 @@
 re-scored on the full dev split, and the winner and the best seed once on test.
 
 Every seed, not only the one the search ranked first: on a small dev subset the weakest seed can
-look best, and it would then be both the baseline reported and the prompt handed back. Choosing
-the finalists and ordering the board are pure functions; only the scoring awaits.
+look best, and it would then be both the baseline reported and the prompt handed back. A task with
+many seed prompts may keep only the best few by search score (``evaluation.final_seeds``): the
+reserve is then that much smaller, and the best seed reported is the best of those. Choosing the
+finalists and ordering the board are pure functions; only the scoring awaits.
 """
 
 from __future__ import annotations
@@ -126,8 +128,10 @@ def finalists(
     preferred: Mapping[str, float],
     made: Mapping[str, int],
     top_k: int,
+    seeds_kept: int | None = None,
 ) -> tuple[list[Candidate], list[Candidate]]:
-    """(the top ``top_k`` by the search's ranking, every seed it scored, in that ranking).
+    """(the top ``top_k`` by the search's ranking, every seed it scored, in that ranking; only
+    the first ``seeds_kept`` of those seeds when it is given).
 
     The ranking is the algorithm's own fitness where it has one, else the search score; equals go
     in the order they were made (``made``: a candidate's row order), however a checkpoint kept
@@ -140,7 +144,7 @@ def finalists(
     top = [candidates[s.candidate_id] for s in ranked[:top_k]]
     seeds = [candidates[s.candidate_id] for s in ranked
              if candidates[s.candidate_id].operator == SEED]
-    return top, seeds
+    return top, seeds if seeds_kept is None else seeds[:seeds_kept]
 
 
 def board_of(
@@ -175,7 +179,8 @@ async def final_phase(
     made: Mapping[str, int],
     evaluation: EvaluationSpec,
 ) -> tuple[list[Entry], Entry | None]:
-    top, seeds = finalists(scorer.search_scores, candidates, preferred, made, evaluation.top_k)
+    top, seeds = finalists(scorer.search_scores, candidates, preferred, made, evaluation.top_k,
+                           evaluation.final_seeds)
     if not top:
         return [], None
     dev = await full_scores(scorer, top + [s for s in seeds if s not in top], "dev")
@@ -209,19 +214,43 @@ async def full_scores(scorer: Scorer, cands: list[Candidate], split: str) -> dic
     return out
 
 
-def final_reserve(spec: JobSpec, task: Task | ProgramTask) -> int:
-    """Calls held back so that final scoring always fits: top-k and the seed prompts on full
-    dev, and the winner and the best seed on test."""
+@dataclass(frozen=True)
+class Reserve:
+    """The calls held back for the final phase, by what they pay for."""
+
+    per_prompt: int  # one prompt on the full dev split (and its content-free call, calibrated)
+    candidates: int  # top_k finalists on full dev
+    seeds: int  # the seed prompts re-scored on full dev
+    test: int  # the winner and the best seed on test
+    seed_prompts: int  # how many seed prompts ``seeds`` pays for
+
+    @property
+    def total(self) -> int:
+        return self.candidates + self.seeds + self.test
+
+
+def reserve_of(spec: JobSpec, task: Task | ProgramTask) -> Reserve:
+    """What the final phase holds back, part by part (nothing for programs: they are scored in
+    the sandbox, not by paid calls)."""
     ev = spec.evaluation
     if isinstance(task, ProgramTask):
-        return 0  # programs are scored in the sandbox, not by paid calls
+        return Reserve(0, 0, 0, 0, 0)
     dev = len(task.split("dev"))
     test = len(task.split("test")) if ev.test else 0
     # calibrated: one content-free call per finalist (test asks the same one again, cached)
     per_prompt = dev + (1 if ev.calibrate and ev.label_scoring and task.labels else 0)
-    return (ev.top_k + seed_count(task)) * per_prompt + 2 * test
+    seeds = seed_count(task, ev.final_seeds)
+    return Reserve(per_prompt, ev.top_k * per_prompt, seeds * per_prompt, 2 * test, seeds)
 
 
-def seed_count(task: Task) -> int:
-    """Distinct seed prompts the final phase re-scores (at least one is always there)."""
-    return len(dict.fromkeys(task.seed_prompts)) or 1
+def final_reserve(spec: JobSpec, task: Task | ProgramTask) -> int:
+    """Calls held back so that final scoring always fits: top-k and the seed prompts on full
+    dev, and the winner and the best seed on test."""
+    return reserve_of(spec, task).total
+
+
+def seed_count(task: Task, final_seeds: int | None = None) -> int:
+    """Distinct seed prompts the final phase re-scores (at least one is always there), at most
+    ``final_seeds`` when it is given."""
+    distinct = len(dict.fromkeys(task.seed_prompts)) or 1
+    return distinct if final_seeds is None else min(distinct, final_seeds)
