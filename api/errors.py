@@ -1,7 +1,8 @@
 """Error responses: one shape per kind, documented in the OpenAPI schema.
 
-- 422: ``{"detail": [{"loc": ["body", "budget", "calls"], "msg": ..., "type": ...}]}``, the shape
-  FastAPI uses for its own validation errors, also for a job spec's problems;
+- 422: ``{"detail": [{"loc": ["body", "budget", "calls"], "msg": ..., "type": ...,
+  "field": "budget.calls"}]}``, the shape FastAPI uses for its own validation errors (with the
+  field's dotted path added), also for a job spec's problems, every one of them at once;
 - 401, 404, 405, 409, 413, 503: ``{"detail": "what went wrong"}``; a 405 (OPTIONS included)
   lists in ``Allow`` every method the path takes, from all of its routes.
 
@@ -12,18 +13,18 @@ answered with a bare 500.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from evo.spec_io import SpecError
+from evo.spec_messages import user_message
 from storage import StoreUnavailable
 from workers.jobs import JobConflict, JobNotFound
 
@@ -41,6 +42,14 @@ class FieldProblem(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
+    field: str = Field(description="the dotted path of the field within the body or query "
+                                   "(budget.calls), or where the input is at fault (body)")
+
+    @classmethod
+    def at(cls, loc: Loc, msg: str, kind: str) -> FieldProblem:
+        parts = [p if isinstance(p, int) else str(p) for p in loc]
+        return cls(loc=parts, msg=msg, type=kind,
+                   field=".".join(map(str, parts[1:] or parts)))
 
 
 class ValidationErrorOut(BaseModel):
@@ -51,21 +60,14 @@ class InvalidInput(Exception):
     """Input that fails a check: one (location, message) per problem, answered with 422."""
 
     def __init__(self, problems: Iterable[tuple[Loc, str]], kind: str = "value_error") -> None:
-        self.problems = [FieldProblem(loc=list(loc), msg=msg, type=kind) for loc, msg in problems]
+        self.problems = [FieldProblem.at(loc, msg, kind) for loc, msg in problems]
         super().__init__("; ".join(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in self.problems))
 
 
-# pydantic names the validator of a union member in an error's path
-# ("function-after[_check_parts(), TaskSpec]"); a person wants the field
-_VALIDATOR_STEP = re.compile(r"^function-(after|before|wrap|plain)\[")
-
-
 def spec_problems(exc: SpecError) -> InvalidInput:
-    """A spec's field errors, located in the request body."""
-    return InvalidInput(
-        (("body", *(p for p in e.loc if not _VALIDATOR_STEP.match(str(p)))), e.message)
-        for e in exc.errors
-    )
+    """A spec's field errors (``evo.spec_io`` gives every one, its path already cleaned of
+    pydantic's own steps), located in the request body."""
+    return InvalidInput((("body", *e.loc), e.message) for e in exc.errors)
 
 
 _DESCRIPTIONS = {
@@ -109,11 +111,7 @@ def _problems(items: list[FieldProblem]) -> JSONResponse:
 async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     items = [
-        FieldProblem(
-            loc=[p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
-            msg=str(e.get("msg", "invalid value")),
-            type=str(e.get("type", "value_error")),
-        )
+        FieldProblem.at(tuple(e.get("loc", ())), user_message(e), str(e.get("type", "value_error")))
         for e in exc.errors()
     ]
     return _problems(items)

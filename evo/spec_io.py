@@ -1,13 +1,14 @@
 """Reading a job spec: YAML or JSON, ``--set a.b=value`` overrides, and errors a person can act on.
 
 Every problem is reported as a ``FieldError`` with the dotted path of the field and, when the spec
-came from a YAML file, the line it is on.
+came from a YAML file, the line it is on (or, for a value given with ``--set``, that item). All
+the problems of a spec are reported at once: its fields, the task's name and the algorithm's own
+parameters and templates.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,21 +18,26 @@ import yaml
 from pydantic import ValidationError
 
 from evo.algorithms import REGISTRY, UnknownAlgorithm, get_algorithm
-from evo.spec import JobSpec
+from evo.spec import AlgorithmSpec, JobSpec
+from evo.spec_messages import Loc, closest, other_branch, problem
 
 
 @dataclass(frozen=True)
 class FieldError:
-    loc: tuple[str | int, ...]
+    loc: Loc
     message: str
     line: int | None = None
+    origin: str | None = None  # the ``--set`` item the value came from
 
     @property
     def path(self) -> str:
         return ".".join(str(p) for p in self.loc) or "(spec)"
 
     def __str__(self) -> str:
-        where = f" (line {self.line})" if self.line else ""
+        if self.origin:
+            where = f" (from --set {self.origin})"
+        else:
+            where = f" (line {self.line})" if self.line else ""
         return f"{self.path}{where}: {self.message}"
 
 
@@ -44,58 +50,101 @@ class SpecError(ValueError):
 
 
 def parse_spec(
-    data: Mapping[str, Any], *, lines: Mapping[tuple, int] | None = None, source: str | None = None
+    data: Mapping[str, Any],
+    *,
+    lines: Mapping[tuple, int] | None = None,
+    source: str | None = None,
+    origins: Mapping[tuple, str] | None = None,
 ) -> JobSpec:
-    """Validate a spec mapping, including the chosen algorithm's own parameters and templates."""
-    lines = lines or {}
-
-    def err(loc: tuple, message: str) -> FieldError:
-        return FieldError(tuple(loc), message, _line_of(lines, tuple(loc)))
-
+    """Validate a spec mapping, including the chosen algorithm's own parameters and templates;
+    every problem found is raised at once. ``lines``: the line of each key in the file;
+    ``origins``: the ``--set`` item that set each path (see ``override_origins``)."""
     if not isinstance(data, Mapping):
         raise SpecError([FieldError((), "a spec must be a mapping of fields")], source)
+    problems: list[tuple[Loc, str]] = []
+    spec = None
     try:
         spec = JobSpec.model_validate(dict(data))
     except ValidationError as exc:
-        # a task given as a mapping is not wrong for failing to be a name: keep only the
-        # errors of the branch the user meant
-        task_is_mapping = isinstance(data.get("task"), Mapping)
-        errors = [e for e in exc.errors()
-                  if not (task_is_mapping and e["loc"][:2] == ("task", "str"))]
-        raise SpecError(
-            [err(_clean_loc(e["loc"]), e["msg"]) for e in errors or exc.errors()], source
-        ) from None
-    if isinstance(spec.task, str):
-        from evo.task import builtin_tasks
-
-        names = builtin_tasks()
-        if spec.task not in names:
-            known = ", ".join(sorted(names))
-            raise SpecError(
-                [err(("task",), f"unknown task {spec.task!r}; built-in tasks: {known} "
-                                "(or give a task definition with data files)")],
-                source,
-            )
-    try:
-        cls = get_algorithm(spec.algorithm.name)
-    except UnknownAlgorithm as exc:
-        raise SpecError([err(("algorithm", "name"), str(exc))], source) from None
-    problems = []
-    kind = _task_kind(spec.task)
-    if kind not in cls.kinds:
-        fitting = ", ".join(sorted(n for n, c in REGISTRY.items() if kind in c.kinds))
-        problems.append(err(("algorithm", "name"), f"{cls.name} searches {' or '.join(cls.kinds)}s "
-                            f"but task {spec.task!r} is a {kind} task; use one of: {fitting}"))
-    try:
-        cls.params_model.model_validate(spec.algorithm.params)
-    except ValidationError as exc:
-        problems += [err(("algorithm", *_clean_loc(e["loc"])), e["msg"]) for e in exc.errors()]
-    problems += [
-        err(("algorithm", "templates"), p) for p in cls.check_templates(spec.algorithm.templates)
-    ]
+        errors = [e for e in exc.errors() if not other_branch(e["loc"], data)]
+        problems += [problem(JobSpec, e) for e in errors or exc.errors()]
+    problems += _task_problems(data.get("task"))
+    problems += _algorithm_problems(data.get("algorithm", {}), data.get("task"))
     if problems:
-        raise SpecError(problems, source)
+        raise SpecError(_located(problems, lines or {}, origins or {}), source)
+    assert spec is not None  # no problem means the model validated
     return spec
+
+
+def _task_problems(task: object) -> list[tuple[Loc, str]]:
+    """A task named by a name that is not a built-in one."""
+    if not isinstance(task, str):
+        return []  # a definition: the model checks it
+    from evo.task import builtin_tasks
+
+    names = builtin_tasks()
+    if task in names:
+        return []
+    close = closest(task, names)
+    hint = f" (did you mean {close}?)" if close else ""
+    return [(("task",), f"unknown task {task!r}{hint}; built-in tasks: "
+                        f"{', '.join(sorted(names))} (or give a task definition with data files)")]
+
+
+def _algorithm_problems(raw: object, task: object) -> list[tuple[Loc, str]]:
+    """The algorithm's name, its parameters and its templates, read from the spec as given, so
+    that they are checked whatever else is wrong with it."""
+    if not isinstance(raw, Mapping):
+        return []  # not a mapping: the model says so
+    name = raw.get("name", AlgorithmSpec.model_fields["name"].default)
+    if not isinstance(name, str):
+        return []  # the model says what is wrong with it
+    try:
+        cls = get_algorithm(name)
+    except UnknownAlgorithm as exc:
+        close = closest(name, REGISTRY)
+        return [(("algorithm", "name"), f"{exc}{f'; did you mean {close}?' if close else ''}")]
+    problems: list[tuple[Loc, str]] = []
+    kind = _task_kind(task)
+    if kind is not None and kind not in cls.kinds:
+        fitting = ", ".join(sorted(n for n, c in REGISTRY.items() if kind in c.kinds))
+        what = f"task {task!r}" if isinstance(task, str) else "the task"
+        problems.append((("algorithm", "name"), f"{cls.name} searches {' or '.join(cls.kinds)}s "
+                         f"but {what} is a {kind} task; use one of: {fitting}"))
+    params = {k: v for k, v in raw.items() if k not in AlgorithmSpec.model_fields}
+    try:
+        cls.params_model.model_validate(params)
+    except ValidationError as exc:
+        shared = tuple(AlgorithmSpec.model_fields)
+        problems += [problem(cls.params_model, e, ("algorithm",), shared) for e in exc.errors()]
+    templates = raw.get("templates")
+    if isinstance(templates, Mapping):
+        texts = {k: v for k, v in templates.items() if isinstance(v, str)}
+        problems += [(("algorithm", "templates"), p) for p in cls.check_templates(texts)]
+    return problems
+
+
+def _located(
+    problems: list[tuple[Loc, str]], lines: Mapping[tuple, int], origins: Mapping[tuple, str]
+) -> list[FieldError]:
+    """Each problem with its ``--set`` item, or else its line; in the file's order."""
+    out: list[FieldError] = []
+    for loc, message in problems:
+        origin = _origin_of(origins, loc)
+        if origin and message.startswith("Input should be a valid string") and (
+                origin.partition("=")[2].lstrip()[:1] in ("{", "[")):
+            message += "; --set reads the value as YAML: quote it to give it as text"
+        error = FieldError(loc, message, None if origin else _line_of(lines, loc), origin)
+        if error not in out:
+            out.append(error)
+    return sorted(out, key=lambda e: (e.line is None, e.line or 0))
+
+
+def _origin_of(origins: Mapping[tuple, str], loc: Loc) -> str | None:
+    """The ``--set`` item that set ``loc`` or a field above it (the most specific one)."""
+    path = tuple(str(p) for p in loc)
+    found = [(len(key), item) for key, item in origins.items() if path[:len(key)] == key]
+    return max(found)[1] if found else None
 
 
 def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
@@ -107,9 +156,10 @@ def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
         raise SpecError(
             [FieldError((), f"cannot read spec file: {exc.strerror}")], str(path)
         ) from None
+    overrides = list(overrides)
     data, lines = parse_text(text, str(path))
     data = apply_overrides(data, overrides, source=str(path))
-    spec = parse_spec(data, lines=lines, source=str(path))
+    spec = parse_spec(data, lines=lines, source=str(path), origins=override_origins(overrides))
     spec._base_dir = str(path.resolve().parent)
     return _absolute_data(spec)
 
@@ -154,14 +204,11 @@ def apply_overrides(data: dict, overrides: Iterable[str], source: str | None = N
     """``algorithm.population=8`` sets data["algorithm"]["population"] = 8 (a YAML value)."""
     data = json.loads(json.dumps(data))  # deep copy of plain data
     for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise SpecError([FieldError((), f"--set needs key=value, got {item!r}")], source)
+        parts, raw = _split_override(item, source)
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        parts = key.strip().split(".")
         target = data
         for part in parts[:-1]:
             nxt = target.get(part)
@@ -173,6 +220,25 @@ def apply_overrides(data: dict, overrides: Iterable[str], source: str | None = N
             target = nxt
         target[parts[-1]] = value
     return data
+
+
+def override_origins(overrides: Iterable[str]) -> dict[tuple[str, ...], str]:
+    """The path each ``--set`` item sets, and the item as its errors quote it (a key's value
+    hidden); a later item for the same path wins, as it does in ``apply_overrides``."""
+    out: dict[tuple[str, ...], str] = {}
+    for item in overrides:
+        parts, raw = _split_override(item)
+        shown = "…" if parts[-1] == "api_key" else raw
+        out.pop(parts, None)  # keep the order in which they were given
+        out[parts] = f"{'.'.join(parts)}={shown}"
+    return out
+
+
+def _split_override(item: str, source: str | None = None) -> tuple[tuple[str, ...], str]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise SpecError([FieldError((), f"--set needs key=value, got {item!r}")], source)
+    return tuple(key.strip().split(".")), raw
 
 
 def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
@@ -195,22 +261,15 @@ def _line_of(lines: Mapping[tuple, int], loc: tuple) -> int | None:
     return None
 
 
-def _task_kind(task: object) -> str:
+def _task_kind(task: object) -> str | None:
+    """"program" or "prompt" for a task the spec names or defines (None: neither)."""
     from evo.problems import PROBLEMS
+    from evo.task import builtin_tasks
 
-    return "program" if isinstance(task, str) and task in PROBLEMS else "prompt"
+    if isinstance(task, Mapping):
+        return "prompt"
+    if isinstance(task, str) and task in builtin_tasks():
+        return "program" if task in PROBLEMS else "prompt"
+    return None
 
 
-# pydantic names the validator of a union member in an error's path
-# ("function-after[_check_parts(), TaskSpec]"); a person wants the field
-_VALIDATOR_STEP = re.compile(r"^function-(after|before|wrap|plain)\[")
-
-
-def _clean_loc(loc: tuple) -> tuple:
-    # pydantic names union branches (task.TaskSpec.template, task.str) and validator steps in
-    # the path; drop them
-    return tuple(
-        p for p in loc
-        if not (isinstance(p, str) and (p[:1].isupper() or p == "str"
-                                         or _VALIDATOR_STEP.match(p)))
-    )
