@@ -187,3 +187,32 @@ async def test_a_job_does_not_depend_on_the_order_answers_arrive_in(store: Store
     assert records[0] | {"calls": 0} == records[1]  # the second job paid for nothing
     assert len(records[0]["candidates"]) > 4
     assert len(meta_requests(client)) == 0
+
+
+async def test_opro_scores_its_search_on_a_fixed_sample_of_train(store: Store) -> None:
+    """OPRO scores the search on the train split, as the paper does: its sample is
+    ``train_subset``, beside the ``dev_subset`` of the methods that search on dev."""
+    spec = {"algorithm": {"name": "opro", "steps": 2, "samples_per_step": 2,
+                          "train_subset": 5}}
+    driver, _ = make_driver(spec, scripted(opro_meta), store)
+    await driver.run()
+    searched = driver.search.scoring.search_scores.values()
+    assert searched and {(s.split, s.n) for s in searched} == {("train", 5)}
+    assert len({s.subset for s in searched}) == 1  # one sample for the whole job
+    stored = {(e.split, e.n) for e in store.evaluations(driver.job_id) if e.subset is not None}
+    assert stored == {("train", 5)}
+
+
+@pytest.mark.parametrize(("algorithm", "given", "meant"), [
+    ("opro", "dev_subset", "train_subset"),
+    ("evoprompt-ga", "train_subset", "dev_subset"),
+])
+def test_the_other_methods_sample_name_points_to_this_ones(algorithm: str, given: str,
+                                                           meant: str) -> None:
+    from evo.spec_io import SpecError
+
+    with pytest.raises(SpecError) as err:
+        parse_spec({"task": "sentiment", "algorithm": {"name": algorithm, given: 8}})
+    (problem,) = err.value.errors
+    assert problem.loc == ("algorithm", given)
+    assert problem.message == f"unknown field; did you mean {meant}?"

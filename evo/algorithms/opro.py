@@ -4,7 +4,12 @@ trajectory ← seed instructions with their scores
 repeat for S steps (or until the best has not improved for `patience` steps):
     meta ← best `shown` instructions in ASCENDING score order + a few training exemplars
     sample `samples_per_step` instructions from the optimizer at temperature 1.0
-    score each on the training subset; add them to the trajectory
+    score each on the training split (or a fixed sample of it, `train_subset`); add them to
+    the trajectory
+
+The search scores the train split, as in the paper (``split`` may name another), so its sample is
+``train_subset``; the methods that score their search on dev call theirs ``dev_subset``. Either
+way the final phase re-scores the finalists on the full dev split.
 """
 
 from __future__ import annotations
@@ -49,9 +54,11 @@ class OPROParams(Params):
         None, ge=1, description="stop after this many steps without a better best (None: never)"
     )
     train_subset: int | None = Field(
-        None, ge=1, description="score on a fixed random sample of this size of the scoring split"
+        None, ge=1, description="score the search on a fixed random sample of this size of the "
+        "train split (of `split`, when that names another; None: all of it)",
     )
-    split: str = Field("train", description="split scored during the search, as in the paper")
+    split: str = Field("train", description="split scored during the search: train, as in the "
+                       "paper")
 
 
 class OPRO(Algorithm):
