@@ -8,9 +8,14 @@ the format, so ``evo export`` and the REST API refuse alike instead of writing a
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import yaml
+
+from evo.app.export_md import markdown
+from evo.app.task_format import task_format
+from evo.engine import SEED
 
 FORMATS = ("json", "yaml", "md", "txt")
 # states from which a job may still come to have a best prompt
@@ -56,10 +61,15 @@ def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
                 ],
                 "generation": cand.generation,
                 "operator": cand.operator,
+                # one of the prompts the job started from: the search found none better
+                "seed_prompt": cand.operator == SEED,
                 "lineage": {
                     "ancestors": len(ancestry),
                     "operators": sorted({a.operator for a in ancestry} | {cand.operator}),
                     "depth": cand.generation,
+                    # how many ancestors each operator made (seeds: "seed"), the prompt left out
+                    "ancestor_operators": dict(sorted(Counter(a.operator
+                                                              for a in ancestry).items())),
                 },
             }
         )
@@ -73,6 +83,8 @@ def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
         "seed": job.seed,
         "model": {k: {f: v for f, v in m.items() if f in ("provider", "model", "base_url")}
                   for k, m in models.items() if isinstance(m, dict)},
+        # what the prompts are used with: the template, the labels and their answer words
+        "task_format": task_format(spec.get("task", job.task), stats),
         "seed_prompt_scores": {"dev": stats.get("seed_dev"), "test": stats.get("seed_test")},
         # the paired test of the winner against the best seed on test (evo/significance.py)
         "versus_seed": stats.get("vs_seed"),
@@ -92,39 +104,5 @@ def render_export(store: Any, job: Any, fmt: str, top: int = 1) -> str:
     if fmt == "txt":
         return "\n\n".join(p["prompt"] for p in data["prompts"])
     if fmt == "md":
-        return _markdown(data)
+        return markdown(data)
     raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def _markdown(d: dict[str, Any]) -> str:
-    lines = [
-        f"# {d['name']}",
-        "",
-        f"- job: `{d['job_id']}` ({d['status']})",
-        f"- task: {d['task']} · algorithm: {d['algorithm']} · seed: {d['seed']}",
-        f"- seed prompt: dev {_f(d['seed_prompt_scores']['dev'])}, "
-        f"test {_f(d['seed_prompt_scores']['test'])}",
-        *([f"- winner on test: {d['versus_seed']['sentence']}"] if d["versus_seed"] else []),
-        *[f"- warning: {w}" for w in (d["label_bias"] or {}).get("warnings", [])],
-        f"- cost: {d['cost']['calls']} calls, {d['cost']['tokens']} tokens, "
-        f"{d['cost']['elapsed_s']} s",
-        "",
-    ]
-    for i, p in enumerate(d["prompts"], 1):
-        lines += [
-            f"## {i}. dev {_f(p['dev_score'])} · test {_f(p['test_score'])}",
-            "",
-            "```text",
-            p["prompt"],
-            "```",
-            "",
-            f"generation {p['generation']}, made by `{p['operator']}`, "
-            f"{p['lineage']['ancestors']} ancestors "
-            f"({', '.join(p['lineage']['operators'])})",
-            "",
-        ]
-    return "\n".join(lines)
-
-
-def _f(v: float | None) -> str:
-    return "—" if v is None else f"{v:.3f}"
