@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from evo.app.cli_common import DbOption, JobArg, UserError, console, err, find_job, open_store
 from evo.app.export import FORMATS, NoBestPrompt, render_export
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
 
 def jobs(
@@ -19,24 +22,17 @@ def jobs(
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 20,
 ) -> None:
     """List jobs, newest first."""
-    from rich.table import Table
+    from datetime import date
+
+    from evo.app.tables import jobs_table
 
     with open_store(db) as store:
         rows = store.list_jobs(status=status, limit=limit)
-    table = Table("id", "name", "task", "algorithm", "status", "best dev", "calls", "created")
-    for j in rows:
-        best = j.stats.get("best_dev") if j.stats else None
-        table.add_row(
-            j.id[:8],
-            j.name,
-            j.task,
-            j.algorithm,
-            j.status,
-            "" if best is None else f"{best:.3f}",
-            str((j.stats or {}).get("calls", "")),
-            f"{j.created_at:%Y-%m-%d %H:%M}",
-        )
-    console.print(table)
+        if not rows:
+            console.print(f"no {status + ' ' if status else ''}jobs in {store.url}",
+                          highlight=False, markup=False)
+            return
+    console.print(jobs_table(rows, date.today()))
 
 
 def show(
@@ -80,6 +76,8 @@ def tasks() -> None:
     from evo.task import builtin_tasks, load_task
 
     table = Table("name", "description", "train/dev/test", "metric")
+    for column in table.columns:
+        column.overflow = "fold"  # wrapped, never cut
     for name, description in builtin_tasks().items():
         t = load_task(name)
         sizes = "/".join(str(len(t.split(s))) for s in ("train", "dev", "test"))
@@ -91,11 +89,36 @@ def tasks() -> None:
 def algorithms() -> None:
     """The algorithms and their parameters (with defaults)."""
     from rich.table import Table
+    from rich.text import Text
 
     from evo.algorithms import REGISTRY
 
-    table = Table("name", "summary", "parameters")
+    table = Table("name", "summary", "parameters (default)", show_lines=True)
+    table.columns[0].no_wrap = True
+    for column in table.columns[1:]:
+        column.overflow = "fold"  # wrapped, never cut
     for name, cls in sorted(REGISTRY.items()):
-        params = ", ".join(f"{k}={f.default}" for k, f in cls.params_model.model_fields.items())
-        table.add_row(name, cls.summary, params)
+        params = ", ".join(f"{k}={param_default(f)}"
+                           for k, f in cls.params_model.model_fields.items())
+        table.add_row(name, Text(cls.summary), Text(params))  # Text: "[...]" is not markup
     console.print(table)
+
+
+def param_default(field: FieldInfo) -> str:
+    """A parameter's default as a spec file would give it; one made by a factory is made."""
+    if field.is_required():
+        return "(required)"
+    return yaml_value(field.get_default(call_default_factory=True))
+
+
+def yaml_value(value: object) -> str:
+    """YAML's flow style for the values parameters take: null, true, [a, b], {k: v}."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {yaml_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
