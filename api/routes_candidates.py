@@ -63,15 +63,13 @@ def list_candidates(
     filters = {"generation": generation, "operator": operator, "min_score": min_score,
                "max_score": max_score, "sort": sort, "limit": limit, "offset": offset}
     page = state.store.candidate_page(job.id, **filters)
+    # one read for the page's dev evaluations, to say which split each score is on
+    dev = state.store.evaluations_of([i.candidate.id for i in page.items], split="dev")
     return CandidatePageOut(
         total=page.total,
         limit=limit,
         offset=offset,
-        # one small indexed read per row of the page, to say which split each score is on
-        items=[
-            CandidateOut.scored(item, state.store.candidate_evaluations(item.candidate.id))
-            for item in page.items
-        ],
+        items=[CandidateOut.scored(item, dev[item.candidate.id]) for item in page.items],
     )
 
 

@@ -11,7 +11,7 @@ typed against it (and given a fake of that part alone).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -148,6 +148,10 @@ class ReadModels(Protocol):
     def candidate_job_id(self, candidate_id: str) -> str | None: ...
 
     def candidate_evaluations(self, candidate_id: str) -> list[EvaluationRecord]: ...
+
+    def evaluations_of(
+        self, candidate_ids: Sequence[str], split: str | None = None
+    ) -> dict[str, list[EvaluationRecord]]: ...
 
     def outcomes(self, candidate_id: str, split: str) -> list[Outcome]: ...
 

@@ -400,3 +400,18 @@ def candidate_evaluations(session: Session, candidate_id: str) -> list[Evaluatio
         .order_by(EvaluationRow.id)
     )
     return [evaluation_record(r) for r in session.scalars(stmt)]
+
+
+def evaluations_of(
+    session: Session, candidate_ids: Sequence[str], split: str | None
+) -> dict[str, list[EvaluationRecord]]:
+    """Every evaluation of each candidate (on ``split`` only, if given), oldest first."""
+    found: dict[str, list[EvaluationRecord]] = {cid: [] for cid in candidate_ids}
+    if not found:
+        return found
+    stmt = select(EvaluationRow).where(EvaluationRow.candidate_id.in_(list(found)))
+    if split is not None:
+        stmt = stmt.where(EvaluationRow.split == split)
+    for row in session.scalars(stmt.order_by(EvaluationRow.id)):
+        found[row.candidate_id].append(evaluation_record(row))
+    return found

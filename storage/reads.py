@@ -8,6 +8,7 @@ plain records or candidates; the queries themselves are in ``storage.queries`` a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -112,6 +113,14 @@ class ReadStore(StoreBase):
         """Every evaluation of one candidate, in the order they were written."""
         with self._read() as session:
             return q.candidate_evaluations(session, candidate_id)
+
+    def evaluations_of(
+        self, candidate_ids: Sequence[str], split: str | None = None
+    ) -> dict[str, list[EvaluationRecord]]:
+        """The evaluations of many candidates in one read (on ``split`` only, if given), each
+        candidate's oldest first; a candidate without any maps to an empty list."""
+        with self._read() as session:
+            return q.evaluations_of(session, candidate_ids, split)
 
     def outcomes(self, candidate_id: str, split: str) -> list[Outcome]:
         """Per-example results of a candidate scored in the final phase on ``split``, in example

@@ -265,6 +265,24 @@ def test_write_batch_round_trip(store: Store) -> None:
     assert job_row is not None and (job_row.status, job_row.best_candidate_id) == ("running", "c")
 
 
+def test_evaluations_of_many_candidates_in_one_read(store: Store) -> None:
+    job = new_job(store)
+    store.write_batch(job, candidates=[cand("a", 0), cand("b", 0), cand("c", 0)], evaluations=[
+        EvaluationRecord("a", "dev", 0.8, 20, 0, "s1", 0),
+        EvaluationRecord("b", "dev", 0.5, 20, 0, "s1", 0),
+        EvaluationRecord("a", "dev", 0.6, 100),
+        EvaluationRecord("a", "test", 0.7, 200),
+    ])
+    found = store.evaluations_of(["a", "b", "c"], split="dev")
+    assert [(e.value, e.n, e.subset) for e in found["a"]] == [(0.8, 20, "s1"), (0.6, 100, None)]
+    assert [e.value for e in found["b"]] == [0.5]
+    assert found["c"] == []
+    assert [e.split for e in store.evaluations_of(["a"])["a"]] == ["dev", "dev", "test"]
+    assert store.evaluations_of([]) == {}
+    # the same records the one-candidate read gives
+    assert store.evaluations_of(["a"])["a"] == store.candidate_evaluations("a")
+
+
 AT = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 IST = timezone(timedelta(hours=5, minutes=30))  # a non-UTC offset, to be normalised
 
