@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +16,10 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 os.environ.setdefault("EVO_EXECUTOR", "inprocess")
+# The default store lives in EVO_HOME (else the user's data folder): a test that falls back on
+# it, or a command it starts, writes into a folder of this run, removed at its end.
+os.environ["EVO_HOME"] = tempfile.mkdtemp(prefix="evo-test-home-")
+atexit.register(shutil.rmtree, os.environ["EVO_HOME"], ignore_errors=True)
 # Test clusters live on loopback and come and go within one process; one auth mode for all of
 # them (a process that switches modes between clusters cannot start actors on the second).
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evo.app.compare import Run, run_specs
-from evo.app.settings import Settings
+from evo.app.settings import Settings, default_database_url, default_store_path
 from evo.events import InProcessBus, JobEnded
 from evo.llm import LLMClient
 from evo.programs import ProgramTask
@@ -59,6 +59,8 @@ def optimize(
     task = load_task(spec.task, base_dir=spec._base_dir)
     check_job(spec, task, capacity=None if clients else capacity.cluster_capacity(settings))
     own_store = store is None
+    if own_store and settings.database_url == default_database_url():
+        default_store_path().parent.mkdir(parents=True, exist_ok=True)  # on first use
     store = store or Store(settings.database_url)
     bus = make_bus(settings)
     for fn in subscribe:

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def evo_home() -> Path:
+    """The folder Evo keeps its data in: ``EVO_HOME``, else the user's data folder (the same
+    wherever a command runs, so a job run from one folder is found from any other)."""
+    if home := os.environ.get("EVO_HOME"):
+        return Path(home).expanduser().absolute()
+    import platformdirs
+
+    return platformdirs.user_data_path("evo")
+
+
+def default_store_path() -> Path:
+    return evo_home() / "evo.db"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_store_path()}"
 
 
 def _login_name() -> str:
@@ -20,7 +40,11 @@ def _login_name() -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EVO_", extra="ignore")
 
-    database_url: str = Field("sqlite:///./evo.db", description="SQLAlchemy URL of the store")
+    database_url: str = Field(
+        default_factory=default_database_url,
+        description="SQLAlchemy URL of the store (default: evo.db in EVO_HOME, else in the "
+        "user's data folder)",
+    )
     owner: str = Field(
         default_factory=lambda: _login_name(),
         description="owner of jobs run or submitted from the command line: an API key of this "
