@@ -3,12 +3,13 @@ inside the driver's process; ``PoolFactory`` builds a job's pools and closes the
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from evo.app.settings import Settings
@@ -16,13 +17,16 @@ from evo.llm import LLMClient
 from evo.spec import ModelSpec
 from workers import capacity
 from workers.lease import JobStopped
-from workers.pool import LocalWorker, Pool
+from workers.pool import LocalWorker, Pool, PoolExhausted
 
 log = logging.getLogger(__name__)
 
 
 def init_ray(settings: Settings) -> None:
-    """Connect to ``EVO_RAY_ADDRESS``, or start a local cluster, once per process."""
+    """Connect to ``EVO_RAY_ADDRESS``, or start a local cluster, once per process.
+
+    Quietly: Ray's start-up notices (the authentication mode, a SIGTERM handler it does not
+    set from a thread) would break into a command's output; its errors still show."""
     import ray
 
     if not ray.is_initialized():
@@ -32,18 +36,43 @@ def init_ray(settings: Settings) -> None:
             # and at 15 they lose the CPU to any other process on the machine (3x slower with
             # one busy neighbour on 2 cores). A cluster Evo joins keeps its own setting.
             extra["_system_config"] = {"worker_niceness": 0}
-        ray.init(
-            address=settings.ray_address,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-            **extra,
-        )
+        _keep_own_signal_handlers()
+        with _ray_log_level(logging.ERROR):
+            ray.init(
+                address=settings.ray_address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                **extra,
+            )
         # What exists now (imported modules, Ray's state) lives as long as the process; moved
         # out of the collector's sight, a full collection no longer walks it: ~100 ms pauses
         # of the event loop, several per job, each one holding back every call in flight.
         gc.collect()
         gc.freeze()
+
+
+def _keep_own_signal_handlers() -> None:
+    """Ray's core installs a native handler for SIGTERM (among crash signals) in the process
+    that connects, which prints a stack dump before passing the signal on: a service stopped by
+    SIGTERM would print it on every clean stop. This process keeps its own handlers; Ray's
+    workers keep theirs, for real crashes."""
+    from ray._private import ray_constants
+
+    if hasattr(ray_constants, "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"):
+        ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+
+
+@contextlib.contextmanager
+def _ray_log_level(level: int) -> Iterator[None]:
+    """Ray's own logger (it has its own handler) at ``level`` for the time of the block."""
+    ray_log = logging.getLogger("ray")
+    before = ray_log.level
+    ray_log.setLevel(max(level, before))
+    try:
+        yield
+    finally:
+        ray_log.setLevel(before)
 
 
 class PoolFactory:
@@ -145,7 +174,12 @@ class PoolFactory:
                     inner = getattr(cause, "cause", cause)
                     if isinstance(inner, Exception) and not isinstance(inner, RayError):
                         raise inner from exc
-                    raise
+                    # its process died (out of memory, killed): the job fails with the reason
+                    # in one line, as it does when every worker dies later
+                    first = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
+                    raise PoolExhausted(
+                        f"a model worker died while it started: {type(exc).__name__}: "
+                        f"{first.strip()}") from exc
             if self.stopping is not None and self.stopping.is_set():
                 raise JobStopped("stopped")
             if model.provider != "local":
