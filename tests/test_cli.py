@@ -148,7 +148,10 @@ def test_a_job_the_local_cluster_cannot_hold_is_refused_before_it_starts(
 
 
 def test_unknown_job_and_format(tmp_path: Path, db: str) -> None:
-    assert_clean_error(evo("show", "abcdef12", db=db, cwd=tmp_path), "no job 'abcdef12'")
+    assert_clean_error(evo("show", "abcdef12", db=db, cwd=tmp_path), "no store at")
+    assert evo("db", "upgrade", db=db, cwd=tmp_path).returncode == 0
+    assert_clean_error(evo("show", "abcdef12", db=db, cwd=tmp_path),
+                       f"no job 'abcdef12' in the store at {tmp_path / 'cli.db'}")
     assert_clean_error(evo("export", "abcdef12", "-f", "docx", db=db, cwd=tmp_path),
                        "unknown format 'docx'")
 
@@ -239,8 +242,11 @@ def test_a_worker_stopped_leaves_no_process_of_the_ray_cluster_it_started(
         assert len(started) > 3, started  # the worker, and Ray's head processes and agents
     finally:
         worker.send_signal(signal.SIGTERM)
-        _, errs = worker.communicate(timeout=60)
+        out, errs = worker.communicate(timeout=60)
     assert worker.returncode == 0, errs
+    # one line for the stop: no native stack dump from Ray's signal handler, nothing on stderr
+    assert out.splitlines()[-1] == "stopping: running jobs are interrupted and will resume"
+    assert errs == ""
     time.sleep(2)
     left = marked("EVO_TEST_MARK", mark)
     assert left == [], [Path(f"/proc/{pid}/cmdline").read_bytes()[:60] for pid in left]
@@ -253,10 +259,11 @@ def test_submit_refuses_inline_keys_and_db_commands(tmp_path: Path, db: str) -> 
     out = evo("submit", str(spec), db=db, cwd=tmp_path)
     assert out.returncode == 2 and "inline api_key" in out.stderr
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
-    assert "empty" in evo("db", "current", db=fresh, cwd=tmp_path).stdout
+    assert_clean_error(evo("db", "current", db=fresh, cwd=tmp_path), "no store at")
     up = evo("db", "upgrade", db=fresh, cwd=tmp_path)
     assert up.returncode == 0 and "empty →" in up.stdout
     assert "nothing to do" in evo("db", "upgrade", db=fresh, cwd=tmp_path).stdout
+    assert "newest" in evo("db", "current", db=fresh, cwd=tmp_path).stdout
 
 
 def test_bench_runs_a_benchmark_script_with_its_own_options(tmp_path: Path, db: str) -> None:

@@ -12,13 +12,16 @@ import sys
 import typer
 
 from evo.app import cli_inspect, cli_queue, cli_run, cli_service
-from evo.app.cli_common import UserError, err
+from evo.app.cli_common import Command, Group, JobFailed, UserError, err, store_location
 
 app = typer.Typer(
+    cls=Group,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Evo: evolutionary prompt optimization on any OpenAI-compatible or local model.",
+    help="Evo: evolutionary prompt optimization on any OpenAI-compatible or local model.\n\n"
+    f"Jobs are kept in the store at {store_location()} "
+    "(EVO_DATABASE_URL or --db names another; EVO_HOME moves the default folder).",
 )
 
 # Registered here, in the order `evo --help` lists them.
@@ -27,12 +30,41 @@ for command in (
     cli_queue.requeue, cli_queue.worker, cli_queue.reap, cli_run.compare, cli_inspect.jobs,
     cli_inspect.show, cli_inspect.export,
 ):
-    app.command()(command)
-app.command(context_settings=cli_run.BENCH_CONTEXT)(cli_run.bench)
+    app.command(cls=Command)(command)
+app.command(cls=Command, context_settings=cli_run.BENCH_CONTEXT)(cli_run.bench)
 for command in (cli_inspect.tasks, cli_inspect.algorithms, cli_service.serve):
-    app.command()(command)
+    app.command(cls=Command)(command)
 app.add_typer(cli_service.db_app, name="db")
 app.add_typer(cli_service.keys_app, name="keys")
+
+
+class _FirstLine(logging.Formatter):
+    """One line per warning: errors from Ray carry pages of detail that would bury the live
+    progress line (an exception is named, not traced). Errors keep their traceback (a bug to
+    report)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.ERROR:
+            return super().format(record)
+        line = _first_line(record.getMessage())
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            line += f" ({type(exc).__name__}: {_first_line(str(exc))})"
+        short = logging.makeLogRecord({**record.__dict__, "msg": line, "args": None,
+                                       "exc_info": None, "exc_text": None})
+        return super().format(short)
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_FirstLine("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    # a failed job's reason is printed once, at the end, with what to do next
+    logging.getLogger("workers.reasons").setLevel(logging.ERROR)
 
 
 def main() -> None:
@@ -43,9 +75,15 @@ def main() -> None:
     from workers.capacity import CannotSchedule
     from workers.pool import PoolExhausted
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     try:
         app(standalone_mode=False)
+    except JobFailed as exc:
+        err.print("[bold red]error:[/] ", end="")
+        err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
+        err.print(f"continue it with: evo resume {exc.job_id[:8]}", highlight=False,
+                  markup=False, soft_wrap=True)
+        sys.exit(2)
     except (UserError, SpecError, TaskError, LLMUnavailable, CannotSchedule,
             PoolExhausted) as exc:
         err.print("[bold red]error:[/] ", end="")

@@ -11,8 +11,10 @@ from evo.app.cli_common import (
     DbOption,
     JobArg,
     UserError,
+    checked_job,
     console,
     db_settings,
+    find_job,
     open_store,
     spec_path,
 )
@@ -27,16 +29,16 @@ def submit(
     db: DbOption = None,
 ) -> None:
     """Queue a job for the service (`evo worker` or `evo serve`) to run."""
-    from evo.spec_io import load_spec
     from workers import jobs as job_rules
 
-    parsed = load_spec(spec_path(spec), set_ or ())
+    # the cluster of the service that will run it is not known here
+    parsed, task = checked_job(spec_path(spec), set_ or [], capacity=None)
     if parsed.models.task.api_key or (parsed.models.meta and parsed.models.meta.api_key):
         raise UserError("a queued job cannot carry an inline api_key (it is never stored); "
                         "name an environment variable with api_key_env instead")
     settings = db_settings(db)
-    with open_store(settings.database_url) as store:
-        job = job_rules.submit(store, parsed, owner=settings.owner)
+    with open_store(settings.database_url, create=True) as store:
+        job = job_rules.create(store, parsed, task.name, owner=settings.owner)
     console.print(f"job [bold]{job.id}[/] queued")
 
 
@@ -45,8 +47,9 @@ def _control(action: str, job: str, db: str | None) -> None:
 
     act = {"cancel": job_rules.cancel, "pause": job_rules.pause, "resume": job_rules.requeue}
     with open_store(db) as store:
+        found = find_job(store, job)  # "no job" says which store was looked in
         try:
-            record = act[action](store, job)
+            record = act[action](store, found.id)
         except (job_rules.JobNotFound, job_rules.JobConflict) as exc:
             raise UserError(str(exc)) from None
     if record.control:
@@ -85,8 +88,9 @@ def worker(
         int | None, typer.Option(help="jobs run at once (default EVO_MAX_JOBS)")
     ] = None,
 ) -> None:
-    """Run queued jobs from the store until stopped (Ctrl-C or SIGTERM: running jobs are
-    interrupted and resume from their checkpoints at the next start)."""
+    """Run queued jobs from the store until stopped by Ctrl-C or SIGTERM.
+
+    Running jobs are then interrupted, and resume from their checkpoints at the next start."""
     import signal
     import threading
 
@@ -103,7 +107,7 @@ def worker(
     settings = db_settings(db)
     if max_jobs:
         settings = settings.model_copy(update={"max_jobs": max_jobs})
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, create=True)
     service = JobService(store, settings)
     service.on_end.append(lambda job_id, status: console.print(f"job {job_id} {status}"))
     try:
@@ -126,8 +130,9 @@ def reap(
                      "ago (for a process you know is gone)"),
     ] = None,
 ) -> None:
-    """Take over running jobs whose lease ran out: they become interrupted (then `evo resume`
-    them), and whatever still runs them can write nothing more."""
+    """Take over running jobs whose lease ran out, as interrupted.
+
+    Then `evo resume` them; whatever still runs them can write nothing more."""
     from workers.runner import reap as reap_jobs
 
     with open_store(db) as store:

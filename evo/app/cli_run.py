@@ -3,22 +3,56 @@ compare algorithms, run a benchmark."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from evo.app.cli_common import (
     DbOption,
     JobArg,
+    JobFailed,
     UserError,
+    checked_job,
     console,
     db_settings,
     err,
+    find_job,
     open_store,
     spec_path,
 )
 from evo.app.progress import ProgressDisplay, leaderboard_table
+
+
+class _Outcome:
+    """The id and end of the job a command runs here, as its events tell them: a job that
+    fails raises its error, and the message needs the job's id and stored reason."""
+
+    def __init__(self) -> None:
+        self.job_id: str | None = None
+        self.failed: str | None = None  # the reason stored with a job that failed
+
+    def on_event(self, event: Any) -> None:
+        from evo.events import JobEnded
+
+        self.job_id = self.job_id or event.job_id
+        if isinstance(event, JobEnded) and event.status == "failed":
+            self.failed = event.reason or "no reason given"
+
+
+@contextmanager
+def _reporting_failure() -> Iterator[Callable[[Any], None]]:
+    """Turns the error of a job that failed here into ``JobFailed`` (its id and reason, for a
+    one-line message and the command that continues it); yields the event subscriber."""
+    outcome = _Outcome()
+    try:
+        yield outcome.on_event
+    except Exception:
+        if outcome.job_id is None or outcome.failed is None:
+            raise  # no job was stored, or it did not fail: the error says it all
+        raise JobFailed(outcome.job_id, outcome.failed) from None
 
 
 def run(
@@ -31,20 +65,20 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
 ) -> None:
     """Run a job to the end: live progress, then the leaderboard and the job id."""
+    from workers.capacity import cluster_capacity
     from workers.runner import optimize
 
     settings = db_settings(db)
-    path = spec_path(spec)
-    store = open_store(settings.database_url)
+    job_spec, _ = checked_job(spec_path(spec), set_ or [], cluster_capacity(settings))
+    store = open_store(settings.database_url, create=True)
     display = ProgressDisplay(console, enabled=not quiet)
     try:
-        with display:
+        with _reporting_failure() as on_event, display:
             result = optimize(
-                path,
-                overrides=set_ or (),
+                job_spec,
                 store=store,
                 settings=settings,
-                subscribe=[display.on_event],
+                subscribe=[display.on_event, on_event],
             )
     finally:
         store.close()
@@ -62,7 +96,7 @@ def resume(
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
 ) -> None:
-    """Continue an interrupted (or failed, or cancelled) job from its last checkpoint."""
+    """Continue an interrupted, failed or cancelled job from its last checkpoint."""
     from workers.runner import CannotResume
     from workers.runner import resume as resume_job
 
@@ -70,8 +104,10 @@ def resume(
     store = open_store(settings.database_url)
     display = ProgressDisplay(console, enabled=not quiet)
     try:
-        with display:
-            result = resume_job(job, store=store, settings=settings, subscribe=[display.on_event])
+        record = find_job(store, job)
+        with _reporting_failure() as on_event, display:
+            result = resume_job(record.id, store=store, settings=settings,
+                                subscribe=[display.on_event, on_event])
     except CannotResume as exc:
         raise UserError(str(exc)) from None
     finally:
@@ -101,6 +137,7 @@ def compare(
     ] = False,
 ) -> None:
     """Run several algorithms on one task with one budget and compare them in one table.
+
     Runs whose exact spec already completed in the store are reused, so an interrupted
     comparison continues where it stopped."""
     from rich.table import Table
@@ -116,7 +153,7 @@ def compare(
         to_csv,
         to_markdown,
     )
-    from evo.spec_io import load_spec
+    from workers.capacity import cluster_capacity
     from workers.runner import compare_runs
 
     names = [a.strip() for a in algorithms.split(",") if a.strip()]
@@ -125,8 +162,8 @@ def compare(
             get_algorithm(name)
         except UnknownAlgorithm as exc:
             raise UserError(str(exc)) from None
-    base = load_spec(spec_path(spec), set_ or ())
     settings = db_settings(db)
+    base, _ = checked_job(spec_path(spec), set_ or [], cluster_capacity(settings))
     title = (f"{base.task if isinstance(base.task, str) else 'task'} · "
              f"budget {base.budget.calls} calls · {repeats} run(s) each")
     total = len(names) * repeats
@@ -141,7 +178,7 @@ def compare(
         if csv_out:
             csv_out.write_text(to_csv(rows))
 
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, create=True)
     try:
         runs = compare_runs(
             base,

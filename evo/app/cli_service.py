@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from evo.app.cli_common import DbOption, UserError, console, db_settings, err, open_store
+from evo.app.cli_common import (
+    Command,
+    DbOption,
+    Group,
+    UserError,
+    console,
+    db_settings,
+    err,
+    open_store,
+    sqlite_file,
+)
 
 
 def serve(
@@ -17,38 +27,59 @@ def serve(
     db: DbOption = None,
 ) -> None:
     """Serve the REST API (under /api/v1; schema at /api/v1/docs) and run submitted jobs."""
+    import signal
+
     import uvicorn
 
     from api import create_app
 
     settings = db_settings(db)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, create=True)
     if not store.api_keys():
         err.print("no API keys yet: make one with `evo keys create NAME --admin`")
     console.print(f"dashboard on http://{host}:{port}/ · API on http://{host}:{port}/api/v1 "
                   f"from {store.url} "
                   f"({settings.max_jobs} job(s) at a time, {settings.executor} executor)")
+    # uvicorn shuts down on SIGTERM as on Ctrl-C, then raises the signal again for the handler
+    # it found: as KeyboardInterrupt, the stop ends here, with one line, and status 0
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         # a stream left open must not hold up shutdown: running jobs stop and resume later
         uvicorn.run(create_app(store, settings), host=host, port=port,
-                    timeout_graceful_shutdown=10, log_level="info")
-    except KeyboardInterrupt:  # uvicorn passes Ctrl-C on once it has shut down cleanly
+                    timeout_graceful_shutdown=10, log_config=_uvicorn_logging(), log_level=None)
+    except KeyboardInterrupt:
         pass
     finally:
         store.close()
-    console.print("stopped: running jobs were interrupted and will resume")
+    console.print("evo serve stopped: running jobs were interrupted and resume at the next start",
+                  soft_wrap=True)
 
 
-db_app = typer.Typer(no_args_is_help=True, help="The store's schema: migrate, show version.")
+def _uvicorn_logging() -> dict:
+    """uvicorn's logging, without its start and stop notices (this command says where it
+    listens, and that it stopped); requests are still logged, and so are errors."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["uvicorn.error"]["level"] = "WARNING"
+    return config
 
 
-@db_app.command("upgrade")
+db_app = typer.Typer(cls=Group, no_args_is_help=True,
+                     help="The store's schema: migrate, show version.")
+
+
+@db_app.command("upgrade", cls=Command)
 def db_upgrade(db: DbOption = None) -> None:
     """Bring the store's schema to the newest migration (stores also do so when opened)."""
     from storage import Store
     from storage.db import current_revision
 
     settings = db_settings(db)
+    if (path := sqlite_file(settings.database_url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     with Store(settings.database_url, upgrade=False) as store:
         before = current_revision(store.engine)
         store.upgrade()
@@ -57,22 +88,21 @@ def db_upgrade(db: DbOption = None) -> None:
                       if before != after else f"{store.url}: at {after}, nothing to do")
 
 
-@db_app.command("current")
+@db_app.command("current", cls=Command)
 def db_current(db: DbOption = None) -> None:
     """The migration the store is at, and the newest one."""
-    from storage import Store
     from storage.db import current_revision, head_revision
 
     settings = db_settings(db)
-    with Store(settings.database_url, upgrade=False) as store:
+    with open_store(settings.database_url, upgrade=False) as store:
         now = current_revision(store.engine)
     console.print(f"{store.url}: at {now or 'nothing (empty)'}; newest {head_revision()}")
 
 
-keys_app = typer.Typer(no_args_is_help=True, help="API keys for `evo serve`.")
+keys_app = typer.Typer(cls=Group, no_args_is_help=True, help="API keys for `evo serve`.")
 
 
-@keys_app.command("create")
+@keys_app.command("create", cls=Command)
 def keys_create(
     name: Annotated[str, typer.Argument(help="whose key: the owner of the jobs it submits")],
     admin: Annotated[bool, typer.Option("--admin", help="may see and act on every job")] = False,
@@ -81,7 +111,7 @@ def keys_create(
     """Make a key and print it (once: only a hash of it is stored)."""
     from api import keys
 
-    with open_store(db) as store:
+    with open_store(db, create=True) as store:
         try:
             record, token = keys.create_key(store, name, admin=admin)
         except keys.KeyProblem as exc:
@@ -91,7 +121,7 @@ def keys_create(
     sys.stdout.write(token + "\n")
 
 
-@keys_app.command("list")
+@keys_app.command("list", cls=Command)
 def keys_list(db: DbOption = None) -> None:
     """The keys: name, first characters, admin or not, when made and revoked."""
     from rich.table import Table
@@ -110,7 +140,7 @@ def keys_list(db: DbOption = None) -> None:
     console.print(table)
 
 
-@keys_app.command("revoke")
+@keys_app.command("revoke", cls=Command)
 def keys_revoke(
     name: Annotated[str, typer.Argument(help="revoke every active key of this name")],
     db: DbOption = None,
