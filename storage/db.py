@@ -11,7 +11,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, make_url
 
-DEFAULT_URL = "sqlite:///./evo.db"
+from evo.paths import default_database_url
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Any constant works; it only has to be the same for every process migrating one database.
@@ -24,7 +25,7 @@ BINARY_OPTION = "evo_binary"
 
 
 def resolve_url(url: str | None) -> URL:
-    parsed = make_url(url or os.environ.get("EVO_DATABASE_URL") or DEFAULT_URL)
+    parsed = make_url(url or os.environ.get("EVO_DATABASE_URL") or default_database_url())
     if parsed.drivername == "postgresql":
         # psycopg 3 is the driver the project ships; the bare scheme would pick psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")

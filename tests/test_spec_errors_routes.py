@@ -95,8 +95,9 @@ def test_a_job_id_may_be_shortened_to_four_characters(tmp_path: Path, columns: i
         "abcdf2222222); give more of the id")
     short = evo("pause", "abc", cwd=tmp_path, columns=columns)
     assert short.returncode == 2
-    assert " ".join(short.stderr.split()) == (
-        "error: no job 'abc' (a job id may be shortened to a prefix of at least 4 characters)")
+    assert " ".join(short.stderr.split()).startswith(
+        "error: no job 'abc' (a job id may be shortened to a prefix of at least 4 characters) "
+        f"in the store at {tmp_path / 'evo.db'} (the default store is ")
 
 
 # --- the API -----------------------------------------------------------------------------------

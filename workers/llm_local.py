@@ -26,6 +26,7 @@ from typing import Any
 
 import llama_cpp
 import numpy as np
+from llama_cpp._utils import suppress_stdout_stderr
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from evo.llm import LABEL_TOP_K, LLMRequest, LLMResponse, LLMUnavailable, label_scores
@@ -63,7 +64,9 @@ def training_context(model_path: str | None) -> int | None:
         path = model_path or bundled_model_path()
         if not Path(path).is_file():
             return None
-        vocab = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+        # llama.cpp warns on stderr about the context of a vocabulary-only load: noise here
+        with suppress_stdout_stderr(disable=False):
+            vocab = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
     except (LLMUnavailable, ValueError, RuntimeError):
         return None
     meta = vocab.metadata

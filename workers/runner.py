@@ -211,9 +211,14 @@ def resume(
     """Continue a stored job from its last checkpoint (``evo resume``): one that stopped, or
     one still marked running whose lease has run out (its process is gone)."""
     settings = settings or Settings()
-    job = store.get_job(job_ref)
+    from storage.jobs import missing_job
+
+    try:
+        job = store.get_job(job_ref)
+    except ValueError as exc:  # an ambiguous prefix: the message lists what it matches
+        raise CannotResume(str(exc)) from None
     if job is None:
-        raise CannotResume(f"no job {job_ref!r} in {store.url}")
+        raise CannotResume(f"{missing_job(job_ref)} in {store.url}")
     if job.status not in RESUMABLE:
         raise CannotResume(_why_not(job.id, job))
     spec = parse_spec(job.spec)
