@@ -30,8 +30,13 @@ class ModelSpec(BaseModel):
     )
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)
-    n_ctx: int = Field(2048, ge=256)
+    n_ctx: int = Field(2048, ge=256, description="local: context of one sequence, in tokens")
     threads: int = Field(1, ge=1, le=64, description="llama.cpp threads per local worker")
+    parallel: int = Field(
+        8, ge=1, le=64, description="local: sequences a worker decodes side by side (the "
+        "examples of a prompt, the samples of a meta-prompt); its KV cache holds "
+        "(parallel + 2) x n_ctx tokens",
+    )
     rpm: int | None = Field(None, ge=1, description="requests per minute to this endpoint")
     tpm: int | None = Field(None, ge=1, description="tokens per minute to this endpoint")
 

@@ -13,7 +13,7 @@ import pytest
 
 from evo.llm import LABEL_TOP_K, LLMRequest, LLMUnavailable, Message, label_scores
 from workers.llm import make_client
-from workers.llm_local import LocalLlamaClient, _batches, bundled_model_path
+from workers.llm_local import LocalLlamaClient, bundled_model_path
 
 pytestmark = pytest.mark.model
 
@@ -130,12 +130,6 @@ def test_reuse_across_batch_boundaries_does_not_change_scores() -> None:
         cold.close()
 
 
-def test_batches_never_end_with_a_single_token() -> None:
-    assert [len(b) for b in _batches(list(range(65)), 32)] == [32, 31, 2]
-    assert [len(b) for b in _batches(list(range(64)), 32)] == [32, 32]
-    assert [len(b) for b in _batches([7], 32)] == [1]
-
-
 def test_generation_reuses_the_prefix_of_a_scored_prompt(client: LocalLlamaClient) -> None:
     client.call_sync(review_request(REVIEWS[2][0]))
     gen = LLMRequest(messages=review_request(REVIEWS[2][0]).messages, max_tokens=4)
@@ -146,7 +140,7 @@ def test_generation_reuses_the_prefix_of_a_scored_prompt(client: LocalLlamaClien
 def test_label_scores_are_the_core_rule_over_the_top_20(client: LocalLlamaClient) -> None:
     request = review_request(REVIEWS[3][0])
     r = client.call_sync(request)
-    _, logprobs = client._load_prompt(client._prompt_tokens(request))
+    logprobs = client.next_logprobs([request])[0]
     top = client.top_logprobs(logprobs)
     assert len(top) <= LABEL_TOP_K and [lp for _, lp in top] == sorted(
         (lp for _, lp in top), reverse=True

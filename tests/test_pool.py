@@ -22,7 +22,13 @@ class RecordingWorker:
 
 
 def req(prompt: str, example: int) -> LLMRequest:
-    return LLMRequest((Message("user", f"{prompt}\n\nInput: example {example}"),))
+    """An evaluation request, grouped by its candidate prompt as tasks make them."""
+    return LLMRequest((Message("user", f"{prompt}\n\nInput: example {example}"),), group=prompt)
+
+
+def meta(prompt: str, sample: int) -> LLMRequest:
+    """A meta-prompt sample: no group, no labels."""
+    return LLMRequest((Message("user", prompt),), temperature=0.8, sample=sample)
 
 
 async def test_answers_come_back_in_request_order() -> None:
@@ -41,6 +47,21 @@ async def test_one_prompt_stays_on_one_worker_when_balanced() -> None:
     for w in workers:
         for batch in w.batches:  # a batch never mixes prompts, so the prefix is reused within it
             assert len({r.affinity_key() for r in batch}) == 1
+
+
+async def test_meta_prompt_samples_are_shared_evenly_whatever_their_prompts() -> None:
+    # a local model samples a batch side by side, so samples of many meta-prompts go out in one
+    # even share per worker instead of one batch per prompt on its home worker
+    workers = [RecordingWorker("a", 0.01), RecordingWorker("b", 0.01)]
+    pool = Pool(workers, model="m", batch_size=16)
+    requests = [meta(f"write a prompt like {p}", 0) for p in range(10)]
+    requests += [req("the candidate", e) for e in range(4)]
+    answers = await pool.call_many(requests)
+    assert [a.text.split(":", 1)[1] for a in answers] == [r.messages[-1].content for r in requests]
+    drawn = [[r for r in b if r.group is None] for w in workers for b in w.batches]
+    assert sorted(len(b) for b in drawn if b) == [5, 5]
+    assert all(not b or len(b) == len(batch) for b, batch in
+               zip(drawn, [b for w in workers for b in w.batches], strict=True))  # never mixed
 
 
 async def test_idle_worker_steals_from_a_busy_one() -> None:

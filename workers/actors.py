@@ -26,6 +26,9 @@ class LLMWorker:
         self.client = make_client(model, Settings(redis_url=redis_url))
 
     async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
+        together = getattr(self.client, "call_batch", None)
+        if together is not None:  # a local model decodes a batch side by side
+            return list(await together(requests))
         return list(await fan_out(*(self.client.call(r) for r in requests)))
 
     def describe(self) -> tuple[str, str]:

@@ -34,7 +34,8 @@ def make_client(spec: ModelSpec, settings: Settings | None = None) -> LLMClient:
     if spec.provider == "local":
         from workers.llm_local import LocalLlamaClient
 
-        return LocalLlamaClient(spec.model, n_ctx=spec.n_ctx, threads=spec.threads)
+        return LocalLlamaClient(spec.model, n_ctx=spec.n_ctx, threads=spec.threads,
+                                parallel=spec.parallel)
 
     if not spec.model:
         raise LLMUnavailable("provider 'openai' needs a model name (models[].model)")

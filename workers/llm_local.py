@@ -3,9 +3,11 @@
 One ``LocalLlamaClient`` owns one model instance, which is not re-entrant: calls are serialized by a
 lock, and ``call`` runs the blocking work in a worker thread so the event loop stays free.
 
-llama.cpp keeps the KV cache of the last evaluated tokens. Evaluation prompts share long prefixes
-(system prompt, candidate prompt, few-shot block), so both generation and label scoring evaluate
-only the tokens after the longest prefix shared with what is already in the context.
+Requests are decoded by ``Streams`` (``workers/llm_local_streams.py``): the prefix a batch of
+requests shares (chat template, candidate prompt, few-shot block) is decoded once, kept for the
+next batch, and copied to one KV stream per request; the examples of a batch are then decoded
+side by side in one ``llama_decode``, and the samples of a meta-prompt are drawn in parallel. A
+request gets the same answer alone or in any batch.
 
 A request is evaluated as the core built it: its messages through the model's own chat template
 (the one llama.cpp's OpenAI-compatible server applies to the same file), nothing added. Label
@@ -21,6 +23,7 @@ import functools
 import importlib.util
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,8 @@ from llama_cpp._utils import suppress_stdout_stderr
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from evo.llm import LABEL_TOP_K, LLMRequest, LLMResponse, LLMUnavailable, label_scores
+from workers.llm_local_streams import Draw, Streams
+from workers.sampling import Sampler
 
 # Fallback when a GGUF carries no chat template (ChatML, the most common convention).
 _CHATML = (
@@ -82,7 +87,7 @@ def _seed_for(request: LLMRequest, model: str, base: int) -> int:
     return (int(request.cache_key(model)[:8], 16) ^ base) & 0x7FFFFFFF
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
+def log_softmax(logits: np.ndarray) -> np.ndarray:
     x = logits.astype(np.float64)
     x -= x.max()
     return x - np.log(np.exp(x).sum())
@@ -92,8 +97,10 @@ class LocalLlamaClient:
     """Generation and label scoring with a GGUF model on the CPU.
 
     ``seed`` varies the per-call sampling seeds, which are otherwise derived from each request
-    (a request's own ``seed`` wins). ``n_batch`` is llama.cpp's evaluation batch size.
-    ``reuse_prefix=False`` evaluates every prompt from scratch (for measuring what reuse gains).
+    (a request's own ``seed`` wins). ``n_ctx`` is the context of one sequence; ``parallel``
+    sequences are decoded together (see ``Streams`` for the memory this takes); ``n_batch``
+    bounds the tokens of one decode.
+    ``reuse_prefix=False`` decodes every prompt whole (for measuring what sharing gains).
     """
 
     supports_label_scoring = True
@@ -105,8 +112,9 @@ class LocalLlamaClient:
         n_ctx: int = 2048,
         threads: int = 1,
         seed: int = 0,
-        n_batch: int = 512,
+        parallel: int = 8,
         reuse_prefix: bool = True,
+        n_batch: int | None = None,
     ) -> None:
         path = Path(model_path or bundled_model_path())
         if not path.is_file():
@@ -114,64 +122,82 @@ class LocalLlamaClient:
         self.model_path = str(path)
         self.model = path.stem
         try:
+            # the weights, the tokenizer and the chat template; decoding happens in Streams
             self._llm = llama_cpp.Llama(
-                model_path=self.model_path,
-                n_ctx=n_ctx,
-                n_batch=n_batch,
-                n_threads=threads,
-                n_threads_batch=threads,
-                seed=seed,
-                logits_all=False,
-                verbose=False,
+                model_path=self.model_path, n_ctx=64, n_batch=64, n_threads=threads,
+                n_threads_batch=threads, seed=seed, logits_all=False, verbose=False,
             )
+            self._streams = Streams(self._llm, parallel=parallel, n_ctx=n_ctx, threads=threads,
+                                    reuse_prefix=reuse_prefix, n_batch=n_batch)
         except (ValueError, RuntimeError) as exc:
             raise LLMUnavailable(f"cannot load model {path}: {exc}") from exc
+        self.n_ctx = n_ctx
         self._seed = seed
-        self._reuse = reuse_prefix
         self._closed = False
         self._lock = threading.Lock()
-        self._n_vocab = self._llm.n_vocab()
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         meta = self._llm.metadata
         bos_id, eos_id = self._llm.token_bos(), self._llm.token_eos()
         self._bos = self._token_text(bos_id)
         eos = self._token_text(eos_id)
         template = meta.get("tokenizer.chat_template") or _CHATML
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=self._bos)
-        self._template_stop = [eos] if eos else []
         self._add_bos = meta.get("tokenizer.ggml.add_bos_token", "false") == "true"
-        self._exact_upto = 0  # cached rows computed in batches of two or more tokens
 
     # -- public API --------------------------------------------------------------------------
 
     async def call(self, request: LLMRequest) -> LLMResponse:
-        return await asyncio.to_thread(self.call_sync, request)
+        return (await self.call_batch([request]))[0]
+
+    async def call_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        return await asyncio.to_thread(self.call_batch_sync, requests)
 
     def call_sync(self, request: LLMRequest) -> LLMResponse:
-        """Blocking call; safe from any thread (one at a time per model)."""
+        """Blocking call; safe from any thread (one batch at a time per model)."""
+        return self.call_batch_sync([request])[0]
+
+    def call_batch_sync(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Answer a batch: label requests scored side by side, generation requests sampled side
+        by side, each answer the same as the request would get alone."""
         start = time.perf_counter()
+        out: list[LLMResponse | None] = [None] * len(requests)
         with self._lock:
             if self._closed:
                 raise LLMUnavailable(f"client for {self.model} is closed")
-            try:
-                tokens = self._prompt_tokens(request)
-                if request.labels:
-                    response = self._score_labels(request, tokens)
-                else:
-                    response = self._generate(request, tokens)
-            except (ValueError, RuntimeError) as exc:
-                # Too long for the context, a failed decode: this call fails, the job goes on.
-                error = f"{type(exc).__name__}: {exc}"
-                response = LLMResponse(text="", model=self.model, error=error)
-        response.latency_s = time.perf_counter() - start
-        return response
+            tokens: dict[int, list[int]] = {}
+            for i, request in enumerate(requests):
+                try:
+                    tokens[i] = self._prompt_tokens(request)
+                except ValueError as exc:  # too long for the context: this call fails
+                    out[i] = self._failed(exc)
+            scored = [i for i in tokens if requests[i].labels]
+            drawn = [i for i in tokens if not requests[i].labels]
+            for part, run in ((scored, self._score_labels), (drawn, self._generate)):
+                if not part:
+                    continue
+                try:
+                    answers = run([requests[i] for i in part], [tokens[i] for i in part])
+                except (ValueError, RuntimeError) as exc:  # a failed decode: these calls fail
+                    answers = [self._failed(exc) for _ in part]
+                for i, answer in zip(part, answers, strict=True):
+                    out[i] = answer
+        elapsed = time.perf_counter() - start
+        done = [r for r in out if r is not None]
+        for r in done:
+            r.latency_s = elapsed
+        return done
 
     def close(self) -> None:
         with self._lock:
             if not self._closed:
+                self._streams.close()
                 self._llm.close()
                 self._closed = True
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _failed(self, exc: Exception) -> LLMResponse:
+        return LLMResponse(text="", model=self.model, error=f"{type(exc).__name__}: {exc}")
 
     def _token_text(self, token: int) -> str:
         if token < 0:
@@ -188,64 +214,42 @@ class LocalLlamaClient:
         # Some templates write the BOS text themselves; adding it again would double it.
         add_bos = self._add_bos and not (self._bos and text.startswith(self._bos))
         tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
-        if len(tokens) >= self._llm.n_ctx():
-            raise ValueError(f"prompt of {len(tokens)} tokens exceeds n_ctx={self._llm.n_ctx()}")
+        if len(tokens) >= self.n_ctx:
+            raise ValueError(f"prompt of {len(tokens)} tokens exceeds n_ctx={self.n_ctx}")
         return tokens
 
-    def _load_prompt(self, tokens: list[int]) -> tuple[int, np.ndarray]:
-        """Bring the context to exactly ``tokens``, evaluating only what is not cached yet; return
-        how many tokens were reused and the log-probabilities of the next token.
+    def _generate(self, requests: list[LLMRequest], tokens: list[list[int]]) -> list[LLMResponse]:
+        draws = [
+            Draw(t, Sampler(r.temperature, _seed_for(r, self.model, self._seed)), r.max_tokens,
+                 functools.partial(self._stopped, r.stop))
+            for r, t in zip(requests, tokens, strict=True)
+        ]
+        reused = self._streams.sample(draws)
+        out = []
+        for r, d, n in zip(requests, draws, reused, strict=True):
+            generated = d.out[:-1] if d.finish == "stop" and self._is_end(d.out[-1]) else d.out
+            text = _cut(self._text(generated), r.stop)
+            out.append(LLMResponse(
+                text=text,
+                model=self.model,
+                prompt_tokens=len(d.tokens),
+                completion_tokens=len(d.out),
+                meta={"prefix_reused": n, "finish_reason": d.finish},
+            ))
+        return out
 
-        llama.cpp computes a single-token batch with a different kernel (matrix-vector) than a
-        longer one, and the logits differ by up to ~0.4 in log-probability. A batch of two or more
-        gives bit-identical rows whatever its size, so every batch here has at least two tokens and
-        the cache is reused only up to rows that were computed that way: results do not depend on
-        what was evaluated before.
-        """
-        llm = self._llm
-        cached = llm.input_ids[: min(llm.n_tokens, self._exact_upto)]
-        limit = min(len(cached), len(tokens) - 2) if self._reuse else 0
-        keep = 0
-        if limit > 0:
-            diff = np.nonzero(cached[:limit] != np.asarray(tokens[:limit], dtype=cached.dtype))[0]
-            keep = int(diff[0]) if diff.size else limit
-        memory = llama_cpp.llama_get_memory(llm.ctx)
-        if keep > 0 and not llama_cpp.llama_memory_seq_rm(memory, 0, keep, -1):
-            keep = 0  # models without partial cache removal (recurrent) start over
-        if keep == 0:
-            llm.reset()
-        llm.n_tokens = keep
-        for chunk in _batches(tokens[keep:], llm.n_batch):
-            llm.eval(chunk)
-        self._exact_upto = len(tokens)
-        return keep, self._last_logprobs()
+    def _stopped(self, stop: Sequence[str], generated: list[int]) -> str | None:
+        if self._is_end(generated[-1]):
+            return "stop"
+        if stop and _cut(self._text(generated), list(stop)) != self._text(generated):
+            return "stop"
+        return None
 
-    def _last_logprobs(self) -> np.ndarray:
-        logits = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(self._llm.ctx, -1), shape=(self._n_vocab,)
-        )
-        return _log_softmax(logits)
+    def _is_end(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
-    def _generate(self, request: LLMRequest, tokens: list[int]) -> LLMResponse:
-        reused, _ = self._load_prompt(tokens)
-        # The whole prompt is in the context with live logits, so create_completion finds it cached
-        # and starts sampling at once.
-        out: Any = self._llm.create_completion(
-            tokens,
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            stop=list(request.stop) + self._template_stop,
-            seed=_seed_for(request, self.model, self._seed),
-            repeat_penalty=1.0,
-        )
-        choice, usage = out["choices"][0], out["usage"]
-        return LLMResponse(
-            text=choice["text"],
-            model=self.model,
-            prompt_tokens=usage["prompt_tokens"],
-            completion_tokens=usage["completion_tokens"],
-            meta={"prefix_reused": reused, "finish_reason": choice["finish_reason"]},
-        )
+    def _text(self, tokens: list[int]) -> str:
+        return self._llm.detokenize(tokens).decode("utf-8", errors="ignore")
 
     def top_logprobs(self, logprobs: np.ndarray, k: int = LABEL_TOP_K) -> list[tuple[str, float]]:
         """The ``k`` most likely next tokens as (text, log-probability), most likely first, as
@@ -260,22 +264,31 @@ class LocalLlamaClient:
             listed[text] = float(logprobs[i])
         return list(listed.items())
 
-    def _score_labels(self, request: LLMRequest, tokens: list[int]) -> LLMResponse:
-        reused, logprobs = self._load_prompt(tokens)
-        scores = label_scores(request.labels, self.top_logprobs(logprobs))
-        return LLMResponse(
-            text=max(scores, key=scores.__getitem__),
-            model=self.model,
-            prompt_tokens=len(tokens),
-            completion_tokens=0,
-            label_logprobs=scores,
-            meta={"prefix_reused": reused, "label_scoring": "logprobs"},
-        )
+    def next_logprobs(self, requests: Sequence[LLMRequest]) -> list[np.ndarray]:
+        """The next token's log-probabilities after each request's prompt (a batch)."""
+        with self._lock:
+            found = self._streams.score([self._prompt_tokens(r) for r in requests])
+        return [log_softmax(logits) for _, logits in found]
+
+    def _score_labels(
+        self, requests: list[LLMRequest], tokens: list[list[int]]
+    ) -> list[LLMResponse]:
+        out = []
+        for request, t, (reused, logits) in zip(requests, tokens, self._streams.score(tokens),
+                                                 strict=True):
+            scores = label_scores(request.labels, self.top_logprobs(log_softmax(logits)))
+            out.append(LLMResponse(
+                text=max(scores, key=scores.__getitem__),
+                model=self.model,
+                prompt_tokens=len(t),
+                completion_tokens=0,
+                label_logprobs=scores,
+                meta={"prefix_reused": reused, "label_scoring": "logprobs"},
+            ))
+        return out
 
 
-def _batches(tokens: list[int], size: int) -> list[list[int]]:
-    """Split into batches of at most ``size``, none of exactly one token when avoidable."""
-    out = [tokens[i : i + size] for i in range(0, len(tokens), size)]
-    if len(out) > 1 and len(out[-1]) == 1:
-        out[-1].insert(0, out[-2].pop())
-    return out
+def _cut(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to the first stop string in it, if any."""
+    at = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return text if at < 0 else text[:at]

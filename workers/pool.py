@@ -32,6 +32,11 @@ class LocalWorker:
         self.client = client
 
     async def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
+        together = getattr(self.client, "call_batch", None)
+        if together is not None:  # a local model decodes a batch side by side
+            for _ in requests:
+                faults.point("call")
+            return list(await together(requests))
         return list(await fan_out(*(self._call(r) for r in requests)))
 
     async def _call(self, request: LLMRequest) -> LLMResponse:
@@ -116,12 +121,22 @@ class Pool:
                 queues[n % len(self.workers)].append(chunk)
             return queues
         groups: dict[str, list[int]] = {}
+        drawn: list[int] = []
         for i, req in enumerate(requests):
-            groups.setdefault(req.affinity_key(), []).append(i)
+            if req.labels or req.group is not None:
+                groups.setdefault(req.affinity_key(), []).append(i)
+            else:  # a meta-prompt sample
+                drawn.append(i)
         for key, members in groups.items():
             home = zlib.crc32(key.encode()) % len(self.workers)
             for start in range(0, len(members), self.batch_size):
                 queues[home].append(members[start : start + self.batch_size])
+        if drawn:
+            # a local model samples a batch's requests side by side whatever their prompts:
+            # one even share per worker, so every core samples
+            size = min(self.batch_size, -(-len(drawn) // len(self.workers)))
+            for n, start in enumerate(range(0, len(drawn), size)):
+                queues[n % len(self.workers)].append(drawn[start : start + size])
         return queues
 
     def close(self) -> None:
