@@ -35,7 +35,7 @@ class ModelSpec(BaseModel):
     parallel: int = Field(
         8, ge=1, le=64, description="local: sequences a worker decodes side by side (the "
         "examples of a prompt, the samples of a meta-prompt); its KV cache holds "
-        "(parallel + 2) x n_ctx tokens",
+        "(parallel + 1) x n_ctx tokens",
     )
     rpm: int | None = Field(None, ge=1, description="requests per minute to this endpoint")
     tpm: int | None = Field(None, ge=1, description="tokens per minute to this endpoint")

@@ -3,8 +3,7 @@ examples scored side by side in one ``llama_decode``, samples drawn in parallel.
 
 A llama.cpp context with one KV stream per sequence (not a unified cache): stream 0 holds the
 prefix the sequences share, streams ``1..parallel`` each hold a copy of it and one sequence (an
-example to score, a sample to draw), and the last stream holds a throwaway token when only one
-sequence is left to decode.
+example to score, a sample to draw).
 
 Every sequence computes exactly what it would compute alone, so a batch changes speed, never
 results. llama.cpp's numbers are exact only under these conditions, each measured on the bundled
@@ -12,14 +11,15 @@ model, where breaking one moves a label's log-probability by up to ~0.5:
 
 - every stream holds its prompt in the same cells, prefix first (separate streams, not one
   unified cache where sequences interleave);
-- a stream is never given a single token to decode next to longer pieces: prompts are fed in
-  rounds in which each stream takes the same number of tokens, never leaving one behind
-  (``rounds``); a prompt split into pieces of two or more gives the same numbers as in one piece;
-- a decode never holds just one token (a single row takes another kernel than two or more), so a
-  lone generating sequence is decoded beside a throwaway token.
+- a stream never decodes a prompt token on its own: a piece of one token is computed by other
+  kernels than a piece of two or more, while pieces of two or more give the same numbers however
+  a prompt is cut. Prompts are fed in rounds in which each stream takes the same number of
+  tokens and none is left with one (``rounds``), so llama.cpp never re-cuts a decode. Sampled
+  tokens go one at a time in every stream, alone or beside others, which is exact too (other
+  streams' rows do not change a row).
 
-Memory: the KV cache holds ``(parallel + 2) * n_ctx`` tokens (23 KB a token for the bundled
-SmolLM2-135M: 0.47 GB at the defaults, parallel 8 and n_ctx 2048).
+Memory: the KV cache holds ``(parallel + 1) * n_ctx`` tokens (23 KB a token for the bundled
+SmolLM2-135M: 0.42 GB at the defaults, parallel 8 and n_ctx 2048).
 """
 
 from __future__ import annotations
@@ -91,22 +91,21 @@ class Streams:
         self.parallel = parallel
         self.n_ctx = n_ctx
         self.reuse = reuse_prefix
-        self.scratch = parallel + 1
         self.n_batch = n_batch or max(ROUND_TOKENS * parallel, 512)
         if self.n_batch < 3 * parallel:
             raise ValueError(f"n_batch={self.n_batch} is too small for {parallel} sequences")
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx * (parallel + 2)
+        params.n_ctx = n_ctx * (parallel + 1)
         params.n_batch = params.n_ubatch = self.n_batch
-        params.n_seq_max = parallel + 2
+        params.n_seq_max = parallel + 1
         params.kv_unified = False
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.n_threads = params.n_threads_batch = threads
         self._ctx = llama_cpp.llama_init_from_model(llm.model, params)
         if not self._ctx:
-            raise RuntimeError(f"cannot make a context of {parallel} + 2 sequences of {n_ctx}")
+            raise RuntimeError(f"cannot make a context of {parallel} + 1 sequences of {n_ctx}")
         self._mem = llama_cpp.llama_get_memory(self._ctx)
-        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, parallel + 2)
+        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, parallel + 1)
         self._n_vocab = llm.n_vocab()
         self._prefix: list[int] = []  # what stream 0 holds
 
@@ -211,10 +210,7 @@ class Streams:
 
     def _decode(self, items: list[tuple[int, int, int, bool]]) -> list[np.ndarray]:
         """One llama_decode of (token, position, stream, wants logits) items; the logits of the
-        items that want them, in order. A lone item gets a throwaway companion."""
-        if len(items) == 1:
-            llama_cpp.llama_memory_seq_rm(self._mem, self.scratch, -1, -1)
-            items = [*items, (items[0][0], 0, self.scratch, False)]
+        items that want them, in order."""
         b = self._batch
         b.n_tokens = len(items)
         for i, (token, pos, seq, wants) in enumerate(items):
