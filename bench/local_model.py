@@ -1,7 +1,8 @@
 """Local inference: examples scored per second on the bundled model, Evo's pool against a bare
 llama-cpp-python loop over the same requests, in the same run.
 
-    python -m bench.local_model [--task topic] [--examples 30] [--threads 1] [--skip-generate]
+    python -m bench.local_model [--task topic] [--examples 30] [--threads 1] [--samples 8]
+                                [--skip-generate]
 
 The requests are label-scoring requests of the task's seed prompts on its first dev examples, in
 example-major order (each consecutive pair has a different prompt: the order in which requests of
@@ -11,11 +12,18 @@ many candidates arrive). Passes:
   (``reset`` + ``eval``), the label read from the last logits;
 - evo, 1 actor, no reuse: Evo's pool and one Ray actor whose client evaluates every prompt from
   scratch too: the cost of Evo's orchestration (target: at least 0.9 of bare);
-- evo, 1 actor: the default client, with prompt-affinity scheduling (requests sharing a prompt go
-  to one actor, back to back) so llama.cpp reuses the cached instruction prefix;
-- evo, 2 actors: one model per core;
+- evo, 1 actor, one at a time: prompt-affinity scheduling (requests sharing a prompt go to one
+  actor, back to back) and one request per decode, so llama.cpp reuses the cached instruction
+  prefix;
+- evo, 1 actor, shared-prefix batches: the default client: the prompt's prefix decoded once per
+  batch and copied, the batch's examples decoded side by side in one ``llama_decode``;
+- evo, 2 actors: one model per core, batched;
 - generate-and-parse: the same requests answered by greedy decoding and the task's parser, against
   label scoring from the log-probabilities: speed and agreement.
+
+Then sampling: ``--samples`` samples (temperature 0.8) of one meta-prompt, drawn one after
+another by llama-cpp-python's own ``create_completion`` (its prompt cache on), one after another
+by Evo's client, and in parallel by Evo's client (one request each, one batch).
 """
 
 from __future__ import annotations
@@ -110,21 +118,27 @@ def _actor_class() -> Any:
 
     @ray.remote(num_cpus=1)
     class ScoringActor:
-        """Evo's local client in a Ray actor, with prefix reuse on or off."""
+        """Evo's local client in a Ray actor: prefix reuse on or off, batches decoded together
+        or one request at a time."""
 
-        def __init__(self, threads: int, reuse: bool) -> None:
+        def __init__(self, threads: int, reuse: bool, batched: bool) -> None:
             from workers.llm_local import LocalLlamaClient
 
-            self.client = LocalLlamaClient(threads=threads, reuse_prefix=reuse)
+            self.client = LocalLlamaClient(threads=threads, reuse_prefix=reuse,
+                                           parallel=8 if batched else 1)
+            self.batched = batched
 
         def call_batch(self, requests: list[LLMRequest]) -> list[LLMResponse]:
+            if self.batched:
+                return self.client.call_batch_sync(requests)
             return [self.client.call_sync(r) for r in requests]
 
     return ScoringActor
 
 
 def run_pool(
-    requests: Sequence[LLMRequest], name: str, actors: int, threads: int, reuse: bool
+    requests: Sequence[LLMRequest], name: str, actors: int, threads: int, reuse: bool,
+    batched: bool = True,
 ) -> Pass:
     import ray
 
@@ -132,7 +146,7 @@ def run_pool(
     from workers.pool import Pool
 
     cls = _actor_class()
-    handles = [cls.remote(threads, reuse) for _ in range(actors)]
+    handles = [cls.remote(threads, reuse, batched) for _ in range(actors)]
     try:
         pool = Pool([ActorWorker(h) for h in handles], model="local", batch_size=16)
         # warm up every actor (model load) outside the timed part
@@ -167,6 +181,72 @@ def run_generate(task: Task, requests: Sequence[LLMRequest], threads: int) -> Pa
     return Pass("generate and parse", seconds, labels)
 
 
+def sample_requests(n: int) -> list[LLMRequest]:
+    """``n`` samples of one meta-prompt, as a method asks for them."""
+    from evo.llm import Message
+
+    ask = ("Here are instructions for sorting news items by topic, with their accuracy:\n"
+           "- Which topic is this news item about? (0.55)\n"
+           "- Read the item and name its subject: sports, business, science or politics. (0.61)\n"
+           "Write a new instruction that scores higher, inside <prompt></prompt> tags.")
+    return [LLMRequest(messages=(Message("user", ask),), max_tokens=64, temperature=0.8,
+                       prefill="<prompt>", stop=("</prompt>",), sample=i) for i in range(n)]
+
+
+@dataclass
+class Sampling:
+    name: str
+    seconds: float
+    texts: list[str]
+    tokens: int  # sampled: each pass samples its own texts, of their own lengths
+
+    def rate(self) -> float:
+        return self.tokens / self.seconds
+
+
+def run_sampling(n: int, threads: int) -> list[Sampling]:
+    """``n`` samples of one meta-prompt: llama-cpp-python one after another, Evo's client one
+    after another, Evo's client in parallel."""
+    import llama_cpp
+
+    from workers.llm_local import LocalLlamaClient, bundled_model_path
+
+    requests = sample_requests(n)
+    client = LocalLlamaClient(threads=threads, parallel=n)
+    try:
+        client.call_sync(requests[0])  # warm
+        start = time.perf_counter()
+        alone = [client.call_sync(r) for r in requests]
+        t_alone = time.perf_counter() - start
+        start = time.perf_counter()
+        together = client.call_batch_sync(requests)
+        t_together = time.perf_counter() - start
+        prompt = client.format_prompt(requests[0])
+    finally:
+        client.close()
+    llm = llama_cpp.Llama(model_path=bundled_model_path(), n_ctx=2048, n_threads=threads,
+                          n_threads_batch=threads, verbose=False)
+    try:
+        llm.set_cache(llama_cpp.LlamaRAMCache())
+        tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        llm.create_completion(tokens, max_tokens=4, temperature=0.8, seed=0)  # warm the cache
+        start = time.perf_counter()
+        plain = [llm.create_completion(tokens, max_tokens=64, temperature=0.8, seed=i,
+                                       stop=["</prompt>"]) for i in range(n)]
+        t_plain = time.perf_counter() - start
+    finally:
+        llm.close()
+    return [
+        Sampling(f"llama-cpp-python, {n} one after another", t_plain,
+                 [p["choices"][0]["text"] for p in plain],
+                 sum(p["usage"]["completion_tokens"] for p in plain)),
+        Sampling(f"evo client, {n} one after another", t_alone, [r.text for r in alone],
+                 sum(r.completion_tokens for r in alone)),
+        Sampling(f"evo client, {n} in parallel", t_together, [r.text for r in together],
+                 sum(r.completion_tokens for r in together)),
+    ]
+
+
 def agreement(a: Sequence[str | None], b: Sequence[str | None]) -> float:
     return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
 
@@ -176,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     ap.add_argument("--task", default="topic", help="a built-in classification task")
     ap.add_argument("--examples", type=int, default=30, help="dev examples (× seed prompts)")
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads per model")
+    ap.add_argument("--samples", type=int, default=8, help="samples of one meta-prompt")
     ap.add_argument("--skip-generate", action="store_true", help="no generate-and-parse pass")
     args = ap.parse_args(argv)
 
@@ -198,30 +279,37 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     try:
         bare = run_bare(requests, model, args.threads)
         no_reuse = run_pool(requests, "evo pool, 1 actor, no prefix reuse", 1, args.threads,
-                            False)
-        one = run_pool(requests, "evo pool, 1 actor", 1, args.threads, True)
-        two = run_pool(requests, "evo pool, 2 actors", 2, args.threads, True)
+                            False, batched=False)
+        one = run_pool(requests, "evo pool, 1 actor, one at a time", 1, args.threads, True,
+                       batched=False)
+        batched = run_pool(requests, "evo pool, 1 actor, shared-prefix batches", 1,
+                           args.threads, True)
+        two = run_pool(requests, "evo pool, 2 actors, batches", 2, args.threads, True)
     finally:
         ray.shutdown()
-    passes = [bare, no_reuse, one, two]
+    passes = [bare, no_reuse, one, batched, two]
     gen = None if args.skip_generate else run_generate(task, requests, args.threads)
 
-    print(f"\n{'pass':<38} {'examples/s':>10} {'× bare':>8} {'same labels as bare':>20}")
+    print(f"\n{'pass':<42} {'examples/s':>10} {'× bare':>8} {'same labels as bare':>20}")
     for p in passes + ([gen] if gen else []):
-        print(f"{p.name:<38} {p.rate():>10.2f} {p.rate() / bare.rate():>8.2f} "
+        print(f"{p.name:<42} {p.rate():>10.2f} {p.rate() / bare.rate():>8.2f} "
               f"{agreement(p.labels, bare.labels):>20.1%}")
     figures = {
         "bare_rate": bare.rate(),
         "overhead_ratio": no_reuse.rate() / bare.rate(),
         "one_actor_ratio": one.rate() / bare.rate(),
         "prefix_reuse_gain": one.rate() / no_reuse.rate(),
+        "batched_ratio": batched.rate() / bare.rate(),
+        "batch_gain": batched.rate() / one.rate(),
         "two_actor_ratio": two.rate() / bare.rate(),
     }
     print(f"\nEvo's orchestration, same work as bare (1 actor, no reuse): "
           f"{figures['overhead_ratio']:.2f} of bare (target ≥ 0.9)")
     print(f"prefix reuse through prompt-affinity scheduling: ×{figures['prefix_reuse_gain']:.2f}")
-    print(f"1 actor with reuse: {figures['one_actor_ratio']:.2f} of bare (target > 1); "
-          f"2 actors: {figures['two_actor_ratio']:.2f}")
+    print(f"1 actor with reuse, one at a time: {figures['one_actor_ratio']:.2f} of bare; "
+          f"in shared-prefix batches: {figures['batched_ratio']:.2f} (target ≥ 3.5, "
+          f"×{figures['batch_gain']:.2f} over one at a time); 2 actors: "
+          f"{figures['two_actor_ratio']:.2f}")
     if gen:
         gold = [task.verbalizers[ex.target] for ex in task.split("dev")[: args.examples]
                 for _ in task.seed_prompts]
@@ -232,6 +320,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         print(f"label scoring vs generate-and-parse: {one.rate() / gen.rate():.1f}× faster; "
               f"they agree on {figures['generate_agreement']:.0%} of examples; accuracy "
               f"{acc_label:.3f} (label scoring) vs {acc_gen:.3f} (generate and parse)")
+    if args.samples > 1:
+        plain, alone, together = run_sampling(args.samples, args.threads)
+        print(f"\n{'sampling pass':<42} {'tokens/s':>10} {'× llama-cpp-python':>19}")
+        for p in (plain, alone, together):
+            print(f"{p.name:<42} {p.rate():>10.1f} {p.rate() / plain.rate():>19.2f}")
+        figures |= {"parallel_vs_plain": together.rate() / plain.rate(),
+                    "parallel_vs_alone": together.rate() / alone.rate(),
+                    "parallel_same_as_alone": agreement(together.texts, alone.texts)}
+        print(f"{args.samples} samples in parallel: ×{figures['parallel_vs_plain']:.2f} against "
+              f"llama-cpp-python one after another (target ≥ 2.5), "
+              f"×{figures['parallel_vs_alone']:.2f} against Evo's client one after another; "
+              f"the same texts as one after another: {figures['parallel_same_as_alone']:.0%}")
     return figures
 
 
