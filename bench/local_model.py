@@ -9,7 +9,7 @@ example-major order (each consecutive pair has a different prompt: the order in 
 many candidates arrive). Passes:
 
 - bare: llama-cpp-python as a script would use it, every prompt evaluated from scratch
-  (``reset`` + ``eval``), the label read from the last logits;
+  (``reset`` + ``eval``), the label read from the last logits by Evo's rule;
 - evo, 1 actor, no reuse: Evo's pool and one Ray actor whose client evaluates every prompt from
   scratch too: the cost of Evo's orchestration (target: at least 0.9 of bare);
 - evo, 1 actor, one at a time: prompt-affinity scheduling (requests sharing a prompt go to one
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from evo.llm import LLMRequest, LLMResponse
+from evo.llm import LABEL_TOP_K, LLMRequest, LLMResponse, label_scores
 from evo.metrics import ParsingMetric
 from evo.task import Task, load_task
 
@@ -90,13 +90,14 @@ class BareLoop:
         logits = np.ctypeslib.as_array(
             self.llama_cpp.llama_get_logits_ith(self.llm.ctx, -1), shape=(self.llm.n_vocab(),)
         )
-        best, best_score = "", -np.inf
-        for label in request.labels:
-            for variant in (label, " " + label):
-                first = self.llm.tokenize(variant.encode(), add_bos=False, special=False)[0]
-                if logits[first] > best_score:
-                    best, best_score = label, float(logits[first])
-        return best
+        # the label rule every runtime uses: the labels' summed probability among the top 20
+        x = logits.astype(np.float64)
+        logprobs = x - x.max() - np.log(np.exp(x - x.max()).sum())
+        ids = np.argsort(-logprobs)[:LABEL_TOP_K]
+        top = {self.llm.detokenize([int(i)]).decode("utf-8", errors="ignore"): float(logprobs[i])
+               for i in ids}
+        scores = label_scores(request.labels, list(top.items()))
+        return max(scores, key=scores.__getitem__)
 
     def close(self) -> None:
         self.llm.close()
