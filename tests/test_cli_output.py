@@ -24,7 +24,8 @@ from evo.app import cli_common
 from evo.app.cli import app
 from evo.app.export import export_data
 from evo.app.export_md import origin
-from evo.app.progress import ProgressDisplay, leaderboard_table, show_job
+from evo.app.progress import ProgressDisplay
+from evo.app.show import leaderboard_table, show_job
 from evo.app.task_format import task_format
 from evo.events import (
     CallsMade,

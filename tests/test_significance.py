@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from evo.app.export import render_export
-from evo.app.progress import show_job
+from evo.app.show import show_job
 from evo.llm import LLMRequest
 from evo.significance import compare, mcnemar_exact, paired_interval
 from evo.spec import JobSpec

@@ -241,8 +241,10 @@ class LocalLlamaClient:
     def _stopped(self, stop: Sequence[str], generated: list[int]) -> str | None:
         if self._is_end(generated[-1]):
             return "stop"
-        if stop and _cut(self._text(generated), list(stop)) != self._text(generated):
-            return "stop"
+        if stop:
+            text = self._text(generated)
+            if any(s and s in text for s in stop):
+                return "stop"
         return None
 
     def _is_end(self, token: int) -> bool:

@@ -40,7 +40,7 @@ def show(
     db: DbOption = None,
 ) -> None:
     """A job's population per generation, its best prompts and what it cost."""
-    from evo.app.progress import show_job
+    from evo.app.show import show_job
 
     with open_store(db) as store:
         record = find_job(store, job)

@@ -23,7 +23,8 @@ from evo.app.cli_common import (
     open_store,
     spec_path,
 )
-from evo.app.progress import ProgressDisplay, leaderboard_table
+from evo.app.progress import ProgressDisplay
+from evo.app.show import leaderboard_table
 
 
 class _Outcome:

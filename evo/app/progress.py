@@ -14,8 +14,6 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-# re-exported: the leaderboard and ``evo show`` were printed from here, and callers import them so
-from evo.app.show import leaderboard_table, show_job, versus_seed
 from evo.events import (
     CallsMade,
     CandidateScored,
@@ -27,7 +25,7 @@ from evo.events import (
     SearchWarning,
 )
 
-__all__ = ["ProgressDisplay", "leaderboard_table", "show_job", "versus_seed"]
+__all__ = ["ProgressDisplay"]
 
 # Off a terminal, the final scoring prints a line each time this share of its reserved calls is
 # spent (besides one per prompt scored): a handful of lines however long it takes.
