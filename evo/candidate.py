@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["prompt", "program", "vector"]
+# prompt: instruction text; program: code run in the sandbox; soft_prompt: continuous vectors fed
+# in place of token embeddings (BBT); mutation_prompt: a prompt that rewrites task-prompts
+# (Promptbreeder); instruction: one item of an evolved instruction data set (Evol-Instruct)
+Kind = Literal["prompt", "program", "soft_prompt", "mutation_prompt", "instruction"]
 
 
 @dataclass(frozen=True)
