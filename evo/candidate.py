@@ -34,6 +34,9 @@ class Outcome:
     prediction: str
     score: float
     failure: str | None = None
+    # label -> log-probability the model gave it (calibrated when calibration is on); None where
+    # the answer was generated, not label-scored, or the call failed. For losses (BBT, BDPL).
+    label_logprobs: dict[str, float] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

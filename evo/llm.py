@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
+from evo.soft_prompt import SoftPrompt
+
 
 class LLMUnavailable(RuntimeError):
     """The endpoint cannot be reached or refuses every request (bad URL, bad key, no such model)."""
@@ -60,11 +62,16 @@ class LLMRequest:
     # what requests sharing a prompt prefix have in common (the candidate prompt of an
     # evaluation): a scheduling hint, not part of the request
     group: str | None = None
+    # a soft prompt decoded where ``evo.soft_prompt.MARKER`` stands in the messages (a runtime
+    # that takes input embeddings only: the local one); label requests only
+    soft: SoftPrompt | None = None
 
     def __post_init__(self) -> None:
         if self.labels and self.prefill:
             raise ValueError("a label request cannot have a prefill: labels are scored as the "
                              "first words of the answer on every runtime")
+        if self.soft is not None and not self.labels:
+            raise ValueError("a soft prompt is applied to label requests only")
 
     def cache_key(self, model: str) -> str:
         """The request's identity for caches and stored responses: every field but ``seed``
@@ -85,6 +92,8 @@ class LLMRequest:
         }
         if self.strand:  # absent otherwise, so keys stored before strands existed still match
             payload["strand"] = list(self.strand)
+        if self.soft is not None:  # likewise
+            payload["soft"] = self.soft.key()
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         key = hashlib.sha256(blob.encode()).hexdigest()
         object.__setattr__(self, "_key", (model, key))  # not a field: eq, hash, repr ignore it

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from evo.algorithms import REGISTRY, UnknownAlgorithm, get_algorithm
 from evo.spec import AlgorithmSpec, JobSpec
 from evo.spec_messages import Loc, closest, other_branch, problem
+from evo.task import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,27 @@ def parse_spec(
         problems += [problem(JobSpec, e) for e in errors or exc.errors()]
     problems += _task_problems(data.get("task"))
     problems += _algorithm_problems(data.get("algorithm", {}), data.get("task"))
+    if not problems and spec is not None:
+        cls = get_algorithm(spec.algorithm.name)
+        problems += cls.spec_problems(spec, _task_labels(spec.task))
     if problems:
         raise SpecError(_located(problems, lines or {}, origins or {}), source)
     assert spec is not None  # no problem means the model validated
     return spec
+
+
+def _task_labels(task: str | TaskSpec) -> list[str]:
+    """The labels of the spec's task as the spec gives them, without reading its data."""
+    from evo.problems import PROBLEMS
+    from evo.tasks import builtin_definition
+
+    if isinstance(task, str):
+        return [] if task in PROBLEMS else list(builtin_definition(task).get("labels") or [])
+    if task.labels is not None:
+        return list(task.labels)
+    if task.builtin is None or task.builtin in PROBLEMS:
+        return []  # labels are given in the definition or there are none
+    return list(builtin_definition(task.builtin).get("labels") or [])
 
 
 def _task_problems(task: object) -> list[tuple[Loc, str]]:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from evo.llm import LLMRequest, LLMResponse, Message
 from evo.metrics import BUILTIN_METRICS, Metric, ParsingMetric, get_metric
 from evo.programs import ProgramTask
+from evo.soft_prompt import MARKER, SoftPrompt
 
 SPLIT_NAMES = ("train", "dev", "test")
 DEFAULT_TEMPLATE = "{prompt}\n\n{input}"
@@ -147,26 +148,33 @@ class Task:
         """The user message: the template with the prompt and the example's input filled in."""
         return self.template.format(prompt=prompt, input=example.input)
 
-    def request(self, prompt: str, example: Example, *, label_scoring: bool) -> LLMRequest:
+    def request(
+        self, prompt: str, example: Example, *, label_scoring: bool, soft: SoftPrompt | None = None
+    ) -> LLMRequest:
         """The one definition of what is asked for an example: the system message (if the task
         has one) and the rendered template. Every runtime sends exactly these messages, adding
         no instruction of its own (docs/requests.md). A label request scores the verbalizer
-        words as the first word of the answer; the prompt is what asks for one of them."""
+        words as the first word of the answer; the prompt is what asks for one of them.
+        With ``soft``, a soft prompt takes the prompt's place (a label request, always)."""
+        if soft is not None:
+            if not self.labels:
+                raise TaskError(f"task {self.name!r}: a soft prompt needs a task with labels")
+            prompt = MARKER
         messages = (Message("user", self.render(prompt, example)),)
         if self.system:
             messages = (Message("system", self.system), *messages)
-        group = f"{self.system or ''}\x00{prompt}"  # one prompt's requests share a prefix
-        if label_scoring and self.labels:
+        group = f"{self.system or ''}\x00{soft.key() if soft else prompt}"  # a shared prefix
+        if (label_scoring or soft is not None) and self.labels:
             words = tuple(self.verbalizers[label] for label in self.labels)
             return LLMRequest(messages=messages, max_tokens=1, temperature=0.0, labels=words,
-                              group=group)
+                              group=group, soft=soft)
         return LLMRequest(messages=messages, max_tokens=self.max_answer_tokens, temperature=0.0,
                           stop=self.stop_sequences, group=group)
 
-    def content_free_request(self, prompt: str) -> LLMRequest:
+    def content_free_request(self, prompt: str, soft: SoftPrompt | None = None) -> LLMRequest:
         """The label request for an input that says nothing ("N/A"): what the model answers
         under ``prompt`` whatever the input, for contextual calibration."""
-        return self.request(prompt, CONTENT_FREE, label_scoring=True)
+        return self.request(prompt, CONTENT_FREE, label_scoring=True, soft=soft)
 
     def score(
         self,
@@ -198,6 +206,22 @@ class Task:
         if not math.isfinite(value):
             return ExampleResult(0.0, text, f"metric_error: non-finite score {value}")
         return ExampleResult(value, text)
+
+    def label_logprobs(
+        self, response: LLMResponse, calibration: Mapping[str, float] | None = None
+    ) -> dict[str, float] | None:
+        """Each label's log-probability in ``response`` (by label, not by verbalizer word),
+        calibrated like ``score`` does; None where the answer was not label-scored."""
+        if response.error or not self.labels or response.label_logprobs is None:
+            return None
+        out = {}
+        for label in self.labels:
+            word = self.verbalizers[label]
+            lp = response.label_logprobs.get(word)
+            if lp is None or math.isnan(lp):
+                return None
+            out[label] = lp - (calibration or {}).get(word, 0.0)
+        return out
 
     def _best_label(self, logprobs: Mapping[str, float]) -> str | None:
         best: tuple[float, str] | None = None

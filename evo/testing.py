@@ -6,8 +6,10 @@
     engine.made, engine.rejections, engine.checkpoints   # what it did
 
 ``reply`` answers each meta-LLM sample (``None``: the call failed); ``fitness`` gives a candidate's
-score on a split. The engine holds to the same contract as the driver (``evo/engine.py``): its
-rules are checked by the same functions, so an algorithm that passes here breaks none of them.
+score on a split, or ``outcomes`` its per-example outcomes there (with label log-probabilities,
+for methods that learn from them: the score is then their mean). The engine holds to the same
+contract as the driver (``evo/engine.py``): its rules are checked by the same functions, so an
+algorithm that passes here breaks none of them.
 ``max_calls`` counts samples and scored candidates; crossing it raises ``BudgetExhausted``.
 """
 
@@ -19,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evo.candidate import Candidate, Kind, Score
+from evo.candidate import Candidate, Kind, Outcome, Score
 from evo.engine import (
     BudgetExhausted,
     Rejection,
@@ -57,6 +59,7 @@ class FakeEngine:
         *,
         reply: Callable[[Ask], str | None],
         fitness: Callable[[Candidate, str], float] = lambda cand, split: 0.0,
+        outcomes: Callable[[Candidate, str], Sequence[Outcome]] | None = None,
         seed: int = 0,
         max_calls: int | None = None,
     ) -> None:
@@ -64,6 +67,7 @@ class FakeEngine:
         self.rng = random.Random(seed)
         self.reply = reply
         self.fitness = fitness
+        self.outcomes = outcomes
         self.max_calls = max_calls
         self.calls = 0
         self.asked: list[Ask] = []
@@ -104,8 +108,14 @@ class FakeEngine:
         scores = []
         for cand in candidates:
             self._spend(1)
-            value = self.fitness(cand, split)
             tag = None if subset is None else str(subset)
+            if self.outcomes is not None:
+                outs = tuple(self.outcomes(cand, split))
+                scores.append(Score(cand.id, split, sum(o.score for o in outs) / max(1, len(outs)),
+                                    len(outs), sum(o.failure is not None for o in outs), tag,
+                                    outs))
+                continue
+            value = self.fitness(cand, split)
             scores.append(Score(cand.id, split, value, 1, 0, tag))
         self.scored += scores
         return scores

@@ -33,8 +33,10 @@ from llama_cpp._utils import suppress_stdout_stderr
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from evo.llm import LABEL_TOP_K, LLMRequest, LLMResponse, LLMUnavailable, label_scores
+from evo.soft_prompt import MARKER
 from workers.llm_local_streams import Draw, Streams
 from workers.sampling import Sampler
+from workers.soft_prompts import SoftVectors
 
 # Fallback when a GGUF carries no chat template (ChatML, the most common convention).
 _CHATML = (
@@ -143,6 +145,7 @@ class LocalLlamaClient:
         template = meta.get("tokenizer.chat_template") or _CHATML
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=self._bos)
         self._add_bos = meta.get("tokenizer.ggml.add_bos_token", "false") == "true"
+        self._soft: SoftVectors | None = None  # made on the first soft-prompt request
 
     # -- public API --------------------------------------------------------------------------
 
@@ -165,18 +168,24 @@ class LocalLlamaClient:
             if self._closed:
                 raise LLMUnavailable(f"client for {self.model} is closed")
             tokens: dict[int, list[int]] = {}
+            soft: dict[int, tuple[list[int], list[int]]] = {}
             for i, request in enumerate(requests):
                 try:
-                    tokens[i] = self._prompt_tokens(request)
+                    if request.soft is not None:
+                        soft[i] = self._soft_parts(request)
+                    else:
+                        tokens[i] = self._prompt_tokens(request)
                 except ValueError as exc:  # too long for the context: this call fails
                     out[i] = self._failed(exc)
             scored = [i for i in tokens if requests[i].labels]
             drawn = [i for i in tokens if not requests[i].labels]
-            for part, run in ((scored, self._score_labels), (drawn, self._generate)):
+            parts = ((scored, self._score_labels, tokens), (drawn, self._generate, tokens),
+                     (list(soft), self._score_soft, soft))
+            for part, run, inputs in parts:
                 if not part:
                     continue
                 try:
-                    answers = run([requests[i] for i in part], [tokens[i] for i in part])
+                    answers = run([requests[i] for i in part], [inputs[i] for i in part])
                 except (ValueError, RuntimeError) as exc:  # a failed decode: these calls fail
                     answers = [self._failed(exc) for _ in part]
                 for i, answer in zip(part, answers, strict=True):
@@ -217,6 +226,56 @@ class LocalLlamaClient:
         if len(tokens) >= self.n_ctx:
             raise ValueError(f"prompt of {len(tokens)} tokens exceeds n_ctx={self.n_ctx}")
         return tokens
+
+    def _soft_parts(self, request: LLMRequest) -> tuple[list[int], list[int]]:
+        """The tokens before and after the place of a request's soft prompt."""
+        text = self.format_prompt(request)
+        if text.count(MARKER) != 1:
+            raise ValueError("a soft-prompt request must hold its marker exactly once")
+        before, after = text.split(MARKER)
+        add_bos = self._add_bos and not (self._bos and text.startswith(self._bos))
+        head = self._llm.tokenize(before.encode("utf-8"), add_bos=add_bos, special=True)
+        tail = self._llm.tokenize(after.encode("utf-8"), add_bos=False, special=True)
+        return head, tail
+
+    @property
+    def soft_vectors(self) -> SoftVectors:
+        if self._soft is None:
+            self._soft = SoftVectors(
+                self.model_path,
+                lambda text: self._llm.tokenize(text.encode("utf-8"), add_bos=False,
+                                                special=False),
+                self._token_text,
+            )
+        return self._soft
+
+    def _score_soft(
+        self, requests: list[LLMRequest], parts: list[tuple[list[int], list[int]]]
+    ) -> list[LLMResponse]:
+        """Label scores under soft prompts: per soft prompt (and head), its vectors decoded
+        once, then every example's tail after a copy."""
+        groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
+        for i, (request, (head, _)) in enumerate(zip(requests, parts, strict=True)):
+            assert request.soft is not None
+            groups.setdefault((request.soft.key(), tuple(head)), []).append(i)
+        out: list[LLMResponse | None] = [None] * len(requests)
+        for (_, head), members in groups.items():
+            soft = requests[members[0]].soft
+            assert soft is not None
+            vecs = self.soft_vectors.vectors(soft)
+            tails = [parts[i][1] for i in members]
+            found = self._streams.score_soft(list(head), vecs, tails)
+            for i, tail, logits in zip(members, tails, found, strict=True):
+                scores = label_scores(requests[i].labels, self.top_logprobs(log_softmax(logits)))
+                out[i] = LLMResponse(
+                    text=max(scores, key=scores.__getitem__),
+                    model=self.model,
+                    prompt_tokens=len(head) + len(vecs) + len(tail),
+                    completion_tokens=0,
+                    label_logprobs=scores,
+                    meta={"soft_tokens": len(vecs), "label_scoring": "logprobs"},
+                )
+        return [r for r in out if r is not None]
 
     def _generate(self, requests: list[LLMRequest], tokens: list[list[int]]) -> list[LLMResponse]:
         draws = [

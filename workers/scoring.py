@@ -16,6 +16,7 @@ from evo.events import CandidateScored, InProcessBus
 from evo.gather import fan_out
 from evo.llm import LLMRequest
 from evo.programs import ProgramTask
+from evo.soft_prompt import SoftPrompt
 from evo.spec import JobSpec
 from evo.task import Example, Task
 from storage import EvaluationRecord
@@ -75,14 +76,16 @@ class Scorer:
         def asks(cand: Candidate) -> list[LLMRequest]:
             """The candidate's request per example, made once (with their cache keys)."""
             if cand.id not in made:
-                made[cand.id] = [task.request(cand.text, ex, label_scoring=label)
+                soft = soft_prompt_of(cand)
+                made[cand.id] = [task.request(cand.text, ex, label_scoring=label, soft=soft)
                                  for ex in examples]
             return made[cand.id]
 
         calibrate = label and self.spec.evaluation.calibrate
 
         def costs(cand: Candidate) -> list[LLMRequest]:
-            return asks(cand) + ([task.content_free_request(cand.text)] if calibrate else [])
+            free = [task.content_free_request(cand.text, soft_prompt_of(cand))] if calibrate else []
+            return asks(cand) + free
 
         todo = list(candidates[: self._affordable(candidates, costs)])
         offsets = await self._calibration(todo) if calibrate else {}
@@ -101,11 +104,13 @@ class Scorer:
             for cand in alive:
                 for ex in block:
                     response = next(responses)
-                    r = task.score(ex, response, offsets.get(cand.id))
+                    offset = offsets.get(cand.id)
+                    r = task.score(ex, response, offset)
                     self.answers.add(task, response, r)
-                    outcomes[cand.id].append(
-                        Outcome(ex.id, ex.target, r.prediction, r.score, r.failure)
-                    )
+                    outcomes[cand.id].append(Outcome(
+                        ex.id, ex.target, r.prediction, r.score, r.failure,
+                        task.label_logprobs(response, offset),
+                    ))
             seen += len(block)
             if racing and seen >= race.min_examples and i < len(starts) - 1:
                 alive = self._race(alive, outcomes, key, race.confidence, len(examples) - seen)
@@ -130,7 +135,7 @@ class Scorer:
         """Each prompt's label scores for the content-free input (a failed call: none)."""
         task = self.task
         assert isinstance(task, Task)
-        requests = [task.content_free_request(c.text) for c in cands]
+        requests = [task.content_free_request(c.text, soft_prompt_of(c)) for c in cands]
         answers = await self.calls.call(self.pool, requests, "calibrate", [c.id for c in cands])
         return {c.id: dict(a.label_logprobs) for c, a in zip(cands, answers, strict=True)
                 if a.error is None and a.label_logprobs}
@@ -223,6 +228,11 @@ class Scorer:
         ))
         self.bus.publish(CandidateScored(self.job_id, cand.id, cand.generation, cand.operator,
                                          score.split, score.value, score.n))
+
+
+def soft_prompt_of(cand: Candidate) -> SoftPrompt | None:
+    """A soft-prompt candidate's vectors, as a request carries them (None for text)."""
+    return SoftPrompt.from_meta(cand.meta) if cand.kind == "soft_prompt" else None
 
 
 def program_score(

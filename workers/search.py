@@ -45,6 +45,7 @@ from workers.pool import Pool
 from workers.recorder import Recorder
 from workers.sandbox import Sandbox
 from workers.scoring import Scorer
+from workers.soft_prompts import described
 from workers.spread import CODE as NO_SPREAD
 from workers.spread import no_spread
 
@@ -119,6 +120,8 @@ class Search:
         cand = new_candidate(cid, text, operator=operator, generation=generation,
                              parents=parents, meta=meta, kind=kind or self._kind,
                              island=island, source=source)
+        if cand.kind == "soft_prompt":
+            cand = described(self.spec.models.task, cand)
         self.candidates[cid] = cand
         return cand
 

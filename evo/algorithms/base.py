@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import string
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from evo.candidate import Candidate
 from evo.engine import Engine
 from evo.meta_prompt import MetaPrompt
+
+if TYPE_CHECKING:
+    from evo.spec import JobSpec
 
 
 class Params(BaseModel):
@@ -38,6 +41,12 @@ class Algorithm(ABC):
     def __init__(self, params: Params, templates: Mapping[str, str] | None = None) -> None:
         self.params = params
         self.prompts = {**self.templates, **(templates or {})}
+
+    @classmethod
+    def spec_problems(cls, spec: JobSpec, labels: Sequence[str] | None) -> list[tuple[tuple, str]]:
+        """What in an otherwise valid spec this method cannot run with, as (field path, why);
+        ``labels``: the task's labels (None where the spec does not say, e.g. data files)."""
+        return []
 
     @classmethod
     def check_templates(cls, overrides: Mapping[str, str]) -> list[str]:
