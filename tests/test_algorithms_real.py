@@ -61,3 +61,11 @@ def test_evoprompt_de_on_the_local_model(tmp_path: Path) -> None:
     })
     assert "seed" in ops and ops <= {"seed", "paraphrase", "de"}
     assert {"de", "evaluate"} <= purposes
+
+
+def test_bbt_on_the_local_model(tmp_path: Path) -> None:
+    ops, purposes = run_small(tmp_path, {
+        "name": "bbt", "generations": 1, "popsize": 2, "dim": 8, "shots": 1,
+    })
+    assert ops == {"seed", "cma_es"}
+    assert purposes == {"evaluate"}
