@@ -3,17 +3,24 @@ resumes through the driver, and is refused where it cannot run."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evo.algorithms.bbt import BBT, BBTParams
+from evo.app.export_soft import NoSoftPrompt, write_soft_prompt
 from evo.candidate import Candidate, Outcome
 from evo.soft_prompt import SoftPrompt
 from evo.spec_io import SpecError, parse_spec
 from evo.testing import FakeEngine
 from storage import Store
 from tests.helpers import crash_and_resume, job_record, scripted_job, toy_task
+from workers.llm_local import bundled_model_path
+from workers.soft_prompts import model_sha256, soft_vectors_for
 
 TARGET = (0.8, -0.5, 0.3)
 
@@ -114,3 +121,53 @@ def test_refused_where_it_cannot_run(change: dict, path: str, words: str) -> Non
         parse_spec(spec)
     [error] = info.value.errors
     assert error.path == path and words in error.message
+
+
+async def test_the_best_soft_prompt_exports_as_vectors_with_a_sidecar(
+    store: Store, tmp_path: Path
+) -> None:
+    driver, _, _ = scripted_job(SPEC, lambda r: "unused", store)
+    await driver.run()
+    job = store.get_job(driver.job_id)
+    npy, sidecar = write_soft_prompt(store, job, tmp_path / "out" / "best")
+    vectors = np.load(npy)
+    meta = json.loads(sidecar.read_text())
+    cand = next(c for c in store.candidates(driver.job_id) if c.id == meta["candidate_id"])
+    assert cand.kind == "soft_prompt"
+    soft = SoftPrompt.from_meta(meta)
+    assert soft == SoftPrompt.from_meta(cand.meta)
+    assert vectors.dtype == np.float32 and list(vectors.shape) == meta["vectors"]["shape"]
+    assert vectors.shape == (2, meta["model"]["n_embd"])  # n_tokens zero vectors, moved
+    assert meta["model"]["sha256"] == model_sha256(bundled_model_path())
+    again = soft_vectors_for(bundled_model_path()).vectors(soft)
+    assert np.array_equal(vectors, again)
+    # a soft prompt learned on another model file is not applied to this one
+    store_meta = {**cand.meta, "model_sha256": "0" * 64}
+    with pytest.raises(NoSoftPrompt, match="is not the one"):
+        write_soft_prompt(_OneCandidate(store, cand, store_meta), job, tmp_path / "x")
+
+
+class _OneCandidate:
+    """A store whose leaderboard holds one candidate with other meta."""
+
+    def __init__(self, store: Store, cand: Candidate, meta: dict) -> None:
+        self.store, self.cand, self.meta = store, cand, meta
+
+    def leaderboard(self, job_id: str, split: str, k: int) -> list:
+        ev = next(e for c, e in self.store.leaderboard(job_id, split=split, k=k)
+                  if c.id == self.cand.id)
+        return [(dataclasses.replace(self.cand, meta=self.meta), ev)]
+
+    def evaluations(self, job_id: str, split: str) -> list:
+        return self.store.evaluations(job_id, split=split)
+
+
+async def test_an_openai_compatible_client_never_sends_a_soft_prompt_as_text() -> None:
+    from workers.llm_openai import OpenAIClient
+
+    task = toy_task()
+    soft = SoftPrompt(z=(0.1, 0.2), seed=1, n_tokens=2, sigma=1.0)
+    request = task.request("", task.split("dev")[0], label_scoring=True, soft=soft)
+    client = OpenAIClient("m", base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0)
+    response = await client.call(request)
+    assert response.error is not None and "text only" in response.error
