@@ -6,9 +6,11 @@
     engine.made, engine.rejections, engine.checkpoints   # what it did
 
 ``reply`` answers each meta-LLM sample (``None``: the call failed); ``fitness`` gives a candidate's
-score on a split. The engine holds to the same contract as the driver (``evo/engine.py``): its
-rules are checked by the same functions, so an algorithm that passes here breaks none of them.
-``max_calls`` counts samples and scored candidates; crossing it raises ``BudgetExhausted``.
+score on a split, and ``outcomes``, where given, its per-example results (``Score.outcomes``).
+``kept`` lists the candidates stored without a score. The engine holds to the same contract as
+the driver (``evo/engine.py``): its rules are checked by the same functions, so an algorithm that
+passes here breaks none of them. ``max_calls`` counts samples and scored candidates; crossing it
+raises ``BudgetExhausted``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evo.candidate import Candidate, Kind, Score
+from evo.candidate import Candidate, Kind, Outcome, Score
 from evo.engine import (
     BudgetExhausted,
     Rejection,
@@ -57,6 +59,7 @@ class FakeEngine:
         *,
         reply: Callable[[Ask], str | None],
         fitness: Callable[[Candidate, str], float] = lambda cand, split: 0.0,
+        outcomes: Callable[[Candidate, str], Sequence[Outcome]] | None = None,
         seed: int = 0,
         max_calls: int | None = None,
     ) -> None:
@@ -64,10 +67,12 @@ class FakeEngine:
         self.rng = random.Random(seed)
         self.reply = reply
         self.fitness = fitness
+        self.outcomes = outcomes
         self.max_calls = max_calls
         self.calls = 0
         self.asked: list[Ask] = []
         self.made: list[Candidate] = []
+        self.kept: list[Candidate] = []  # stored without a score (``keep``)
         self.scored: list[Score] = []
         self.rejections: Counter[str] = Counter()
         self.preferred: dict[str, float] = {}
@@ -106,7 +111,8 @@ class FakeEngine:
             self._spend(1)
             value = self.fitness(cand, split)
             tag = None if subset is None else str(subset)
-            scores.append(Score(cand.id, split, value, 1, 0, tag))
+            outs = tuple(self.outcomes(cand, split)) if self.outcomes else ()
+            scores.append(Score(cand.id, split, value, max(1, len(outs)), 0, tag, outs))
         self.scored += scores
         return scores
 
@@ -131,6 +137,10 @@ class FakeEngine:
     def lookup(self, ids: Sequence[str]) -> list[Candidate]:
         by_id = {c.id: c for c in self.made}
         return [by_id[i] for i in ids]
+
+    def keep(self, candidates: Sequence[Candidate]) -> None:
+        known = {c.id for c in self.kept}
+        self.kept += [c for c in candidates if c.id not in known]
 
     def prefer(self, fitness: dict[str, float]) -> None:
         self.preferred.update(fitness)
