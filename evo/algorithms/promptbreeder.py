@@ -24,8 +24,9 @@ for t = 1..T:
     evaluate every P';  the loser becomes (P', M' after a hypermutation, else the winner's M)
 
 Lineage: a child task-prompt's parents are the winner's task-prompt, then the mutation-prompt that
-wrote it (``meta["mutation_prompt"]`` names it), then whatever else the operator showed; a
-hypermutated mutation-prompt's parent is the one it replaces. Mutation-prompts are stored unscored
+wrote it, then whatever else the operator showed, and ``meta["roles"]`` names each parent's part
+(``winner``, ``mutation_prompt``, ``shown``, ``donor``); a hypermutated mutation-prompt's parent is
+the one it replaces. Mutation-prompts are stored unscored
 (``engine.keep``), so they are never finalists.
 """
 
@@ -213,7 +214,7 @@ class Promptbreeder(Algorithm):
         if out is None:
             return None
         return engine.candidate(out[0], operator="init", generation=0, parents=[m],
-                                meta={"mutation_prompt": m.id, "thinking_style": style},
+                                meta={"roles": ["mutation_prompt"], "thinking_style": style},
                                 source=out[1])
 
     # ---- one tournament --------------------------------------------------------------------
@@ -281,7 +282,7 @@ class Promptbreeder(Algorithm):
         if op == "crossover":
             assert plan.donor is not None
             return self.child(engine, instruction(plan.donor), plan, t, [task, plan.donor],
-                              {"donor": plan.donor.id}), m
+                              {"roles": ["winner", "donor"]}), m
         if op in HYPER:
             if op == "hyper_zero":
                 meta = self.meta("hyper_zero", thinking_style=plan.style, task=task_text)
@@ -292,7 +293,8 @@ class Promptbreeder(Algorithm):
                 return None
             about = {"thinking_style": plan.style} if plan.style else {}
             m = engine.candidate(out[0], operator=op, generation=t, parents=[m],
-                                 kind="mutation_prompt", meta=about, source=out[1])
+                                 kind="mutation_prompt", meta={"roles": ["replaced"], **about},
+                                 source=out[1])
         if op in ("first_order", *HYPER):
             meta = self.meta("first_order", mutation_prompt=m.text, prompt=instruction(task))
         elif op == "zero_order":
@@ -310,7 +312,8 @@ class Promptbreeder(Algorithm):
         uses_m = op in ("first_order", "eda_rank", *HYPER)
         parents += [m] if uses_m else []
         parents += [c for c in plan.shown if c not in parents]
-        info: dict[str, Any] = {"mutation_prompt": m.id} if uses_m else {}
+        roles = ["winner", "mutation_prompt"] if uses_m else ["winner"]
+        info: dict[str, Any] = {"roles": roles + ["shown"] * (len(parents) - len(roles))}
         if plan.working:
             info["working_out"] = plan.working[0]
         out = await self.ask(engine, op, meta, avoid)
