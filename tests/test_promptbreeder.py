@@ -402,6 +402,9 @@ async def test_a_winners_family_tree_reaches_the_mutation_prompts_that_wrote_it(
     found = {a["id"]: a for a in ancestry.json()["ancestors"]}
     assert writer.id in found and found[writer.id]["kind"] == "mutation_prompt"
     assert set(writer.parents) <= set(found)  # and the mutation-prompt's own ancestry
+    shown = client.get(f"/api/v1/candidates/{writer.id}", headers=auth).json()  # its detail
+    assert shown["kind"] == "mutation_prompt" and shown["evaluations"] == []
+    assert shown["made_by"] is not None and child.id in shown["children"]
     lineage = client.get(f"/api/v1/jobs/{job}/lineage", headers=auth).json()
     nodes = {n["id"]: n for n in lineage["nodes"]}
     assert mps <= set(nodes) and all(nodes[m]["score"] is None for m in mps)
