@@ -34,17 +34,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import Field, StringConstraints
 
 from evo.algorithms.base import Algorithm, Params, Resume
 from evo.algorithms.promptbreeder_prompts import MUTATION_PROMPTS, TEMPLATES, THINKING_STYLES
-from evo.candidate import Candidate, Score
+from evo.algorithms.promptbreeder_units import (
+    Plan,
+    Unit,
+    WorkingOut,
+    context_of,
+    distinct,
+    instruction,
+    shuffle_context,
+    working_outs,
+)
+from evo.candidate import Candidate
 from evo.engine import SEED, Engine
 from evo.gather import gather
-from evo.meta_prompt import MetaPrompt, words
+from evo.meta_prompt import MetaPrompt
 from evo.operators import propose
 from evo.selection import roulette
 
@@ -53,11 +62,7 @@ Operator = Literal["zero_order", "first_order", "eda", "eda_rank", "lineage", "h
 OPERATORS: tuple[str, ...] = get_args(Operator)
 HYPER = ("hyper_zero", "hyper_first")
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-WorkingOut = tuple[str, str]  # (example id, the answer given)
-
-WORKED = 8  # correct working-outs kept per unit: enough to draw from, small in a checkpoint
 SHOWN = 10  # task-prompts shown by the eda and lineage operators, at most
-SAME = 0.9  # word overlap (Jaccard) above which the eda lists count two task-prompts as one
 # small models run on into the meta-prompt's next field; text after one is not the proposal
 _RUN_ON = re.compile(r"\s(?:Rule|Improved|Changed|New|Next|Hint|Example|Their answer)\s*:", re.I)
 
@@ -89,42 +94,6 @@ class PromptbreederParams(Params):
     )
     attempts: int = Field(2, ge=1, le=5, description="rounds of init calls to fill the population")
     temperature: float = Field(1.0, ge=0.0, le=2.0, description="meta-LLM sampling temperature")
-
-
-Unit = tuple[Candidate, Candidate]  # (task-prompt, mutation-prompt)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """One tournament's mutation, every random choice made before any call is awaited."""
-
-    winner: Unit
-    loser: int  # the loser's place in the population
-    operator: str  # one of OPERATORS, or "crossover"
-    style: str = ""  # thinking style (hyper_zero)
-    shown: tuple[Candidate, ...] = ()  # task-prompts shown (eda, eda_rank, lineage)
-    donor: Candidate | None = None  # crossover
-    working: WorkingOut | None = None  # lamarckian
-    context: tuple[WorkingOut, ...] = ()
-
-
-def instruction(c: Candidate) -> str:
-    """A task-prompt's instruction, without the few-shot context its text may start with."""
-    return c.meta.get("instruction", c.text)
-
-
-def context_of(c: Candidate) -> tuple[WorkingOut, ...]:
-    return tuple((e, o) for e, o in c.meta.get("context", ()))
-
-
-def distinct(cands: Sequence[Candidate]) -> list[Candidate]:
-    """Task-prompts whose instructions are not near-copies of an earlier one's (word overlap)."""
-    kept: list[tuple[Candidate, set[str]]] = []
-    for c in cands:
-        ws = set(words(instruction(c)))
-        if all(len(ws & other) < SAME * len(ws | other) for _, other in kept):
-            kept.append((c, ws))
-    return [c for c, _ in kept]
 
 
 class Promptbreeder(Algorithm):
@@ -228,7 +197,7 @@ class Promptbreeder(Algorithm):
             b, a)
         task = units[win][0]
         worked = self.worked.get(task.id, [])
-        context = self.shuffle_context(engine, context_of(task), worked)
+        context = shuffle_context(rng, context_of(task), worked, p.context, p.context_resample)
         others = [u[0] for i, u in enumerate(units) if i != win]
         if rng.random() < p.crossover_rate:
             donor = roulette(rng, others, [self.fitness[c.id] for c in others], 1)[0]
@@ -253,73 +222,71 @@ class Promptbreeder(Algorithm):
             working=rng.choice(worked) if op == "lamarckian" else None,
         )
 
-    def shuffle_context(self, engine: Engine, context: tuple[WorkingOut, ...],
-                        worked: list[WorkingOut]) -> tuple[WorkingOut, ...]:
-        """The winner's context for its mutant: one correct working-out added (while there is
-        room) or swapped in, or now and then the whole list drawn afresh."""
-        k, rng = self.params.context, engine.rng
-        if k == 0 or not worked:
-            return context
-        if rng.random() < self.params.context_resample:
-            return tuple(rng.sample(worked, min(k, len(worked))))
-        fresh = [w for w in worked if w not in context]
-        if not fresh:
-            return context
-        new = rng.choice(fresh)
-        if len(context) < k:
-            return (*context, new)
-        i = rng.randrange(len(context))
-        return (*context[:i], new, *context[i + 1 :])
-
     async def mutate(self, engine: Engine, plan: Plan, t: int) -> Unit | None:
         """The winner's mutant (task-prompt, mutation-prompt), or None if no usable answer."""
         task, m = plan.winner
-        op, task_text = plan.operator, engine.task.description
-        parents: list[Candidate] = [task]
-        avoid = [instruction(c) for c in (task, *plan.shown)]
-        if op == "none":
+        if plan.operator == "none":
             return None
-        if op == "crossover":
+        if plan.operator == "crossover":
             assert plan.donor is not None
             return self.child(engine, instruction(plan.donor), plan, t, [task, plan.donor],
                               {"roles": ["winner", "donor"]}), m
-        if op in HYPER:
-            if op == "hyper_zero":
-                meta = self.meta("hyper_zero", thinking_style=plan.style, task=task_text)
-            else:
-                meta = self.meta("hyper_first", mutation_prompt=m.text)
-            out = await self.ask(engine, op, meta, [m.text])
-            if out is None:
+        if plan.operator in HYPER:
+            new_m = await self.hypermutate(engine, plan, t)
+            if new_m is None:
                 return None
-            about = {"thinking_style": plan.style} if plan.style else {}
-            m = engine.candidate(out[0], operator=op, generation=t, parents=[m],
-                                 kind="mutation_prompt", meta={"roles": ["replaced"], **about},
-                                 source=out[1])
-        if op in ("first_order", *HYPER):
-            meta = self.meta("first_order", mutation_prompt=m.text, prompt=instruction(task))
-        elif op == "zero_order":
-            meta = self.meta("zero_order", task=task_text)
-        elif op == "lamarckian":
-            assert plan.working is not None
-            example, answer = plan.working
-            shown_input = self.examples[example].input
-            meta = self.meta("lamarckian", task=task_text, input=shown_input, output=answer)
-            avoid.append(shown_input)  # the example itself is no instruction
-        else:  # eda, eda_rank, lineage
-            listed = "\n".join(f"- {instruction(c)}" for c in plan.shown)
-            fields = {"mutation_prompt": m.text} if op == "eda_rank" else {}
-            meta = self.meta(op, task=task_text, prompts=listed, **fields)
-        uses_m = op in ("first_order", "eda_rank", *HYPER)
-        parents += [m] if uses_m else []
-        parents += [c for c in plan.shown if c not in parents]
-        roles = ["winner", "mutation_prompt"] if uses_m else ["winner"]
+            m = new_m
+        meta, shown, avoid = self.showing(engine, plan, m)
+        out = await self.ask(engine, plan.operator, meta, avoid)
+        if out is None:
+            return None
+        parents = list(dict.fromkeys([task, *shown]))
+        roles = ["winner", "mutation_prompt"] if shown[:1] == [m] else ["winner"]
         info: dict[str, Any] = {"roles": roles + ["shown"] * (len(parents) - len(roles))}
         if plan.working:
             info["working_out"] = plan.working[0]
-        out = await self.ask(engine, op, meta, avoid)
+        return self.child(engine, out[0], plan, t, parents, info, out[1]), m
+
+    async def hypermutate(self, engine: Engine, plan: Plan, t: int) -> Candidate | None:
+        """A new mutation-prompt for the unit: from a thinking style and the task (zero-order),
+        or the winner's own improved (first-order); its parent is the one it replaces."""
+        old = plan.winner[1]
+        if plan.operator == "hyper_zero":
+            meta = self.meta("hyper_zero", thinking_style=plan.style,
+                             task=engine.task.description)
+        else:
+            meta = self.meta("hyper_first", mutation_prompt=old.text)
+        out = await self.ask(engine, plan.operator, meta, [old.text])
         if out is None:
             return None
-        return self.child(engine, out[0], plan, t, parents, info, out[1]), m
+        about = {"thinking_style": plan.style} if plan.style else {}
+        return engine.candidate(out[0], operator=plan.operator, generation=t, parents=[old],
+                                kind="mutation_prompt", meta={"roles": ["replaced"], **about},
+                                source=out[1])
+
+    def showing(
+        self, engine: Engine, plan: Plan, m: Candidate
+    ) -> tuple[MetaPrompt, list[Candidate], list[str]]:
+        """The operator's meta-prompt, what of the population it shows (the mutation-prompt
+        first, where it is used), and the texts a proposal must not repeat."""
+        op, task, description = plan.operator, plan.winner[0], engine.task.description
+        avoid = [instruction(c) for c in (task, *plan.shown)]
+        if op in ("first_order", *HYPER):  # a hypermutation's new M rewrites the task-prompt
+            return (self.meta("first_order", mutation_prompt=m.text, prompt=instruction(task)),
+                    [m], avoid)
+        if op == "zero_order":
+            return self.meta("zero_order", task=description), [], avoid
+        if op == "lamarckian":
+            assert plan.working is not None
+            example, answer = plan.working
+            shown_input = self.examples[example].input
+            meta = self.meta("lamarckian", task=description, input=shown_input, output=answer)
+            return meta, [], [*avoid, shown_input]  # the example itself is no instruction
+        listed = "\n".join(f"- {instruction(c)}" for c in plan.shown)  # eda, eda_rank, lineage
+        if op == "eda_rank":
+            meta = self.meta(op, task=description, prompts=listed, mutation_prompt=m.text)
+            return meta, [m, *plan.shown], avoid
+        return self.meta(op, task=description, prompts=listed), list(plan.shown), avoid
 
     def child(self, engine: Engine, text: str, plan: Plan, t: int, parents: list[Candidate],
               info: dict[str, Any], source: Any = None) -> Candidate:
@@ -348,13 +315,8 @@ class Promptbreeder(Algorithm):
             return
         for score in await engine.evaluate(tasks, "dev", self.params.dev_subset):
             self.fitness[score.candidate_id] = score.value
-            self.worked[score.candidate_id] = self.working_outs(engine, score)
-
-    def working_outs(self, engine: Engine, score: Score) -> list[WorkingOut]:
-        verbalizers = engine.task.verbalizers
-        return [(o.example_id, verbalizers.get(o.prediction, o.prediction))
-                for o in score.outcomes
-                if o.failure is None and o.score >= 1.0 and o.example_id in self.examples][:WORKED]
+            self.worked[score.candidate_id] = working_outs(score, engine.task.verbalizers,
+                                                           self.examples)
 
     async def end_generation(
         self, engine: Engine, t: int, units: list[Unit], elites: list[Candidate]
