@@ -26,8 +26,7 @@ for t = 1..T:
 Lineage: a child task-prompt's parents are the winner's task-prompt, then the mutation-prompt that
 wrote it, then whatever else the operator showed, and ``meta["roles"]`` names each parent's part
 (``winner``, ``mutation_prompt``, ``shown``, ``donor``); a hypermutated mutation-prompt's parent is
-the one it replaces. Mutation-prompts are stored unscored
-(``engine.keep``), so they are never finalists.
+the one it replaces. Mutation-prompts are stored unscored (``engine.keep``): never finalists.
 """
 
 from __future__ import annotations
