@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import re
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -409,6 +410,10 @@ async def test_a_winners_family_tree_reaches_the_mutation_prompts_that_wrote_it(
     nodes = {n["id"]: n for n in lineage["nodes"]}
     assert mps <= set(nodes) and all(nodes[m]["score"] is None for m in mps)
     assert {(e["source"], e["target"]) for e in lineage["edges"]} >= {(writer.id, child.id)}
+    # a generation's summary counts the task-prompts it made, not their mutation-prompts
+    made = Counter(c.generation for c in cands.values() if c.kind == "prompt")
+    assert {g.generation: g.size for g in store.generations(job)} == dict(made)
+    assert all(cands[g.best_candidate_id].kind == "prompt" for g in store.generations(job))
     # finalists are task-prompts only; show and export read the job as any other
     assert not {c.id for c, _ in store.leaderboard(job, split="dev", k=50)} & mps
     out = io.StringIO()
