@@ -69,3 +69,11 @@ def test_bbt_on_the_local_model(tmp_path: Path) -> None:
     })
     assert ops == {"seed", "cma_es"}
     assert purposes == {"evaluate"}
+def test_promptbreeder_on_the_local_model(tmp_path: Path) -> None:
+    ops, purposes = run_small(tmp_path, {
+        "name": "promptbreeder", "population": 4, "generations": 1,
+        "operators": ["first_order", "hyper_first"], "crossover_rate": 0.0,
+    })
+    assert {"seed", "initial"} <= ops
+    assert ops <= {"seed", "initial", "init", "first_order", "hyper_first"}
+    assert "evaluate" in purposes and purposes & {"first_order", "hyper_first"}
