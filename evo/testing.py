@@ -22,6 +22,8 @@ from typing import Any
 from evo.candidate import Candidate, Kind, Score
 from evo.engine import (
     BudgetExhausted,
+    EngineMisuse,
+    ModelRole,
     Rejection,
     Sample,
     checked_state,
@@ -44,6 +46,7 @@ class Ask:
     temperature: float
     max_tokens: int
     purpose: str
+    model: ModelRole = "meta"  # "task": a request to the task model
 
     @property
     def prompt(self) -> str:
@@ -68,6 +71,7 @@ class FakeEngine:
         self.calls = 0
         self.asked: list[Ask] = []
         self.made: list[Candidate] = []
+        self.recorded: list[Candidate] = []  # stored unscored (``record``), in order
         self.scored: list[Score] = []
         self.rejections: Counter[str] = Counter()
         self.preferred: dict[str, float] = {}
@@ -88,11 +92,13 @@ class FakeEngine:
         prefill: str = "",
         stop: Sequence[str] = (),
         purpose: str = "generate",
+        model: ModelRole = "meta",
     ) -> list[Sample | None]:
         self._spend(n)
         out: list[Sample | None] = []
         for _ in range(n):
-            ask = Ask(tuple(messages), prefill, tuple(stop), temperature, max_tokens, purpose)
+            ask = Ask(tuple(messages), prefill, tuple(stop), temperature, max_tokens, purpose,
+                      model)
             self.asked.append(ask)
             text = self.reply(ask)
             out.append(None if text is None else Sample(text, f"ask-{len(self.asked)}"))
@@ -131,6 +137,16 @@ class FakeEngine:
     def lookup(self, ids: Sequence[str]) -> list[Candidate]:
         by_id = {c.id: c for c in self.made}
         return [by_id[i] for i in ids]
+
+    def record(self, candidates: Sequence[Candidate]) -> None:
+        stored = {c.id for c in self.recorded}
+        for cand in candidates:
+            missing = [p for p in cand.parents if p not in stored]
+            if missing:
+                raise EngineMisuse(f"candidate {cand.id} is recorded before its parents {missing}")
+            if cand.id not in stored:
+                self.recorded.append(cand)
+                stored.add(cand.id)
 
     def prefer(self, fitness: dict[str, float]) -> None:
         self.preferred.update(fitness)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evo.algorithms.base import Algorithm, Params
 from evo.algorithms.eoh import EoH
+from evo.algorithms.evol_instruct import EvolInstruct
 from evo.algorithms.evoprompt import EvoPromptGA
 from evo.algorithms.evoprompt_de import EvoPromptDE
 from evo.algorithms.gps import GPS
@@ -11,7 +12,7 @@ from evo.algorithms.grips import GrIPS
 from evo.algorithms.opro import OPRO
 
 REGISTRY: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (EvoPromptGA, OPRO, EoH, GPS, GrIPS, EvoPromptDE)
+    cls.name: cls for cls in (EvoPromptGA, OPRO, EoH, GPS, GrIPS, EvoPromptDE, EvolInstruct)
 }
 
 
