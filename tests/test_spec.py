@@ -169,8 +169,8 @@ def test_a_task_definition_and_the_algorithm_are_checked_together() -> None:
         "task.data.train": "Input should be a valid string",  # not "task.data: a valid string"
         "task.colums": "unknown field; did you mean columns?",
         "task.template": "missing {input}",  # no "Value error, template: " before it
-        "algorithm.name": "unknown algorithm 'opra'; known: eoh, evoprompt-de, evoprompt-ga, "
-                          "gps, grips, opro; did you mean opro?",
+        "algorithm.name": "unknown algorithm 'opra'; known: eoh, evol-instruct, evoprompt-de, "
+                          "evoprompt-ga, gps, grips, opro; did you mean opro?",
     }
 
 

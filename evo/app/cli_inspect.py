@@ -57,8 +57,10 @@ def export(
         "--output", "-o", help="write to a file (--format hf: a folder)")] = None,
     db: DbOption = None,
 ) -> None:
-    """Export a job's best prompt(s) with scores, task, model, algorithm and lineage summary, or
-    a data-set job's items (Evol-Instruct) as JSONL or a Hugging Face datasets folder."""
+    """Export a job's best prompt(s), or the items of a data-set job.
+
+    The best prompts come with their scores, task, model, algorithm and lineage summary; a
+    data-set job's items (Evol-Instruct) as JSONL or a Hugging Face datasets folder."""
     if format in DATASET_FORMATS:
         return export_dataset(job, format, output, db)
     if format not in FORMATS:

@@ -10,6 +10,7 @@ import { follow, type StreamState } from "../sse";
 import { errorText, exportButtons, jobControls, meter, statusBadge } from "../ui";
 import { searchWarning, Warnings } from "../warnings";
 import { CandidateTable } from "./candidates";
+import { DataSetCard } from "./dataset";
 
 interface Point {
   best: number;
@@ -45,6 +46,12 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
   const leaderboard = h("section", { class: "card", id: "leaderboard", hidden: true });
   const preview = h("div", { class: "preview", id: "export-preview" });
   const table = new CandidateTable(id, signal);
+  const dataset = new DataSetCard(id, signal); // shown for a job whose result is a data set
+  const scoreCard = h("section", { class: "card" },
+    h("div", { class: "card-head" },
+      h("h2", null, "Score per generation"), generationText),
+    chartNote,
+    chartBox);
 
   replace(
     root,
@@ -54,11 +61,8 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", null, "Spend against the budget"), stream),
       meters),
-    h("section", { class: "card" },
-      h("div", { class: "card-head" },
-        h("h2", null, "Score per generation"), generationText),
-      chartNote,
-      chartBox),
+    scoreCard,
+    dataset.el,
     leaderboard,
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", null, "Candidates"),
@@ -150,9 +154,17 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
       await loadLeaderboard(job);
     }
   }
+  // a data-set job has no scores per generation and no leaderboard: its items take their place
+  let isDataSet: boolean | null = null;
+  async function refreshDataSet(): Promise<void> {
+    if (isDataSet === false) return;
+    isDataSet = await dataset.refresh();
+    scoreCard.hidden = isDataSet;
+  }
   const refreshSoon = debounce(400, () => {
     void loadJob().catch(() => undefined);
     void table.refresh();
+    void refreshDataSet();
   });
 
   async function loadLeaderboard(j: Job): Promise<void> {
@@ -268,6 +280,7 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
     }
     redrawChart();
     void table.refresh();
+    void refreshDataSet();
     startFollowing();
     // state changes that write no event (a pause asked, a heartbeat) show up within seconds
     every(5000, signal, async () => {
