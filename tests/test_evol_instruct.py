@@ -407,3 +407,17 @@ async def test_the_api_serves_the_data_set_to_its_owner_only(
     assert hidden.status_code == 404
     algos = client.get("/api/v1/algorithms", headers=mine).json()
     assert next(a for a in algos if a["name"] == "evol-instruct")["result"] == "dataset"
+
+
+async def test_evo_show_prints_the_counts_per_round(store: Store, dataset_job: str) -> None:
+    from rich.console import Console
+
+    from evo.app.show import show_job
+
+    console = Console(record=True, width=120)
+    show_job(console, store, store.get_job(dataset_job))
+    text = console.export_text()
+    data = job_dataset(store, store.get_job(dataset_job))
+    assert "Data set per round" in text and "0 (seeds)" in text
+    assert f"{len(data.items)} items; export them with evo export {dataset_job[:8]}" in text
+    assert "no prompt scored" not in text
