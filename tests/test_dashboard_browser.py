@@ -580,7 +580,9 @@ def test_a_data_set_job_shows_its_items_and_per_round_counts(live: LiveApi, page
     first = data["items"][0]
     assert items.first.locator(".prompt").all_text_contents() == [first["instruction"],
                                                                   first["response"]]
+    # no best prompt: no score chart, no winner's family tree, no prompt export
     assert page.locator("#score-chart").is_hidden()
+    assert page.locator("#winner-lineage").count() == 0
     shoot(page, artifacts, "dataset")
     items.first.get_by_role("link", name="family tree").click()
     page.wait_for_url(f"**/#/jobs/{job['id']}/lineage/{first['id']}")

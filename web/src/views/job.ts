@@ -34,6 +34,9 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
   let following = false;
   let board: string | null = null; // the job state the leaderboard was read at
   const warnings = new Warnings();
+  // a data-set job has no scores per generation, no best prompt and no leaderboard: its items
+  // take their place (null: not known yet)
+  let isDataSet: boolean | null = null;
 
   const head = h("div", { class: "page-head" });
   const meters = h("div", { class: "meters" });
@@ -116,11 +119,12 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
         j.ended_at ? fact("ended", fmt.when(j.ended_at)) : null),
       j.reason ? h("p", { class: `reason status-${j.status}` }, j.reason) : null,
       h("div", { class: "title-row" },
-        h("a", { href: `#/jobs/${j.id}/lineage`, class: "button", id: "winner-lineage" },
+        // a data set has no best prompt: its items have family trees of their own
+        isDataSet ? null : h("a", { href: `#/jobs/${j.id}/lineage`, class: "button", id: "winner-lineage" },
           "Family tree of the best"),
         h("a", { href: `#/compare/${j.id}`, class: "button" }, "Compare…"),
         h("span", { class: "grow" }),
-        exportButtons(j, topK(j), preview)),
+        isDataSet ? null : exportButtons(j, topK(j), preview)),
     );
   }
 
@@ -136,7 +140,7 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
       : fmt.elapsed(job.started_at, job.ended_at);
     replace(meters,
       meter("Calls", usedCalls, budget.calls ?? null, fmt.count,
-        [reserved !== null ? `${fmt.count(reserved)} kept for the final scoring` : "",
+        [reserved ? `${fmt.count(reserved)} kept for the final scoring` : "",
           stats.cached ? `${fmt.count(stats.cached)} answered from the cache (free)` : ""]
           .filter(Boolean).join(" · ") || undefined),
       meter("Tokens", usedTokens, budget.tokens ?? null, fmt.count),
@@ -154,12 +158,12 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
       await loadLeaderboard(job);
     }
   }
-  // a data-set job has no scores per generation and no leaderboard: its items take their place
-  let isDataSet: boolean | null = null;
   async function refreshDataSet(): Promise<void> {
     if (isDataSet === false) return;
+    const was = isDataSet;
     isDataSet = await dataset.refresh();
     scoreCard.hidden = isDataSet;
+    if (was !== isDataSet) renderHead();
   }
   const refreshSoon = debounce(400, () => {
     void loadJob().catch(() => undefined);
