@@ -70,8 +70,8 @@ def test_evol_instruct_on_the_local_model(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'job.db'}", executor="inprocess")
     spec = {
         "task": "arithmetic",  # its train inputs are the seed instructions
-        "algorithm": {"name": "evol-instruct", "rounds": 1, "seeds": 2, "max_tokens": 48,
-                      "response_tokens": 24},
+        "algorithm": {"name": "evol-instruct", "rounds": 1, "seeds": 2, "max_tokens": 40,
+                      "response_tokens": 12},
         "models": {"task": {"provider": "local", "workers": 1}},
         "budget": {"calls": 20},
         "seed": 1,
