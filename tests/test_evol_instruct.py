@@ -404,3 +404,26 @@ async def test_evo_show_prints_the_counts_per_round(store: Store, dataset_job: s
     assert "Data set per round" in text and "0 (seeds)" in text
     assert f"{len(data.items)} items; export them with evo export {dataset_job[:8]}" in text
     assert "no prompt scored" not in text
+
+
+async def test_a_job_seeded_from_a_file_evolves_the_files_instructions(
+    store: Store, tmp_path: Path
+) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text('{"instruction": "Sum 2 and 3."}\n{"instruction": "Name a bird."}\n')
+    spec = {"algorithm": {"name": "evol-instruct", "rounds": 1, "seed_file": str(seeds)}}
+    driver, _, _ = scripted_job(spec, job_meta, store)
+    await driver.run()
+    data = job_dataset(store, store.get_job(driver.job_id))
+    assert [i.instruction for i in data.items if i.round == 0] == ["Sum 2 and 3.", "Name a bird."]
+    assert [i.instruction for i in data.items if i.round == 1] == [
+        "Sum 2 and 3. Mention fact4.", "Name a bird. Mention fact3."]
+
+
+def test_evo_algorithms_lists_it_with_its_parameters() -> None:
+    from evo.app.cli import app
+
+    out = CliRunner().invoke(app, ["algorithms"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    line = next(x for x in out.stdout.splitlines() if "evol-instruct" in x)
+    assert "rounds=4" in out.stdout and "breadth=0.15" in out.stdout and "Evol-Instruct" in line
