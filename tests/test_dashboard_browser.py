@@ -586,3 +586,9 @@ def test_a_data_set_job_shows_its_items_and_per_round_counts(live: LiveApi, page
     shoot(page, artifacts, "dataset")
     items.first.get_by_role("link", name="family tree").click()
     page.wait_for_url(f"**/#/jobs/{job['id']}/lineage/{first['id']}")
+    # the family tree of the last item: one ancestor per round back to its seed
+    last = data["items"][-1]
+    page.goto(f"{live.base_url}/#/jobs/{job['id']}/lineage/{last['id']}")
+    page.wait_for_selector("#lineage-graph[data-nodes]")
+    assert int(page.get_attribute("#lineage-graph", "data-nodes")) == last["round"] + 1
+    shoot(page, artifacts, "dataset-lineage")
