@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, get_args
 
@@ -192,6 +192,17 @@ def new_candidate(
         island=island,
         meta=meta,
     )
+
+
+def check_recorded(candidates: Sequence[Candidate], stored: Container[str]) -> None:
+    """``EngineMisuse`` when a candidate is recorded before one of its parents: each parent must
+    be ``stored`` already or come earlier in ``candidates``."""
+    seen = set()
+    for cand in candidates:
+        missing = [p for p in cand.parents if p not in stored and p not in seen]
+        if missing:
+            raise EngineMisuse(f"candidate {cand.id} is recorded before its parents {missing}")
+        seen.add(cand.id)
 
 
 def task_kind(task: Task | ProgramTask) -> Kind:

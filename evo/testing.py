@@ -22,10 +22,10 @@ from typing import Any
 from evo.candidate import Candidate, Kind, Score
 from evo.engine import (
     BudgetExhausted,
-    EngineMisuse,
     ModelRole,
     Rejection,
     Sample,
+    check_recorded,
     checked_state,
     new_candidate,
     rejection_key,
@@ -140,10 +140,8 @@ class FakeEngine:
 
     def record(self, candidates: Sequence[Candidate]) -> None:
         stored = {c.id for c in self.recorded}
+        check_recorded(candidates, stored)
         for cand in candidates:
-            missing = [p for p in cand.parents if p not in stored]
-            if missing:
-                raise EngineMisuse(f"candidate {cand.id} is recorded before its parents {missing}")
             if cand.id not in stored:
                 self.recorded.append(cand)
                 stored.add(cand.id)

@@ -32,7 +32,7 @@ from evo.app.cli_common import UserError
 from evo.app.dataset import HFMissing, NotADataSet, job_dataset, save_hf, to_jsonl
 from evo.app.export import DataSetJob, render_export
 from evo.app.settings import Settings
-from evo.engine import REJECTIONS
+from evo.engine import REJECTIONS, EngineMisuse
 from evo.llm import LLMRequest
 from evo.meta_prompt import words
 from evo.spec_io import SpecError, load_spec, parse_spec
@@ -427,3 +427,17 @@ def test_evo_algorithms_lists_it_with_its_parameters() -> None:
     assert out.exit_code == 0, out.output
     line = next(x for x in out.stdout.splitlines() if "evol-instruct" in x)
     assert "rounds=4" in out.stdout and "breadth=0.15" in out.stdout and "Evol-Instruct" in line
+
+
+def test_recording_a_candidate_before_its_parent_is_refused_by_every_engine(
+    store: Store,
+) -> None:
+    driver, _, _ = scripted_job(SPEC, job_meta, store)
+    for engine in (engine_for(), driver.search):
+        seed = engine.candidate("Name a bird.", operator="seed", generation=0)
+        child = engine.candidate("Name a red bird.", operator="deepen", generation=1,
+                                 parents=[seed])
+        with pytest.raises(EngineMisuse, match="before its parents"):
+            engine.record([child])
+        engine.record([seed, child])  # parents first, in the same list: fine
+        engine.record([child])  # its parent stored before: fine

@@ -24,6 +24,7 @@ from evo.engine import (
     ModelRole,
     Rejection,
     Sample,
+    check_recorded,
     checked_state,
     new_candidate,
     rejection_key,
@@ -127,6 +128,7 @@ class Search:
         return [self.candidates[i] for i in ids]
 
     def record(self, candidates: Sequence[Candidate]) -> None:
+        check_recorded(candidates, self.recorder.written)
         for cand in candidates:
             self.recorder.made(cand)
 
