@@ -171,6 +171,28 @@ async def test_failed_calls_and_unanswerable_responses_eliminate_at_the_right_st
     assert sum(engine.rejections.values()) == 3
 
 
+async def test_the_optional_judge_eliminates_what_it_calls_the_same() -> None:
+    def reply(ask: Ask) -> str | None:
+        if ask.purpose == "judge":
+            return {"item one": "Yes, the same.", "item three": "No."}.get(
+                next((k for k in ("item one", "item three") if k in ask.prompt), ""))
+        return evolved(ask)
+
+    engine = engine_for(reply)
+    await algorithm(rounds=1, judge=True).run(engine)
+    judged = [a for a in engine.asked if a.purpose == "judge"]
+    # the evolution that came back empty is eliminated before it could be judged
+    assert len(judged) == 2 and all("Second: <instruction>" in a.prompt for a in judged)
+    reasons = {c.text.split(" Mention")[0]: c.meta.get("eliminated")
+               for c in engine.recorded if c.generation == 1}
+    assert reasons == {"item one": "no_gain", "": "empty", "item three": None}
+    answered = [a.prompt for a in engine.asked if a.purpose == "respond"]
+    assert answered[3:] == ["item three Mention fact2."]
+    plain = engine_for(reply)
+    await algorithm(rounds=1).run(plain)
+    assert not any(a.purpose == "judge" for a in plain.asked)
+
+
 # ---- rounds, pool and lineage --------------------------------------------------------------
 
 

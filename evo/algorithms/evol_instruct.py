@@ -84,6 +84,17 @@ Write one new instruction in the same field but on a different, less common topi
 and as hard as this one. Do not speak of the instruction above. Reply with the new instruction \
 only, between <instruction> and </instruction>."""
 
+# The paper's own check of information gain asks a model whether two instructions are equal;
+# here it is optional (``judge``), as a small model's verdict is little better than chance.
+JUDGE = """Two instructions follow. Decide whether the second asks for anything that the first \
+does not: a further requirement, more depth, a more specific subject, more steps of reasoning or \
+an input to work with.
+
+First: <instruction>{parent}</instruction>
+Second: <instruction>{child}</instruction>
+
+Does the second ask for the same as the first and nothing more? Answer yes or no."""
+
 TAG = "instruction"
 # The evolving prompts' own wording: an evolved instruction that uses it was not rewritten, it
 # was copied from the request (whatever a user's templates say, these are never an instruction's).
@@ -137,6 +148,11 @@ class EvolInstructParams(Params):
     response_tokens: int = Field(256, ge=1, le=8192, description="room for a response")
     response_temperature: float = Field(0.0, ge=0.0, le=2.0,
                                         description="the task model's temperature")
+    judge: bool = Field(
+        False, description="also ask the meta-LLM whether an evolution asks for anything its "
+        "parent did not (the paper's check; one more call an evolution); 'yes, the same' "
+        "eliminates it as no_gain",
+    )
     refusal_words: int = Field(
         80, ge=1, le=10_000,
         description="a response shorter than this that apologises or refuses is no answer",
@@ -166,6 +182,7 @@ class EvolInstruct(Algorithm):
         "reasoning_steps": REASONING_STEPS,
         "complicate_input": COMPLICATE_INPUT,
         "breadth": BREADTH_PROMPT,
+        "judge": JUDGE,
     }
     params: EvolInstructParams
 
@@ -192,6 +209,8 @@ class EvolInstruct(Algorithm):
                                      for x, op in zip(pool, ops, strict=True)))
             seen = {normalize(c.text) for c in kept}
             checked = [self.check(x, a, seen) for x, a in zip(pool, answers, strict=True)]
+            if self.params.judge:
+                checked = await self.judged(engine, pool, checked)
             texts = [text for text, reason in checked if reason is None]
             responses = iter(await gather(*(self.respond(engine, text) for text in texts)))
             made = [
@@ -265,6 +284,26 @@ class EvolInstruct(Algorithm):
         if reason is None:
             seen.add(normalize(text))
         return text, reason
+
+    async def judged(
+        self, engine: Engine, pool: list[Candidate], checked: list[tuple[str, Elimination | None]]
+    ) -> list[tuple[str, Elimination | None]]:
+        """``checked`` with each evolution that passed so far judged against its parent."""
+        asked = [(x, text) for x, (text, reason) in zip(pool, checked, strict=True)
+                 if reason is None]
+        verdicts = iter(await gather(*(self.judge(engine, x.text, text) for x, text in asked)))
+        return [(text, reason or next(verdicts)) for text, reason in checked]
+
+    async def judge(self, engine: Engine, parent: str, child: str) -> Elimination | None:
+        """"no_gain" when the meta-LLM says ``child`` asks for the same as ``parent``; an
+        answer that is neither yes nor no is no evidence of that."""
+        (answer,) = await engine.generate(
+            self.meta("judge", parent=parent, child=child).messages, temperature=0.0,
+            max_tokens=3, purpose="judge",
+        )
+        if answer is None:
+            return "call_failed"
+        return "no_gain" if words(answer.text)[:1] == ["yes"] else None
 
     async def respond(self, engine: Engine, instruction: str) -> Sample | None:
         (answer,) = await engine.generate(
