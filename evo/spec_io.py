@@ -177,6 +177,7 @@ def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
     overrides = list(overrides)
     data, lines = parse_text(text, str(path))
     data = apply_overrides(data, overrides, source=str(path))
+    data = _absolute_files(data, path.resolve().parent)
     spec = parse_spec(data, lines=lines, source=str(path), origins=override_origins(overrides))
     spec._base_dir = str(path.resolve().parent)
     return _absolute_data(spec)
@@ -197,6 +198,20 @@ def _absolute_data(spec: JobSpec) -> JobSpec:
         absolute(task.data))
     spec.task = task.model_copy(update={"data": data})
     return spec
+
+
+def _absolute_files(data: dict, base: Path) -> dict:
+    """The algorithm's file parameters (``Algorithm.file_params``) relative to the spec file,
+    made absolute before they are checked, so the stored spec stands alone."""
+    raw = data.get("algorithm")
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if not isinstance(name, str) or name not in REGISTRY:
+        return data
+    for key in REGISTRY[name].file_params:
+        value = raw.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            raw[key] = str(base / value)
+    return data
 
 
 def parse_text(text: str, source: str = "<spec>") -> tuple[dict, dict[tuple, int]]:

@@ -25,8 +25,10 @@ from typing import Any
 from evo.candidate import Candidate, Kind, Outcome, Score
 from evo.engine import (
     BudgetExhausted,
+    ModelRole,
     Rejection,
     Sample,
+    check_recorded,
     checked_state,
     new_candidate,
     rejection_key,
@@ -47,6 +49,7 @@ class Ask:
     temperature: float
     max_tokens: int
     purpose: str
+    model: ModelRole = "meta"  # "task": a request to the task model
 
     @property
     def prompt(self) -> str:
@@ -73,7 +76,7 @@ class FakeEngine:
         self.calls = 0
         self.asked: list[Ask] = []
         self.made: list[Candidate] = []
-        self.kept: list[Candidate] = []  # stored without a score (``keep``)
+        self.recorded: list[Candidate] = []  # stored unscored (``record``), in order
         self.scored: list[Score] = []
         self.rejections: Counter[str] = Counter()
         self.preferred: dict[str, float] = {}
@@ -94,11 +97,13 @@ class FakeEngine:
         prefill: str = "",
         stop: Sequence[str] = (),
         purpose: str = "generate",
+        model: ModelRole = "meta",
     ) -> list[Sample | None]:
         self._spend(n)
         out: list[Sample | None] = []
         for _ in range(n):
-            ask = Ask(tuple(messages), prefill, tuple(stop), temperature, max_tokens, purpose)
+            ask = Ask(tuple(messages), prefill, tuple(stop), temperature, max_tokens, purpose,
+                      model)
             self.asked.append(ask)
             text = self.reply(ask)
             out.append(None if text is None else Sample(text, f"ask-{len(self.asked)}"))
@@ -140,9 +145,13 @@ class FakeEngine:
         by_id = {c.id: c for c in self.made}
         return [by_id[i] for i in ids]
 
-    def keep(self, candidates: Sequence[Candidate]) -> None:
-        known = {c.id for c in self.kept}
-        self.kept += [c for c in candidates if c.id not in known]
+    def record(self, candidates: Sequence[Candidate]) -> None:
+        stored = {c.id for c in self.recorded}
+        check_recorded(candidates, stored)
+        for cand in candidates:
+            if cand.id not in stored:
+                self.recorded.append(cand)
+                stored.add(cand.id)
 
     def prefer(self, fitness: dict[str, float]) -> None:
         self.preferred.update(fitness)

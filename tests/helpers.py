@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from evo.candidate import Candidate
 from evo.llm import LLMRequest
@@ -128,31 +129,32 @@ async def crash_and_resume(
     store: Store,
     seeds: tuple[str, ...] | None,
     crash_at: int,
+    crash_in: str = "evaluate",
 ) -> tuple[str, str]:
     """One job run straight through, and the same job stopped at the start of its
     ``crash_at``-th evaluation (meta calls of that generation already paid) and then resumed by
-    a fresh driver from its last checkpoint: the two job ids."""
+    a fresh driver from its last checkpoint: the two job ids. ``crash_in="generate"`` stops it
+    at its ``crash_at``-th ``generate`` instead (a method that never evaluates)."""
     straight, _, _ = scripted_job(spec, meta, store, seeds)
     await straight.run()
     crashing, _, _ = scripted_job(spec, meta, store, seeds)
-    original = crashing.search.evaluate
+    original = getattr(crashing.search, crash_in)
     calls = 0
 
-    async def evaluate(candidates: Sequence[Candidate], split: str = "dev",
-                       subset: int | None = None) -> list:
+    async def crashing_call(*args: Any, **kwargs: Any) -> list:
         nonlocal calls
         calls += 1
         if calls == crash_at:
             raise Crash
-        return await original(candidates, split, subset)
+        return await original(*args, **kwargs)
 
-    crashing.search.evaluate = evaluate  # type: ignore[method-assign]
+    setattr(crashing.search, crash_in, crashing_call)
     try:
         await crashing.run()
     except Crash:
         pass
     else:
-        raise AssertionError(f"the job made fewer than {crash_at} evaluations")
+        raise AssertionError(f"the job made fewer than {crash_at} calls of {crash_in}")
     resumed, _, _ = scripted_job(spec, meta, store, seeds, job_id=crashing.job_id)
     await resumed.run(resume=True)
     return straight.job_id, resumed.job_id

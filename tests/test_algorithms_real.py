@@ -77,3 +77,28 @@ def test_promptbreeder_on_the_local_model(tmp_path: Path) -> None:
     assert {"seed", "initial"} <= ops
     assert ops <= {"seed", "initial", "init", "first_order", "hyper_first"}
     assert "evaluate" in purposes and purposes & {"first_order", "hyper_first"}
+def test_evol_instruct_on_the_local_model(tmp_path: Path) -> None:
+    from evo.algorithms.evol_instruct import BREADTH, DEPTH_OPERATORS
+    from evo.app.dataset import job_dataset
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'job.db'}", executor="inprocess")
+    spec = {
+        "task": "arithmetic",  # its train inputs are the seed instructions
+        "algorithm": {"name": "evol-instruct", "rounds": 1, "seeds": 2, "max_tokens": 40,
+                      "response_tokens": 12},
+        "models": {"task": {"provider": "local", "workers": 1}},
+        "budget": {"calls": 20},
+        "seed": 1,
+    }
+    result = optimize(spec, settings=settings)
+    assert result.status == "completed", result.reason
+    assert result.leaderboard == []  # a data set: nothing is scored as a prompt
+    with Store(settings.database_url) as store:
+        cands = store.candidates(result.job_id)
+        purposes = {c.purpose for c in store.llm_calls(result.job_id)}
+        data = job_dataset(store, store.get_job(result.job_id))
+    assert [c.generation for c in cands] == [0, 0, 1, 1]
+    assert {c.operator for c in cands[2:]} <= {*DEPTH_OPERATORS, BREADTH}
+    assert "respond" in purposes and purposes <= {"respond", *DEPTH_OPERATORS, BREADTH}
+    assert [r.kept + r.eliminated for r in data.rounds] == [2, 2]
+    assert all(item.response for item in data.items)

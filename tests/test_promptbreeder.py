@@ -219,7 +219,7 @@ async def test_hypermutation_changes_the_units_mutation_prompt(op: str) -> None:
             assert any(new.meta["thinking_style"] in a and TASK.description in a for a in asks)
         else:  # from the old mutation-prompt
             assert any(a.startswith("Improve") and f"Rule: {old.text}\n" in a for a in asks)
-        assert new in engine.kept
+        assert new in engine.recorded
     # the next generation applies the new mutation-prompts: resumed with first-order mutation
     later = FakeEngine(TASK, reply=counter_reply(), fitness=lambda c, s: quality(c.text))
     later.made = list(engine.made)
@@ -306,9 +306,9 @@ async def test_context_shuffling_shows_the_winners_correct_working_outs_first() 
 
 async def test_mutation_prompts_are_kept_and_never_scored() -> None:
     engine = await run(generations=4, population=6, crossover_rate=0.2)
-    kept = {c.id for c in engine.kept}
+    kept = {c.id for c in engine.recorded}
     scored = {s.candidate_id for s in engine.scored}
-    assert kept and all(c.kind == "mutation_prompt" for c in engine.kept)
+    assert kept and all(c.kind == "mutation_prompt" for c in engine.recorded)
     assert not kept & scored
     ops = {c.operator for c in engine.made}
     assert "initial" in ops and len(ops & set(OPERATORS)) >= 4
@@ -317,7 +317,7 @@ async def test_mutation_prompts_are_kept_and_never_scored() -> None:
             assert m in kept
     for _, _, state in engine.checkpoints:  # every unit's mutation-prompt is stored
         assert {m for _, m in state["units"]} <= kept
-    assert {c.text for c in engine.kept if c.operator == "initial"} <= set(MUTATION_PROMPTS)
+    assert {c.text for c in engine.recorded if c.operator == "initial"} <= set(MUTATION_PROMPTS)
 
 
 async def test_a_spec_may_replace_the_mutation_prompts_and_thinking_styles() -> None:
@@ -327,7 +327,7 @@ async def test_a_spec_may_replace_the_mutation_prompts_and_thinking_styles() -> 
                        population=6)
     inits = asks_of(engine, "init")
     assert len(inits) == 2 and all(a.startswith("Think in colours. Say it") for a in inits)
-    assert {c.text for c in engine.kept if c.operator == "initial"} <= set(mine)
+    assert {c.text for c in engine.recorded if c.operator == "initial"} <= set(mine)
     hyper = [a for a in asks_of(engine, "hyper_zero") if not a.startswith("Change an")]
     assert len(hyper) == 3 and all(a.startswith("Think in colours.\n") for a in hyper)
 
@@ -356,11 +356,11 @@ async def test_keep_stores_a_candidate_once_with_its_lineage_and_no_score(store:
     recorder = Recorder(store, "j1", None)
     m = Candidate("m1", "Say it shorter.", 0, "initial", kind="mutation_prompt")
     p = Candidate("p1", "Answer. q=0.3", 0, "init", parents=("m1",), meta={"roles": ["x"]})
-    recorder.kept(m)
-    recorder.kept(m)  # kept twice: stored once
+    recorder.made(m)
+    recorder.made(m)  # kept twice: stored once
     recorder.scored(p, EvaluationRecord(candidate_id="p1", split="dev", value=0.3, n=10,
                                         failures=0, subset=None, generation=0))
-    recorder.kept(p)  # scored already: nothing more
+    recorder.made(p)  # scored already: nothing more
     await recorder.flush({})
     assert [(c.id, c.kind) for c in store.candidates("j1")] == [
         ("m1", "mutation_prompt"), ("p1", "prompt")]

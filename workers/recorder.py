@@ -45,11 +45,11 @@ class Recorder:
             self.written[cand.id] = len(self.written)
 
     def scored(self, cand: Candidate, evaluation: EvaluationRecord) -> None:
-        self.kept(cand)
+        self.made(cand)
         self._evaluations.append(evaluation)
 
-    def kept(self, cand: Candidate) -> None:
-        """A candidate to store (once), scored or not: it goes out with the next step."""
+    def made(self, cand: Candidate) -> None:
+        """A candidate to store (once), scored or not."""
         if cand.id not in self.written:
             self.written[cand.id] = len(self.written)
             self._candidates.append(cand)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from evo.algorithms.base import Algorithm, Params
 from evo.algorithms.bbt import BBT
 from evo.algorithms.eoh import EoH
+from evo.algorithms.evol_instruct import EvolInstruct
 from evo.algorithms.evoprompt import EvoPromptGA
 from evo.algorithms.evoprompt_de import EvoPromptDE
 from evo.algorithms.gps import GPS
@@ -23,6 +24,7 @@ REGISTRY: dict[str, type[Algorithm]] = {
         EvoPromptDE,
         BBT,
         Promptbreeder,
+        EvolInstruct,
     )
 }
 

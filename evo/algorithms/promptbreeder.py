@@ -26,7 +26,7 @@ for t = 1..T:
 Lineage: a child task-prompt's parents are the winner's task-prompt, then the mutation-prompt that
 wrote it, then whatever else the operator showed, and ``meta["roles"]`` names each parent's part
 (``winner``, ``mutation_prompt``, ``shown``, ``donor``); a hypermutated mutation-prompt's parent is
-the one it replaces. Mutation-prompts are stored unscored (``engine.keep``): never finalists.
+the one it replaces. Mutation-prompts are stored unscored (``engine.record``): never finalists.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class Promptbreeder(Algorithm):
             made = await gather(*(self.mutate(engine, plan, t) for plan in plans))
             children = [(plan, child) for plan, child in zip(plans, made, strict=True) if child]
             # a new mutation-prompt is stored before the task-prompt that names it as a parent
-            engine.keep([m for plan, (_, m) in children if m is not plan.winner[1]])
+            engine.record([m for plan, (_, m) in children if m is not plan.winner[1]])
             await self.evaluate(engine, [task for _, (task, _) in children])
             for plan, child in children:
                 units[plan.loser] = child
@@ -169,7 +169,7 @@ class Promptbreeder(Algorithm):
                 if task is not None and task.text not in texts:
                     texts.append(task.text)
                     units.append((task, m))
-        engine.keep(list(dict.fromkeys(m for _, m in units)))
+        engine.record(list(dict.fromkeys(m for _, m in units)))
         await self.evaluate(engine, [task for task, _ in units])
         return units
 
