@@ -80,18 +80,20 @@ def parse_spec(
     return spec
 
 
-def _task_labels(task: str | TaskSpec) -> list[str]:
-    """The labels of the spec's task as the spec gives them, without reading its data."""
+def _task_labels(task: str | TaskSpec) -> list[str] | None:
+    """The labels of the spec's task as the spec gives them, without reading its data (None: a
+    built-in that does not exist, which the task's own check reports)."""
     from evo.problems import PROBLEMS
-    from evo.tasks import builtin_definition
+    from evo.tasks import BUILTINS, builtin_definition
 
-    if isinstance(task, str):
-        return [] if task in PROBLEMS else list(builtin_definition(task).get("labels") or [])
-    if task.labels is not None:
+    name = task if isinstance(task, str) else task.builtin
+    if not isinstance(task, str) and task.labels is not None:
         return list(task.labels)
-    if task.builtin is None or task.builtin in PROBLEMS:
-        return []  # labels are given in the definition or there are none
-    return list(builtin_definition(task.builtin).get("labels") or [])
+    if name is None or name in PROBLEMS:
+        return []  # a definition without labels, or a program task
+    if name not in BUILTINS:
+        return None
+    return list(builtin_definition(name).get("labels") or [])
 
 
 def _task_problems(task: object) -> list[tuple[Loc, str]]:
