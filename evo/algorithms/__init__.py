@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evo.algorithms.base import Algorithm, Params
 from evo.algorithms.bbt import BBT
+from evo.algorithms.bdpl import BDPL
 from evo.algorithms.eoh import EoH
 from evo.algorithms.evoprompt import EvoPromptGA
 from evo.algorithms.evoprompt_de import EvoPromptDE
@@ -12,7 +13,7 @@ from evo.algorithms.grips import GrIPS
 from evo.algorithms.opro import OPRO
 
 REGISTRY: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (EvoPromptGA, OPRO, EoH, GPS, GrIPS, EvoPromptDE, BBT)
+    cls.name: cls for cls in (EvoPromptGA, OPRO, EoH, GPS, GrIPS, EvoPromptDE, BBT, BDPL)
 }
 
 
