@@ -1,4 +1,4 @@
-"""GPS, GrIPS and EvoPrompt-DE end to end on the real bundled model, with tiny settings.
+"""GPS, GrIPS, EvoPrompt-DE and BDPL end to end on the real bundled model, with tiny settings.
 
 The small model's proposals are often unusable (and then rejected), so these check that a job
 completes and that what it recorded carries the expected operator names, not that it improved.
@@ -61,3 +61,12 @@ def test_evoprompt_de_on_the_local_model(tmp_path: Path) -> None:
     })
     assert "seed" in ops and ops <= {"seed", "paraphrase", "de"}
     assert {"de", "evaluate"} <= purposes
+
+
+def test_bdpl_on_the_local_model(tmp_path: Path) -> None:
+    ops, purposes = run_small(tmp_path, {
+        "name": "bdpl", "steps": 1, "samples": 2, "n_tokens": 4, "train_subset": 3,
+        "min_count": 1,
+    })
+    assert ops == {"seed", "bdpl_mode", "bdpl_sample"}
+    assert purposes == {"evaluate"}  # label scores alone: no meta-LLM call

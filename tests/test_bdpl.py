@@ -211,3 +211,41 @@ def test_resumes_from_its_checkpoint_as_if_never_stopped(
     # the losses told prompts apart, so the distribution moved
     state = store.latest_checkpoint(resumed)[1]["algorithm"]
     assert np.abs(Categorical.from_json(state["policy"]).logits).max() > 0.5
+
+
+# -- the real model, through llama-cpp-python's own OpenAI-compatible server --------------------
+
+
+@pytest.mark.model
+def test_a_tiny_job_through_an_openai_compatible_server(tmp_path) -> None:
+    from evo.app.settings import Settings
+    from tests.servers import start_llama_server
+    from tests.test_e2e_local import small_copy
+    from workers.llm_local import bundled_model_path
+    from workers.runner import optimize
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'job.db'}", executor="inprocess")
+    spec = {
+        # the seed asks for the label word: a server lists only its top log-probabilities,
+        # and labels outside them all get the same floor (no loss to learn from)
+        "task": small_copy(tmp_path, "sentiment", n=4) | {"seed_prompts": [
+            "Classify the sentiment of this review. Answer with one word: positive or negative."]},
+        "algorithm": {"name": "bdpl", "steps": 1, "samples": 2, "n_tokens": 3,
+                      "train_subset": 3, "min_count": 1, "prefix": "best_seed"},
+        "evaluation": {"top_k": 1, "test": False},
+        "budget": {"calls": 200},
+    }
+    with start_llama_server(bundled_model_path(), n_ctx=1024, threads=1) as url:
+        spec["models"] = {"task": {"provider": "openai", "model": "smollm2", "base_url": url,
+                                   "workers": 1}}
+        result = optimize(spec, settings=settings)
+    assert result.status == "completed", result.reason
+    with Store(settings.database_url) as store:
+        cands = store.candidates(result.job_id)
+        calls = store.llm_calls(result.job_id)
+        state = store.latest_checkpoint(result.job_id)[1]["algorithm"]
+    assert [c.operator for c in cands].count("bdpl_sample") == 2
+    assert {c.purpose for c in calls} == {"evaluate"} and all(c.error is None for c in calls)
+    # the server's log-probabilities gave losses that told the samples apart: the logits moved
+    assert np.abs(Categorical.from_json(state["policy"]).logits).max() > 0.05
+    assert 0 < state["mode_loss"] < 10
