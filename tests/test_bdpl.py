@@ -183,6 +183,21 @@ def test_specs_it_cannot_run_are_refused_naming_why() -> None:
     assert spec.algorithm.params == {"steps": 3}
 
 
+
+def test_compare_and_the_quality_bench_give_it_the_parameters_it_has() -> None:
+    from bench import quality
+    from evo.app.compare import run_specs
+
+    shared = parse_spec({"task": "topic", "algorithm": {
+        "name": "opro", "steps": 4, "train_subset": 8, "samples_per_step": 3}})
+    [_, (_, _, ours)] = run_specs(shared, ["opro", "bdpl"], 1)
+    assert ours.algorithm.name == "bdpl"
+    assert ours.algorithm.params == {"steps": 4, "train_subset": 8}
+    # the bench sizes its mini-batch like OPRO's sample and lets the budget stop it
+    spec = quality.evo_spec("sentiment", "bdpl", 200, 1, 8, quality.load("sentiment"))
+    assert spec["algorithm"] == {"name": "bdpl", "train_subset": 8, "steps": 1000}
+    assert parse_spec(spec).algorithm.name == "bdpl"
+
 # -- through the driver, with a scripted model -------------------------------------------------
 
 
