@@ -241,8 +241,8 @@ def test_a_tiny_job_through_an_openai_compatible_server(tmp_path) -> None:
 
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'job.db'}", executor="inprocess")
     spec = {
-        # the seed asks for the label word: a server lists only its top log-probabilities,
-        # and labels outside them all get the same floor (no loss to learn from)
+        # the seed asks for the label word: label scores are read from the 20 most likely first
+        # tokens, and labels outside them all get the same floor (no loss to learn from)
         "task": small_copy(tmp_path, "sentiment", n=4) | {"seed_prompts": [
             "Classify the sentiment of this review. Answer with one word: positive or negative."]},
         "algorithm": {"name": "bdpl", "steps": 1, "samples": 2, "n_tokens": 3,
