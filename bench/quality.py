@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import table
+from evo.soft_prompt import SoftPrompt
 
 DEFAULT_ALGORITHMS = ("gps", "grips", "evoprompt-ga", "evoprompt-de", "opro")
 BASELINES = ("random", "gepa")
@@ -143,13 +144,19 @@ class TestScorer:
                     row = json.loads(line)
                     self._memo[(row["task"], row["split"], row["prompt"])] = row["score"]
 
-    def score(self, task_key: str, task: Any, prompt: str, split: str = "test") -> float:
+    def score(self, task_key: str, task: Any, prompt: str, split: str = "test",
+              soft: Any = None) -> float:
+        """``soft``: a soft prompt (``evo.soft_prompt.SoftPrompt``) scored in place of the text
+        (``prompt`` is then its readable approximation)."""
+        if soft is not None:
+            prompt = f"{prompt} [soft {soft.key()}]"
         key = (task_key, split, prompt)
         if key not in self._memo:
             examples = task.split(split)
             total = 0.0
             for example in examples:
-                request = task.request(prompt, example, label_scoring=bool(task.labels))
+                request = task.request(prompt, example, label_scoring=bool(task.labels),
+                                       soft=soft)
                 total += task.score(example, self.client.call_sync(request)).score
             self._memo[key] = total / len(examples)
             if self.memo_file is not None:
@@ -176,6 +183,8 @@ def evo_spec(task: Any, algorithm: str, budget: int, seed: int, dev_subset: int,
     for sample in ("dev_subset", "train_subset"):  # OPRO scores a sample of its train split
         if sample in accepted:
             params[sample] = dev_subset
+    if "shots" in accepted:  # methods that learn from a training sample (BBT): as large
+        params["shots"] = max(1, dev_subset // max(1, len(loaded.labels)))
     params |= {k: v for k, v in _UNBOUNDED.items() if k in accepted}
     spec = {
         "name": f"quality-{task_name(task)}-{algorithm}-{budget}-s{seed}",
@@ -202,8 +211,10 @@ def run_evo(store: Any, settings: Any, task: Any, loaded: Any, algorithm: str, b
     if result.best is None:  # the budget ran out before any candidate was fully scored
         return loaded.seed_prompts[0], None, int(stats.get("calls", 0)), float(
             stats.get("elapsed_s", 0.0)), {"no_winner": result.reason}
-    return (result.best.candidate.text, result.best.dev, int(stats.get("calls", 0)),
-            float(stats.get("elapsed_s", 0.0)), {})
+    cand = result.best.candidate
+    extra = {"soft_prompt": cand.meta} if cand.kind == "soft_prompt" else {}
+    return (cand.text, result.best.dev, int(stats.get("calls", 0)),
+            float(stats.get("elapsed_s", 0.0)), extra)
 
 
 def run_baseline(server: Any, loaded: Any, method: str, budget: int, seed: int,
@@ -283,8 +294,9 @@ def one_run(store: Any, settings: Any, server: Any, scorer: TestScorer, task: An
         winner, dev, calls, wall, extra = run_evo(store, settings, task, loaded, method,
                                                   budget, seed, cfg)
     kind = "baseline" if method in BASELINES else "evo"
+    soft = SoftPrompt.from_meta(extra["soft_prompt"]) if "soft_prompt" in extra else None
     return RunRecord(tname, method, budget, seed, winner, dev,
-                     scorer.score(tname, loaded, winner), calls, wall, kind, extra)
+                     scorer.score(tname, loaded, winner, soft=soft), calls, wall, kind, extra)
 
 
 def _check_budgets(cfg: Config, task: Any, name: str) -> None:

@@ -18,6 +18,9 @@ Contract (every engine holds to it; ``evo.testing.FakeEngine`` is the in-memory 
   strings, numbers, booleans, None): it is the checkpoint a resumed job starts from.
 - A proposal that cannot be used is recorded with ``reject(operator, reason)``, ``reason`` one of
   ``Rejection``.
+- A candidate is stored when it is first evaluated. One that is never scored but belongs to the
+  lineage (a mutation-prompt that writes task-prompts) is stored by ``keep``, before any candidate
+  that names it as a parent is evaluated; it is never a finalist.
 
 Breaking a rule raises ``EngineMisuse`` at once, with what was wrong.
 """
@@ -123,6 +126,11 @@ class Engine(Protocol):
 
     def lookup(self, ids: Sequence[str]) -> list[Candidate]:
         """Candidates made earlier in this job (also before a resume), by id."""
+        ...
+
+    def keep(self, candidates: Sequence[Candidate]) -> None:
+        """Store candidates that are never scored, with their lineage (stored with the next
+        generation's end, as scored ones are); a candidate already stored is left as it is."""
         ...
 
     def prefer(self, fitness: dict[str, float]) -> None:

@@ -4,9 +4,10 @@ A soft prompt here is ``A·z + p0`` (Sun et al., ICML 2022). ``z`` is the low-di
 optimizer moves; ``A`` is a fixed random projection into the model's embedding space, drawn from
 a seed, so that a candidate is stored as ``z`` and a few numbers, never as its vectors; ``p0`` is
 zero or the embeddings of a seed prompt's tokens. ``A``'s entries are normal with a spread set by
-the model's own embeddings (per dimension ``j``: ``std_j / (sqrt(d) · sigma)``), so that a ``z``
-drawn by CMA-ES with step size ``sigma`` lands on vectors spread like the model's token
-embeddings, as the paper scales it.
+the model's own embeddings (per dimension ``j``: ``spread · std_j / (sqrt(d) · sigma)``), so that
+a ``z`` drawn by CMA-ES with step size ``sigma`` moves each vector by ``spread`` times the spread
+of the model's token embeddings: the paper's scaling at ``spread = 1``, which suits a start from
+zeros; from a seed prompt's own embeddings a smaller move keeps the start's meaning.
 
 This module is plain data and numpy: where the vectors are decoded (the local runtime) and where
 the embeddings come from (the GGUF file) live in ``workers/``.
@@ -42,6 +43,7 @@ class SoftPrompt:
     sigma: float
     init: Init = "zeros"
     init_text: str = ""
+    spread: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.z or not all(math.isfinite(v) for v in self.z):
@@ -58,8 +60,8 @@ class SoftPrompt:
         memo = self.__dict__.get("_key")
         if memo is not None:
             return memo
-        head = json.dumps([self.seed, self.n_tokens, self.sigma, self.init, self.init_text],
-                          ensure_ascii=False)
+        head = json.dumps([self.seed, self.n_tokens, self.sigma, self.init, self.init_text,
+                           self.spread], ensure_ascii=False)
         digest = hashlib.sha256(head.encode())
         digest.update(np.asarray(self.z, dtype=np.float64).tobytes())
         key = digest.hexdigest()
@@ -70,7 +72,8 @@ class SoftPrompt:
         """As a candidate's ``meta`` keeps it (plain JSON; floats round-trip exactly)."""
         return {"z": list(self.z), "projection": {
             "seed": self.seed, "dim": self.dim, "n_tokens": self.n_tokens,
-            "sigma": self.sigma, "init": self.init, "init_text": self.init_text}}
+            "sigma": self.sigma, "spread": self.spread, "init": self.init,
+            "init_text": self.init_text}}
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> SoftPrompt:
@@ -79,17 +82,19 @@ class SoftPrompt:
         if len(z) != p["dim"]:
             raise ValueError(f"soft prompt: z has {len(z)} dimensions, its projection {p['dim']}")
         return cls(z=z, seed=int(p["seed"]), n_tokens=int(p["n_tokens"]),
-                   sigma=float(p["sigma"]), init=p["init"], init_text=p.get("init_text", ""))
+                   sigma=float(p["sigma"]), init=p["init"], init_text=p.get("init_text", ""),
+                   spread=float(p.get("spread", 1.0)))
 
 
-def projection(seed: int, dim: int, n_tokens: int, std: np.ndarray, sigma: float) -> np.ndarray:
+def projection(seed: int, dim: int, n_tokens: int, std: np.ndarray, sigma: float,
+               spread: float = 1.0) -> np.ndarray:
     """``A``, shape (n_tokens · n_embd, dim), float32: row ``r`` is normal with spread
-    ``std[r mod n_embd] / (sqrt(dim) · sigma)``, so ``A·z`` for ``z ~ N(0, sigma² I)`` has the
-    spread of the model's embeddings in every dimension."""
+    ``spread · std[r mod n_embd] / (sqrt(dim) · sigma)``, so ``A·z`` for ``z ~ N(0, sigma² I)``
+    has ``spread`` times the spread of the model's embeddings in every dimension."""
     n_embd = len(std)
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((n_tokens * n_embd, dim), dtype=np.float32)
-    scale = (np.tile(std.astype(np.float64), n_tokens) / (math.sqrt(dim) * sigma))
+    scale = np.tile(std.astype(np.float64), n_tokens) * spread / (math.sqrt(dim) * sigma)
     a *= scale.astype(np.float32)[:, None]
     return a
 

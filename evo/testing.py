@@ -6,11 +6,12 @@
     engine.made, engine.rejections, engine.checkpoints   # what it did
 
 ``reply`` answers each meta-LLM sample (``None``: the call failed); ``fitness`` gives a candidate's
-score on a split, or ``outcomes`` its per-example outcomes there (with label log-probabilities,
-for methods that learn from them: the score is then their mean). The engine holds to the same
-contract as the driver (``evo/engine.py``): its rules are checked by the same functions, so an
-algorithm that passes here breaks none of them.
-``max_calls`` counts samples and scored candidates; crossing it raises ``BudgetExhausted``.
+score on a split, and ``outcomes``, where given, its per-example results (``Score.outcomes``, with
+label log-probabilities for methods that learn from them).
+``kept`` lists the candidates stored without a score. The engine holds to the same contract as
+the driver (``evo/engine.py``): its rules are checked by the same functions, so an algorithm that
+passes here breaks none of them. ``max_calls`` counts samples and scored candidates; crossing it
+raises ``BudgetExhausted``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class FakeEngine:
         self.calls = 0
         self.asked: list[Ask] = []
         self.made: list[Candidate] = []
+        self.kept: list[Candidate] = []  # stored without a score (``keep``)
         self.scored: list[Score] = []
         self.rejections: Counter[str] = Counter()
         self.preferred: dict[str, float] = {}
@@ -109,14 +111,10 @@ class FakeEngine:
         for cand in candidates:
             self._spend(1)
             tag = None if subset is None else str(subset)
-            if self.outcomes is not None:
-                outs = tuple(self.outcomes(cand, split))
-                scores.append(Score(cand.id, split, sum(o.score for o in outs) / max(1, len(outs)),
-                                    len(outs), sum(o.failure is not None for o in outs), tag,
-                                    outs))
-                continue
             value = self.fitness(cand, split)
-            scores.append(Score(cand.id, split, value, 1, 0, tag))
+            outs = tuple(self.outcomes(cand, split)) if self.outcomes else ()
+            failures = sum(o.failure is not None for o in outs)
+            scores.append(Score(cand.id, split, value, max(1, len(outs)), failures, tag, outs))
         self.scored += scores
         return scores
 
@@ -141,6 +139,10 @@ class FakeEngine:
     def lookup(self, ids: Sequence[str]) -> list[Candidate]:
         by_id = {c.id: c for c in self.made}
         return [by_id[i] for i in ids]
+
+    def keep(self, candidates: Sequence[Candidate]) -> None:
+        known = {c.id for c in self.kept}
+        self.kept += [c for c in candidates if c.id not in known]
 
     def prefer(self, fitness: dict[str, float]) -> None:
         self.preferred.update(fitness)

@@ -51,7 +51,9 @@ def toy_task(seeds: tuple[str, ...] = ("Answer. q=0.2", "Reply. q=0.4")) -> Task
 def label_reply(request: LLMRequest) -> dict[str, float]:
     """Correct on the first q·n examples of a split, wrong on the rest."""
     text = request.messages[-1].content
-    q = quality(text)
+    # a soft prompt's quality falls with its distance from z = (0.3, 0.3, ...)
+    q = quality(text) if request.soft is None else 1.0 / (
+        1.0 + sum((v - 0.3) ** 2 for v in request.soft.z))
     i, n = map(int, re.search(r"item (\d+) of (\d+)", text).groups())
     gold = "yes" if i % 2 else "no"
     right = i < round(q * n)

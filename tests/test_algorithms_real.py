@@ -63,6 +63,22 @@ def test_evoprompt_de_on_the_local_model(tmp_path: Path) -> None:
     assert {"de", "evaluate"} <= purposes
 
 
+def test_bbt_on_the_local_model(tmp_path: Path) -> None:
+    ops, purposes = run_small(tmp_path, {
+        "name": "bbt", "generations": 1, "popsize": 2, "dim": 8, "shots": 1,
+    })
+    assert ops == {"seed", "cma_es"}
+    assert purposes == {"evaluate"}
+def test_promptbreeder_on_the_local_model(tmp_path: Path) -> None:
+    ops, purposes = run_small(tmp_path, {
+        "name": "promptbreeder", "population": 4, "generations": 1,
+        "operators": ["first_order", "hyper_first"], "crossover_rate": 0.0,
+    })
+    assert {"seed", "initial"} <= ops
+    assert ops <= {"seed", "initial", "init", "first_order", "hyper_first"}
+    assert "evaluate" in purposes and purposes & {"first_order", "hyper_first"}
+
+
 def test_bdpl_on_the_local_model(tmp_path: Path) -> None:
     ops, purposes = run_small(tmp_path, {
         "name": "bdpl", "steps": 1, "samples": 2, "n_tokens": 4, "train_subset": 3,

@@ -128,3 +128,14 @@ def test_client_cpu_bench_compares_with_the_sdk(capsys: pytest.CaptureFixture[st
     assert figures["ratio"] == pytest.approx(figures["sdk_ms"] / figures["evo_ms"])
     out = capsys.readouterr().out
     assert "Evo OpenAIClient" in out and "openai SDK" in out
+
+
+@pytest.mark.model
+def test_soft_prompt_bench_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import soft_prompt
+
+    out = soft_prompt.main(["--examples", "3", "--rounds", "1", "--dim", "16"])
+    printed = capsys.readouterr().out
+    assert "soft / text" in printed and "failed calls: 0" in printed
+    assert out["text_rate"] > 0 and out["soft_rate"] > 0
+    assert out["ratio"] == pytest.approx(out["soft_rate"] / out["text_rate"])

@@ -4,13 +4,15 @@ once for many examples, and it does change the scores."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 from evo.llm import LLMRequest, label_scores
-from evo.task import load_task
+from evo.soft_prompt import SoftPrompt
+from evo.task import Task, load_task
 from workers.gguf_embeddings import embedding_stats, token_embeddings
 from workers.llm_local import LocalLlamaClient, log_softmax
 
@@ -123,3 +125,33 @@ def test_soft_prefix_shapes_are_checked(client: LocalLlamaClient) -> None:
         client._streams.score_soft([1], two, [[3, 4]])  # a head of one token
     with pytest.raises(ValueError):
         client._streams.score_soft([1, 2], two, [[3]])  # a tail of one token
+
+
+@pytest.mark.parametrize("name", ["sentiment", "topic"])
+def test_a_soft_prompt_at_its_start_scores_as_its_seed_prompt(
+    client: LocalLlamaClient, name: str
+) -> None:
+    """Through the request path a job uses: at z = 0 a soft prompt initialized from a seed
+    prompt is that prompt's own token embeddings, and scores as the prompt does as text."""
+    task = load_task(name)
+    assert isinstance(task, Task)
+    prompt = task.seed_prompts[0]
+    examples = task.split("dev")[:4]
+    start = SoftPrompt(z=(0.0,) * 6, seed=3, n_tokens=2, sigma=1.0, init="seed_prompt",
+                       init_text=prompt)
+    text = client.call_batch_sync([task.request(prompt, ex, label_scoring=True)
+                                   for ex in examples])
+    soft = client.call_batch_sync([task.request("", ex, label_scoring=True, soft=start)
+                                   for ex in examples])
+    for a, b in zip(text, soft, strict=True):
+        assert a.label_logprobs is not None and b.label_logprobs is not None and b.error is None
+        for label, value in a.label_logprobs.items():
+            assert b.label_logprobs[label] == pytest.approx(value, abs=1e-3)
+    moved = dataclasses.replace(start, z=(0.5,) * 6)
+    far = client.call_batch_sync([task.request("", ex, label_scoring=True, soft=moved)
+                                  for ex in examples])
+    assert any(abs(a.label_logprobs[k] - b.label_logprobs[k]) > 0.05  # type: ignore[index]
+               for a, b in zip(text, far, strict=True) for k in a.label_logprobs or {})
+    # shown as its nearest vocabulary tokens: at the start, the seed prompt itself
+    shown, norm, ids = client.soft_vectors.describe(start)
+    assert shown == prompt and norm > 0 and len(ids) == soft[0].meta["soft_tokens"]

@@ -98,6 +98,9 @@ class OpenAIClient(ChatTransport):
     # -- public API --------------------------------------------------------------------------
 
     async def call(self, request: LLMRequest) -> LLMResponse:
+        if request.soft is not None:  # the spec reader refuses such a job; never sent as text
+            return LLMResponse(text="", model=self.model, error="an OpenAI-compatible endpoint "
+                               "takes text only: a soft prompt needs the local runtime")
         start = time.perf_counter()
         try:
             if request.labels:

@@ -128,6 +128,10 @@ class Search:
     def lookup(self, ids: Sequence[str]) -> list[Candidate]:
         return [self.candidates[i] for i in ids]
 
+    def keep(self, candidates: Sequence[Candidate]) -> None:
+        for cand in candidates:
+            self.recorder.kept(cand)
+
     def prefer(self, fitness: dict[str, float]) -> None:
         self.preferred.update(fitness)
 

@@ -46,7 +46,8 @@ class SoftVectors:
         self.path = model_path
         self._tokenize = tokenize
         self._detokenize = detokenize
-        self._projections: OrderedDict[tuple[int, int, int, float], np.ndarray] = OrderedDict()
+        # (seed, d, tokens, sigma, spread) -> A
+        self._projections: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     @property
     def n_embd(self) -> int:
@@ -80,11 +81,11 @@ class SoftVectors:
         return "".join(self._detokenize(i) for i in ids), float(np.linalg.norm(vecs)), ids
 
     def _projection(self, soft: SoftPrompt, n_tokens: int) -> np.ndarray:
-        key = (soft.seed, soft.dim, n_tokens, soft.sigma)
+        key = (soft.seed, soft.dim, n_tokens, soft.sigma, soft.spread)
         a = self._projections.get(key)
         if a is None:
             _, std = embedding_stats(self.path)
-            a = projection(soft.seed, soft.dim, n_tokens, std, soft.sigma)
+            a = projection(soft.seed, soft.dim, n_tokens, std, soft.sigma, soft.spread)
             self._projections[key] = a
             while len(self._projections) > PROJECTIONS_KEPT:
                 self._projections.popitem(last=False)

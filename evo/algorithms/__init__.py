@@ -11,9 +11,21 @@ from evo.algorithms.evoprompt_de import EvoPromptDE
 from evo.algorithms.gps import GPS
 from evo.algorithms.grips import GrIPS
 from evo.algorithms.opro import OPRO
+from evo.algorithms.promptbreeder import Promptbreeder
 
 REGISTRY: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (EvoPromptGA, OPRO, EoH, GPS, GrIPS, EvoPromptDE, BBT, BDPL)
+    cls.name: cls
+    for cls in (
+        EvoPromptGA,
+        OPRO,
+        EoH,
+        GPS,
+        GrIPS,
+        EvoPromptDE,
+        BBT,
+        Promptbreeder,
+        BDPL,
+    )
 }
 
 

@@ -49,6 +49,9 @@ class BBTParams(Params):
     n_tokens: int = Field(50, ge=2, le=1024,
                           description="soft vectors when init is zeros (seed_prompt: its tokens)")
     init: Init = Field("seed_prompt", description="p0: the best seed prompt's embeddings, or zeros")
+    spread: float = Field(
+        0.5, gt=0.0, le=10.0, description="how far the first samples move each soft vector, in "
+        "units of the spread of the model's token embeddings (the paper's scaling: 1)")
     shots: int = Field(16, ge=1, le=4096,
                        description="training examples per label in the fitness sample")
     loss: Loss = Field("ce", description="ce (cross-entropy), hinge, or accuracy (0/1)")
@@ -125,6 +128,7 @@ class BBT(Algorithm):
                 "rng": engine.rng.randrange(2**63),  # of every CMA-ES sample and of A
                 "init": seeds[best].id,
                 "best": [seeds[best].id, seed_losses[best]],
+                "seed_loss": seed_losses[best],
                 "losses": [],
                 "population": [],
             }
@@ -161,6 +165,7 @@ class BBT(Algorithm):
         soft = SoftPrompt(
             z=tuple(float(v) for v in point), seed=state["rng"] % 2**31, n_tokens=p.n_tokens,
             sigma=p.sigma, init=p.init, init_text=init.text if p.init == "seed_prompt" else "",
+            spread=p.spread,
         )
         start = f"“{init.text}”" if p.init == "seed_prompt" else f"{p.n_tokens} zero vectors"
         norm = math.sqrt(sum(v * v for v in soft.z))

@@ -49,14 +49,18 @@ def show(
 
 def export(
     job: JobArg,
-    format: Annotated[str, typer.Option("--format", "-f", help="json | yaml | md | txt")] = "json",
+    format: Annotated[str, typer.Option(
+        "--format", "-f", help="json | yaml | md | txt | npy (a soft prompt's vectors)")] = "json",
     top: Annotated[int, typer.Option(help="how many of the best prompts")] = 1,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to a file")] = None,
     db: DbOption = None,
 ) -> None:
     """Export a job's best prompt(s) with scores, task, model, algorithm and lineage summary."""
+    if format == "npy":
+        _export_soft_prompt(job, output, db)
+        return
     if format not in FORMATS:
-        raise UserError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+        raise UserError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}, npy")
     with open_store(db) as store:
         try:
             text = render_export(store, find_job(store, job), format, top)
@@ -67,6 +71,20 @@ def export(
         err.print(f"wrote {output}")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _export_soft_prompt(job: str, output: Path | None, db: str | None) -> None:
+    from evo.app.export_soft import NoSoftPrompt, write_soft_prompt
+
+    if output is None:
+        raise UserError("--format npy writes two files (vectors and a JSON sidecar): give "
+                        "their name with --output")
+    with open_store(db) as store:
+        try:
+            npy, sidecar = write_soft_prompt(store, find_job(store, job), output)
+        except (NoBestPrompt, NoSoftPrompt) as exc:
+            raise UserError(str(exc)) from None
+    err.print(f"wrote {npy} and {sidecar}")
 
 
 def tasks() -> None:

@@ -47,8 +47,15 @@ def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
     for cand, ev in best:
         tests = [e for e in store.evaluations(job.id, split="test") if e.candidate_id == cand.id]
         ancestry = store.ancestry(cand.id)
+        if cand.kind == "soft_prompt":  # its text is a readable approximation: what it is
+            soft = {k: cand.meta.get(k) for k in ("z", "projection", "norm", "model_file",
+                                                  "model_sha256")}
+            extra: dict[str, Any] = {"kind": cand.kind, "soft_prompt": soft}
+        else:
+            extra = {}
         prompts.append(
             {
+                **extra,
                 "prompt": cand.text,
                 "candidate_id": cand.id,
                 "dev_score": ev.value,
