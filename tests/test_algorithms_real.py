@@ -1,4 +1,4 @@
-"""GPS, GrIPS and EvoPrompt-DE end to end on the real bundled model, with tiny settings.
+"""GPS, GrIPS, EvoPrompt-DE and BDPL end to end on the real bundled model, with tiny settings.
 
 The small model's proposals are often unusable (and then rejected), so these check that a job
 completes and that what it recorded carries the expected operator names, not that it improved.
@@ -77,6 +77,8 @@ def test_promptbreeder_on_the_local_model(tmp_path: Path) -> None:
     assert {"seed", "initial"} <= ops
     assert ops <= {"seed", "initial", "init", "first_order", "hyper_first"}
     assert "evaluate" in purposes and purposes & {"first_order", "hyper_first"}
+
+
 def test_evol_instruct_on_the_local_model(tmp_path: Path) -> None:
     from evo.algorithms.evol_instruct import BREADTH, DEPTH_OPERATORS
     from evo.app.dataset import job_dataset
@@ -102,3 +104,12 @@ def test_evol_instruct_on_the_local_model(tmp_path: Path) -> None:
     assert "respond" in purposes and purposes <= {"respond", *DEPTH_OPERATORS, BREADTH}
     assert [r.kept + r.eliminated for r in data.rounds] == [2, 2]
     assert all(item.response for item in data.items)
+
+
+def test_bdpl_on_the_local_model(tmp_path: Path) -> None:
+    ops, purposes = run_small(tmp_path, {
+        "name": "bdpl", "steps": 1, "samples": 2, "n_tokens": 4, "train_subset": 3,
+        "min_count": 1,
+    })
+    assert ops == {"seed", "bdpl_mode", "bdpl_sample"}
+    assert purposes == {"evaluate"}  # label scores alone: no meta-LLM call

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evo.algorithms.base import Algorithm, Params
 from evo.algorithms.bbt import BBT
+from evo.algorithms.bdpl import BDPL
 from evo.algorithms.eoh import EoH
 from evo.algorithms.evol_instruct import EvolInstruct
 from evo.algorithms.evoprompt import EvoPromptGA
@@ -25,6 +26,7 @@ REGISTRY: dict[str, type[Algorithm]] = {
         BBT,
         Promptbreeder,
         EvolInstruct,
+        BDPL,
     )
 }
 
