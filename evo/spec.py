@@ -39,6 +39,10 @@ class ModelSpec(BaseModel):
     )
     rpm: int | None = Field(None, ge=1, description="requests per minute to this endpoint")
     tpm: int | None = Field(None, ge=1, description="tokens per minute to this endpoint")
+    mode: Literal["chat", "completion"] = Field(
+        "chat", description="chat: messages through the chat template (/chat/completions); "
+        "completion: their text as a plain prompt (/completions), for base models",
+    )
 
 
 class AlgorithmSpec(BaseModel):

@@ -10,9 +10,11 @@ side by side in one ``llama_decode``, and the samples of a meta-prompt are drawn
 request gets the same answer alone or in any batch.
 
 A request is evaluated as the core built it: its messages through the model's own chat template
-(the one llama.cpp's OpenAI-compatible server applies to the same file), nothing added. Label
-scores come from the same rule as on any OpenAI-compatible endpoint (``evo.llm.label_scores``
-over the ``LABEL_TOP_K`` most likely first tokens), so a task scores the same on both
+(the one llama.cpp's OpenAI-compatible server applies to the same file), nothing added; a
+``completion`` request as its plain text (``LLMRequest.completion_prompt``), as a base model
+expects, and as llama.cpp's server reads it on ``/completions``. Label scores come from the
+same rule as on any OpenAI-compatible endpoint (``evo.llm.label_scores`` over the
+``LABEL_TOP_K`` most likely first tokens), so a task scores the same on both
 (docs/requests.md, tests/test_scoring_parity.py).
 """
 
@@ -205,7 +207,10 @@ class LocalLlamaClient:
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
     def format_prompt(self, request: LLMRequest) -> str:
-        """The chat-formatted prompt text, ending with the generation prompt and the prefill."""
+        """The chat-formatted prompt text, ending with the generation prompt and the prefill;
+        in ``completion`` mode the plain prompt, no chat template."""
+        if request.mode == "completion":
+            return request.completion_prompt()
         messages: list[Any] = [{"role": m.role, "content": m.content} for m in request.messages]
         return self._formatter(messages=messages).prompt + request.prefill
 

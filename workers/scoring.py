@@ -6,6 +6,7 @@ incumbent that racing compares newcomers with.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import os
 import random
@@ -75,14 +76,15 @@ class Scorer:
         def asks(cand: Candidate) -> list[LLMRequest]:
             """The candidate's request per example, made once (with their cache keys)."""
             if cand.id not in made:
-                made[cand.id] = [task.request(cand.text, ex, label_scoring=label)
+                made[cand.id] = [self._moded(task.request(cand.text, ex, label_scoring=label))
                                  for ex in examples]
             return made[cand.id]
 
         calibrate = label and self.spec.evaluation.calibrate
 
         def costs(cand: Candidate) -> list[LLMRequest]:
-            return asks(cand) + ([task.content_free_request(cand.text)] if calibrate else [])
+            return asks(cand) + ([self._moded(task.content_free_request(cand.text))]
+                                 if calibrate else [])
 
         todo = list(candidates[: self._affordable(candidates, costs)])
         offsets = await self._calibration(todo) if calibrate else {}
@@ -130,7 +132,7 @@ class Scorer:
         """Each prompt's label scores for the content-free input (a failed call: none)."""
         task = self.task
         assert isinstance(task, Task)
-        requests = [task.content_free_request(c.text) for c in cands]
+        requests = [self._moded(task.content_free_request(c.text)) for c in cands]
         answers = await self.calls.call(self.pool, requests, "calibrate", [c.id for c in cands])
         return {c.id: dict(a.label_logprobs) for c, a in zip(cands, answers, strict=True)
                 if a.error is None and a.label_logprobs}
@@ -159,6 +161,11 @@ class Scorer:
                 self.reject(cand.operator, "run_failed", score.outcomes[0].failure or "")
             self._record(cand, score)
         return scores
+
+    def _moded(self, request: LLMRequest) -> LLMRequest:
+        """The task model's request in its mode (``models.task.mode``)."""
+        mode = self.spec.models.task.mode
+        return request if mode == "chat" else dataclasses.replace(request, mode=mode)
 
     def _race(
         self,

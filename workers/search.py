@@ -145,8 +145,10 @@ class Search:
     ) -> list[Sample | None]:
         # numbered within the asking strand: the same samples however strands interleave
         line = strand()
+        mode = self.spec.models.optimizer.mode  # a base model is prompted as a completion
         base = LLMRequest(
-            tuple(messages), max_tokens, temperature, tuple(stop), prefill, strand=line.path
+            tuple(messages), max_tokens, temperature, tuple(stop), prefill, strand=line.path,
+            mode=mode,
         )
         model = self.meta_pool.model
         key = base.cache_key(model)
@@ -155,7 +157,7 @@ class Search:
         requests = [
             LLMRequest(base.messages, max_tokens, temperature, base.stop, prefill,
                        seed=_seed(self.spec.seed, key, first + i), sample=first + i,
-                       strand=line.path)
+                       strand=line.path, mode=mode)
             for i in range(n)
         ]
         responses = await self.calls.call(self.meta_pool, requests, purpose, [None] * n)
