@@ -143,12 +143,17 @@ def _signature(score: Score) -> tuple[float, ...]:
 
 
 def _distinct(children: list[Candidate], db: ProgramDatabase, engine: Engine) -> list[Candidate]:
-    """The children worth a sandbox run: not a program the database holds, nor one written
-    earlier this generation."""
-    held = {c.text.strip() for c in engine.lookup(db.program_ids())}
+    """The children worth a sandbox run: not the function of a program the database holds, nor
+    one written earlier this generation."""
+    entry = engine.task.entry
+
+    def body(cand: Candidate) -> str:
+        return (function_body(cand.text, entry) or cand.text).strip()
+
+    held = {body(c) for c in engine.lookup(db.program_ids())}
     out: dict[str, Candidate] = {}
     for child in children:
-        key = child.text.strip()
+        key = body(child)
         if key in held:
             engine.reject(OPERATOR, "unchanged")
         elif key in out:
