@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from evo.algorithms import REGISTRY
 from evo.spec_io import SpecError, apply_overrides, load_spec, parse_spec, parse_text
 
 
@@ -169,8 +170,8 @@ def test_a_task_definition_and_the_algorithm_are_checked_together() -> None:
         "task.data.train": "Input should be a valid string",  # not "task.data: a valid string"
         "task.colums": "unknown field; did you mean columns?",
         "task.template": "missing {input}",  # no "Value error, template: " before it
-        "algorithm.name": "unknown algorithm 'opra'; known: eoh, evoprompt-de, evoprompt-ga, "
-                          "gps, grips, opro; did you mean opro?",
+        "algorithm.name": f"unknown algorithm 'opra'; known: {', '.join(sorted(REGISTRY))}; "
+                          "did you mean opro?",
     }
 
 
