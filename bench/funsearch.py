@@ -8,10 +8,10 @@ A FunSearch job runs through the real stack (``workers.runner.optimize``: Ray ac
 model, the store, events, the sandbox) with one of two proposers:
 
 - ``scripted``: an OpenAI-compatible ``/v1/completions`` endpoint on loopback, in this process,
-  that answers each best-shot prompt at once with a program body drawn from a fixed family
-  (Weibull-shaped priorities with random parameters, best-fit variants, one body in eight that
-  does not parse). It costs next to nothing, so the figures are Evo's own ceiling: dispatch
-  through Ray, parsing, the sandbox and the store.
+  that answers each best-shot prompt at once with a function body drawn from fixed families
+  with random parameters (bin packing: Weibull-shaped priorities and best-fit variants; TSP:
+  nearest-neighbour variants), one body in eight that does not parse. It costs next to nothing,
+  so the figures are Evo's own ceiling: dispatch through Ray, parsing, the sandbox and the store.
 - ``local``: the bundled model (SmolLM2-135M-Instruct) in completion mode, one worker per core.
 
 Samples are the best-shot calls paid during the search; sandbox evaluations are the programs
@@ -20,6 +20,9 @@ prompts at once), then runs what parsed (as many sandboxes at a time as there ar
 each rate is over the time the search spent in that step: samples/s over the union of the
 spans of ``generate`` calls, runs/s over those of ``evaluate`` calls, both after the seeds and
 before the final phase. "search s" is that whole phase, from the job's own events.
+
+Then, per proposer: how many samples were valid Python, how many ran, how many scored the same
+as the best seed on the search split and how many better, and the best score against samples.
 """
 
 from __future__ import annotations
@@ -40,26 +43,39 @@ from typing import Any
 
 from bench.common import table
 
-BODIES = (
-    "\n    left = bins - item\n    return -left * np.exp(-(bins / {s}) ** {k})\n",
-    "\n    return -(bins - item) * {s}\n",
-    "\n    left = bins - item\n    return -left / (bins ** {p})\n",
-    "\n    return (bins -\n",
-)
+# per problem: three families of function bodies with parameters, and one that does not parse
+BODIES = {
+    "binpacking": (
+        "\n    left = bins - item\n    return -left * np.exp(-(bins / {s}) ** {k})\n",
+        "\n    return -(bins - item) * {s}\n",
+        "\n    left = bins - item\n    return -left / (bins ** {p})\n",
+        "\n    return (bins -\n",
+    ),
+    "tsp": (
+        "\n    d = distances[current, unvisited] + {p} / {s} * distances[start, unvisited]\n"
+        "    return int(unvisited[np.argmin(d)])\n",
+        "\n    d = distances[current, unvisited] ** {k}\n    return int(unvisited[np.argmin(d)])\n",
+        "\n    near = np.sort(distances[unvisited][:, unvisited], axis=1)[:, 1:{k} + 1].mean(1)\n"
+        "    d = distances[current, unvisited] - {p} / 10 * near\n"
+        "    return int(unvisited[np.argmin(d)])\n",
+        "\n    return int(unvisited[np.argmin(\n",
+    ),
+}
 
 
-def propose(prompt: str) -> str:
-    """A program body for a best-shot prompt, the same for the same prompt."""
+def propose(problem: str, prompt: str) -> str:
+    """A function body for a best-shot prompt, the same for the same prompt."""
+    bodies = BODIES[problem]
     rng = random.Random(hashlib.sha256(prompt.encode()).digest())
-    body = BODIES[0] if rng.random() < 0.4 else rng.choice(BODIES[1:])
-    if body == BODIES[3] and rng.random() < 0.5:  # one in eight does not parse
-        body = BODIES[1]
+    body = bodies[0] if rng.random() < 0.4 else rng.choice(bodies[1:])
+    if body == bodies[3] and rng.random() < 0.5:  # one in eight does not parse
+        body = bodies[1]
     return body.format(s=rng.randint(25, 70), k=rng.choice((2, 3, 4)),
                        p=round(rng.uniform(1, 5), 1))
 
 
 @contextmanager
-def scripted_endpoint() -> Iterator[str]:
+def scripted_endpoint(problem: str) -> Iterator[str]:
     """A loopback ``/v1/completions`` endpoint answering with ``propose``; its base URL."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -68,7 +84,7 @@ def scripted_endpoint() -> Iterator[str]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
             # the client numbers its samples with a per-call seed: part of what is proposed
-            text = propose(f"{body.get('prompt', '')}\x00{body.get('seed')}")
+            text = propose(problem, f"{body.get('prompt', '')}\x00{body.get('seed')}")
             reply = {"id": "cmpl", "object": "text_completion", "model": body.get("model"),
                      "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
                      "usage": {"prompt_tokens": len(str(body.get("prompt", ""))) // 4,
@@ -169,7 +185,7 @@ def run_one(args: argparse.Namespace, proposer: str, folder: Path) -> dict[str, 
                             "evaluation": {"top_k": 1, "test": False},
                             "budget": {"calls": 100_000}, "seed": args.seed}
     probe = Probe()
-    with scripted_endpoint() as url:
+    with scripted_endpoint(args.problem) as url:
         if proposer == "scripted":
             spec["models"] = {"task": {"provider": "openai", "model": "proposer", "base_url": url,
                                        "mode": "completion", "concurrency": 64}}
@@ -182,9 +198,20 @@ def run_one(args: argparse.Namespace, proposer: str, folder: Path) -> dict[str, 
     assert result.status == "completed", result.reason
     with Store(settings.database_url) as store:
         samples = [c for c in store.llm_calls(result.job_id) if c.purpose == "best_shot"]
-        made = [c for c in store.candidates(result.job_id) if c.operator == "best_shot"]
+        cands = {c.id: c for c in store.candidates(result.job_id)}
+        runs = [e for e in store.evaluations(result.job_id) if e.split == "train"]
+    made = [c for c in cands.values() if c.operator == "best_shot"]
     rejected = result.stats.get("rejected", {})
     failed_runs = sum(n for k, n in rejected.items() if ":run_failed" in k)
+    unusable = sum(n for k, n in rejected.items()
+                   if k.split(":")[1] in ("syntax_error", "empty", "call_failed"))
+    seed = max(e.value for e in runs if cands[e.candidate_id].operator == "seed" and e.n > 0)
+    ran = [e for e in runs if cands[e.candidate_id].operator == "best_shot" and e.n > 0]
+    per_generation = args.prompts * args.samples
+    curve, best = [], seed
+    for g in range(1, args.generations + 1):
+        best = max([best] + [e.value for e in ran if cands[e.candidate_id].generation == g])
+        curve.append((g * per_generation, best))
     assert probe.start is not None and probe.end is not None
     sampling = union_length(spans["generate"], probe.start, probe.end)
     running = union_length(spans["evaluate"], probe.start, probe.end)
@@ -201,6 +228,11 @@ def run_one(args: argparse.Namespace, proposer: str, folder: Path) -> dict[str, 
         "runs_per_s": probe.runs / running,
         "job_s": wall,
         "best_train": result.stats.get("best_search"),
+        "valid": len(samples) - unusable,
+        "equal": sum(abs(e.value - seed) < 1e-12 for e in ran),
+        "better": sum(e.value > seed + 1e-12 for e in ran),
+        "seed_train": seed,
+        "curve": curve,
     }
 
 
@@ -232,11 +264,16 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
           f"{args.islands} islands")
     print(table(
         ["proposer", "samples", "parsed", "sandbox runs", "ran", "search s", "sampling s",
-         "samples/s", "running s", "runs/s", "job s", "best train"],
+         "samples/s", "running s", "runs/s", "job s", "best train excess"],
         [[r["proposer"], r["samples"], r["parsed"], r["runs"], r["ran"], r["search_s"],
           r["sampling_s"], r["samples_per_s"], r["running_s"], r["runs_per_s"], r["job_s"],
-          r["best_train"]] for r in rows],
+          f"{-r['best_train']:.5f}"] for r in rows],
     ))
+    for r in rows:
+        print(f"\n{r['proposer']}: of {r['samples']} samples {r['valid']} valid, {r['ran']} ran, "
+              f"{r['equal']} equal to the best seed, {r['better']} better "
+              f"(train excess: the best seed {-r['seed_train']:.5f})")
+        print(table(["samples", "best train excess"], [[n, f"{-v:.5f}"] for n, v in r["curve"]]))
     return rows
 
 

@@ -261,3 +261,14 @@ async def test_resumes_from_its_checkpoint_as_if_never_stopped(store: Store) -> 
                                                task=small_binpacking())
     assert job_record(store, resumed) == job_record(store, straight)
     assert store.get_job(resumed).status == "completed"
+
+
+def test_the_benchmarks_proposer_writes_mostly_programs_for_both_problems() -> None:
+    from bench.funsearch import propose, union_length
+    from evo.problems.tsp import tsp_construction
+
+    for task in (bin_packing(items=10), tsp_construction(n=5)):
+        made = [program(task, propose(task.name, f"prompt {i}")) for i in range(200)]
+        valid = sum(code is not None for code, _ in made)
+        assert 0.75 * 200 <= valid < 200  # about one in eight does not parse
+    assert union_length([(0, 2), (1, 3), (5, 6)], 0.5, 5.5) == pytest.approx(3.0)
