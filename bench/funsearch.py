@@ -200,9 +200,9 @@ def run_one(args: argparse.Namespace, proposer: str, folder: Path) -> dict[str, 
         samples = [c for c in store.llm_calls(result.job_id) if c.purpose == "best_shot"]
         cands = {c.id: c for c in store.candidates(result.job_id)}
         runs = [e for e in store.evaluations(result.job_id) if e.split == "train"]
-    made = [c for c in cands.values() if c.operator == "best_shot"]
     rejected = result.stats.get("rejected", {})
     failed_runs = sum(n for k, n in rejected.items() if ":run_failed" in k)
+    repeats = sum(n for k, n in rejected.items() if k.split(":")[1] in ("unchanged", "duplicate"))
     unusable = sum(n for k, n in rejected.items()
                    if k.split(":")[1] in ("syntax_error", "empty", "call_failed"))
     seed = max(e.value for e in runs if cands[e.candidate_id].operator == "seed" and e.n > 0)
@@ -218,7 +218,7 @@ def run_one(args: argparse.Namespace, proposer: str, folder: Path) -> dict[str, 
     return {
         "proposer": proposer,
         "samples": len(samples),
-        "parsed": len(made),
+        "repeats": repeats,
         "runs": probe.runs,
         "ran": probe.runs - failed_runs,
         "search_s": probe.seconds,
@@ -263,15 +263,16 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
           f"generations x {args.prompts} prompts x {args.samples} samples, "
           f"{args.islands} islands")
     print(table(
-        ["proposer", "samples", "parsed", "sandbox runs", "ran", "search s", "sampling s",
+        ["proposer", "samples", "sandbox runs", "ran", "search s", "sampling s",
          "samples/s", "running s", "runs/s", "job s", "best train excess"],
-        [[r["proposer"], r["samples"], r["parsed"], r["runs"], r["ran"], r["search_s"],
+        [[r["proposer"], r["samples"], r["runs"], r["ran"], r["search_s"],
           r["sampling_s"], r["samples_per_s"], r["running_s"], r["runs_per_s"], r["job_s"],
           f"{-r['best_train']:.5f}"] for r in rows],
     ))
     for r in rows:
-        print(f"\n{r['proposer']}: of {r['samples']} samples {r['valid']} valid, {r['ran']} ran, "
-              f"{r['equal']} equal to the best seed, {r['better']} better "
+        print(f"\n{r['proposer']}: of {r['samples']} samples {r['valid']} valid Python "
+              f"({r['repeats']} repeating a program held, not run again), {r['runs']} run, "
+              f"{r['ran']} ran, {r['equal']} equal to the best seed, {r['better']} better "
               f"(train excess: the best seed {-r['seed_train']:.5f})")
         print(table(["samples", "best train excess"], [[n, f"{-v:.5f}"] for n, v in r["curve"]]))
     return rows
