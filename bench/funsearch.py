@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
           f"{args.islands} islands")
     print(table(
         ["proposer", "samples", "sandbox runs", "ran", "search s", "sampling s",
-         "samples/s", "running s", "runs/s", "job s", "best train excess"],
+         "samples/s", "running s", "runs/s", "job s", "best train objective"],
         [[r["proposer"], r["samples"], r["runs"], r["ran"], r["search_s"],
           r["sampling_s"], r["samples_per_s"], r["running_s"], r["runs_per_s"], r["job_s"],
           f"{-r['best_train']:.5f}"] for r in rows],
@@ -273,8 +273,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         print(f"\n{r['proposer']}: of {r['samples']} samples {r['valid']} valid Python "
               f"({r['repeats']} repeating a program held, not run again), {r['runs']} run, "
               f"{r['ran']} ran, {r['equal']} equal to the best seed, {r['better']} better "
-              f"(train excess: the best seed {-r['seed_train']:.5f})")
-        print(table(["samples", "best train excess"], [[n, f"{-v:.5f}"] for n, v in r["curve"]]))
+              f"(train objective, lower is better: the best seed {-r['seed_train']:.5f})")
+        print(table(["samples", "best train objective"],
+                    [[n, f"{-v:.5f}"] for n, v in r["curve"]]))
     return rows
 
 
