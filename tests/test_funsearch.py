@@ -272,3 +272,16 @@ def test_the_benchmarks_proposer_writes_mostly_programs_for_both_problems() -> N
         valid = sum(code is not None for code, _ in made)
         assert 0.75 * 200 <= valid < 200  # about one in eight does not parse
     assert union_length([(0, 2), (1, 3), (5, 6)], 0.5, 5.5) == pytest.approx(3.0)
+
+
+def test_a_tsp_rule_cannot_shorten_its_tour_by_editing_the_distances() -> None:
+    from evo.problems.tsp import tsp_construction
+    from workers.sandbox import Limits, SubprocessSandbox
+
+    task = tsp_construction(n=12)
+    cheat = ("import numpy as np\n\ndef select_next_node(current, start, unvisited, distances):\n"
+             "    distances[:] = 0\n    return int(unvisited[0])\n")
+    instances = list(task.split("train"))
+    result = SubprocessSandbox().run(task.program(cheat), "evo_harness",
+                                     {"instances": instances}, limits=Limits(cpu_s=5, wall_s=10))
+    assert not result.ok and "read-only" in (result.reason or "")  # not a tour of length 0
