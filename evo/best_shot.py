@@ -71,22 +71,25 @@ def function_body(code: str, entry: str) -> str | None:
     return "\n".join(lines[body[0].lineno - 1 : fn.end_lineno]).rstrip()
 
 
-def version(head: Header, n: int, body: str) -> str:
-    doc = head.docstring if n == 0 else f"Improved version of `{head.entry}_v{n - 1}`."
-    return f'{head.named(n)}\n    """{doc}"""\n{body}'
+PROBLEM = '"""{description}"""'  # the file's first lines
+IMPROVED = "Improved version of `{previous}`."  # the docstring of every version after v0
 
 
-def prompt(task: ProgramTask, bodies: Sequence[str]) -> tuple[str, str]:
+def prompt(task: ProgramTask, bodies: Sequence[str], *, problem: str = PROBLEM,
+           improved: str = IMPROVED) -> tuple[str, str]:
     """(file text up to the new version, the new version's header: the prefill). ``bodies``:
-    the shown programs' bodies, weakest first."""
+    the shown programs' bodies, weakest first; ``problem`` and ``improved``: the templates of
+    the file's opening and of a later version's docstring."""
     head = header(task)
-    shown = "\n\n\n".join(version(head, i, body) for i, body in enumerate(bodies))
-    intro = f'"""{task.description}"""'
+
+    def version(n: int, body: str | None) -> str:
+        doc = head.docstring if n == 0 else improved.format(previous=f"{head.entry}_v{n - 1}")
+        return f'{head.named(n)}\n    """{doc}"""' + ("" if body is None else f"\n{body}")
+
+    shown = "\n\n\n".join(version(i, body) for i, body in enumerate(bodies))
+    intro = problem.format(description=task.description)
     text = "\n\n".join(p for p in (intro, head.imports) if p) + "\n\n\n" + shown + "\n\n\n"
-    new = len(bodies)
-    last = f"`{head.entry}_v{new - 1}`" if new else "nothing"
-    ask = f'{head.named(new)}\n    """Improved version of {last}."""'
-    return text, ask
+    return text, version(len(bodies), None)
 
 
 def program(task: ProgramTask, answer: str) -> tuple[str, None] | tuple[None, str]:

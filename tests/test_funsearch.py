@@ -285,3 +285,15 @@ def test_a_tsp_rule_cannot_shorten_its_tour_by_editing_the_distances() -> None:
     result = SubprocessSandbox().run(task.program(cheat), "evo_harness",
                                      {"instances": instances}, limits=Limits(cpu_s=5, wall_s=10))
     assert not result.ok and "read-only" in (result.reason or "")  # not a tour of length 0
+
+
+async def test_the_prose_of_the_prompt_is_a_template_a_spec_may_replace() -> None:
+    from evo.spec_io import SpecError, parse_spec
+
+    engine = engine_for(["\n    return bins  # scores 0.1 0.1\n"])
+    params = FunSearchParams(generations=1, islands=1, prompts=1, samples_per_prompt=1)
+    await FunSearch(params, {"improved": "A better `{previous}`."}).run(engine)
+    assert engine.asked[0].prefill.endswith('"""A better `priority_v1`."""')
+    with pytest.raises(SpecError, match="available fields: previous"):
+        parse_spec({"task": "binpacking", "algorithm": {
+            "name": "funsearch", "templates": {"improved": "Better than {parent}."}}})

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from evo.algorithms.base import Algorithm, Params, Resume
-from evo.best_shot import STOP, function_body, program, prompt
+from evo.best_shot import IMPROVED, PROBLEM, STOP, function_body, program, prompt
 from evo.candidate import Candidate, Score
 from evo.engine import SEED, Engine
 from evo.gather import gather
@@ -56,7 +56,8 @@ class FunSearch(Algorithm):
                "for a completion model, run in a sandbox")
     params_model = FunSearchParams
     kinds = ("program",)
-    templates: ClassVar[Mapping[str, str]] = {}  # the prompt is code, built by evo.best_shot
+    # the prompt is a Python file (evo.best_shot); these are its two lines of prose
+    templates: ClassVar[Mapping[str, str]] = {"problem": PROBLEM, "improved": IMPROVED}
     params: FunSearchParams
 
     async def run(self, engine: Engine, resume: Resume | None = None) -> None:
@@ -106,7 +107,8 @@ class FunSearch(Algorithm):
         if not shown:
             return []
         bodies = [function_body(c.text, task.entry) or "    pass" for c in shown]
-        text, ask = prompt(task, bodies)
+        text, ask = prompt(task, bodies, problem=self.prompts["problem"],
+                           improved=self.prompts["improved"])
         answers = await engine.generate(
             [Message("user", text)], n=self.params.samples_per_prompt,
             temperature=self.params.llm_temperature, max_tokens=self.params.max_tokens,
