@@ -71,7 +71,7 @@ class FunSearch(Algorithm):
             await self.seed(engine, db)
         for g in range(start, p.generations + 1):
             asks = [self.pick(engine, db) for _ in range(p.prompts)]
-            made = await gather(*(self.complete(engine, db, island, shown, g)
+            made = await gather(*(self.complete(engine, island, shown, g)
                                   for island, shown in asks))
             children = _distinct([c for batch in made for c in batch], db, engine)
             for child, score in zip(children, await self.score(engine, children), strict=True):
@@ -101,8 +101,9 @@ class FunSearch(Algorithm):
         shown = db.sample(engine.rng, island, self.params.functions_per_prompt)
         return island, engine.lookup([cid for cid, _ in shown])
 
-    async def complete(self, engine: Engine, db: ProgramDatabase, island: int,
-                       shown: list[Candidate], generation: int) -> list[Candidate]:
+    async def complete(self, engine: Engine, island: int, shown: list[Candidate],
+                       generation: int) -> list[Candidate]:
+        """The prompt's samples, read back into programs of the prompt's island."""
         task = engine.task
         if not shown:
             return []
