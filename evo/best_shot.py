@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evo.programs import ProgramTask
+from evo.programs import ProgramTask, extract_program, signature_arity
 
 STOP = ("\ndef ", "\nclass ", "\nif __name__", "\n```")  # what follows a function body
 
@@ -95,10 +95,11 @@ def prompt(task: ProgramTask, bodies: Sequence[str], *, problem: str = PROBLEM,
 def program(task: ProgramTask, answer: str) -> tuple[str, None] | tuple[None, str]:
     """(program, None) from the text written after the new version's header, or (None, reason):
     the body ends at the first line that is not indented; trailing lines that break the parse
-    are cut."""
+    are cut. A chat model may instead answer with a whole function (in a fenced block, after a
+    sentence): then that function is the program, under the entry's name."""
     first, _, rest = answer.partition("\n")
-    if first.strip():  # the header's line must end where the docstring does
-        return None, "syntax_error"
+    if first.strip():  # not a body that goes on from the header's line
+        return _whole_function(task, answer)
     lines: list[str] = []
     for line in rest.split("\n"):
         if line.strip() and not line[:1].isspace():
@@ -118,3 +119,12 @@ def program(task: ProgramTask, answer: str) -> tuple[str, None] | tuple[None, st
             continue
         return code, None
     return None, "syntax_error"
+
+
+def _whole_function(task: ProgramTask, answer: str) -> tuple[str, None] | tuple[None, str]:
+    thought, code = extract_program(answer, task.entry, signature_arity(task.signature,
+                                                                        task.entry))
+    if thought is None:
+        return None, code  # the reason
+    imports = header(task).imports
+    return (f"{imports}\n\n\n{code}\n" if imports else f"{code}\n"), None

@@ -125,6 +125,11 @@ def test_a_best_shot_prompt_shows_versions_and_asks_for_the_next() -> None:
     assert program(task, "\n    return (bins -\n") == (None, "syntax_error")
     assert program(task, "\n\nprint('hello')") == (None, "empty")
     assert program(task, " and more prose.\n    return bins") == (None, "syntax_error")
+    # a chat model's whole function, after a sentence and in a fenced block
+    chat = ("Here is v2:\n```python\ndef priority_v2(item, bins):\n"
+            "    return -(bins - item) ** 2\n```\nIt packs tightly.")
+    assert program(task, chat) == ("import numpy as np\n\n\ndef priority(item, bins):\n"
+                                   "    return -(bins - item) ** 2\n", None)
 
 
 # ---- the loop on the in-memory engine ---------------------------------------------------------
