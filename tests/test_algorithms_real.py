@@ -113,3 +113,26 @@ def test_bdpl_on_the_local_model(tmp_path: Path) -> None:
     })
     assert ops == {"seed", "bdpl_mode", "bdpl_sample"}
     assert purposes == {"evaluate"}  # label scores alone: no meta-LLM call
+
+
+def test_funsearch_on_the_local_model_in_completion_mode(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'job.db'}", executor="inprocess")
+    result = optimize({
+        "task": "binpacking",
+        "algorithm": {"name": "funsearch", "generations": 1, "islands": 2, "prompts": 1,
+                      "samples_per_prompt": 2, "max_tokens": 96},
+        "models": {"task": {"provider": "local", "workers": 1, "mode": "completion"}},
+        "evaluation": {"top_k": 1},
+        "budget": {"calls": 100},
+        "seed": 1,
+    }, settings=settings)
+    assert result.status == "completed", result.reason
+    assert result.best is not None and result.best.test is not None
+    with Store(settings.database_url) as store:
+        made = [c for c in store.candidates(result.job_id) if c.operator == "best_shot"]
+        calls = store.llm_calls(result.job_id)
+    assert {c.purpose for c in calls} == {"best_shot"} and len(calls) == 2
+    # the small model's functions often fail to run; those that parse are kept as programs,
+    # each with the versions its prompt showed as parents
+    assert all(c.kind == "program" and len(c.parents) >= 1 for c in made)
+    assert {c.island for c in made} <= {0, 1}

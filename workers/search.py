@@ -156,8 +156,10 @@ class Search:
     ) -> list[Sample | None]:
         # numbered within the asking strand: the same samples however strands interleave
         line = strand()
+        mode = self.spec.models.optimizer.mode  # a base model is prompted as a completion
         base = LLMRequest(
-            tuple(messages), max_tokens, temperature, tuple(stop), prefill, strand=line.path
+            tuple(messages), max_tokens, temperature, tuple(stop), prefill, strand=line.path,
+            mode=mode,
         )
         pool = self.task_pool if model == "task" else self.meta_pool
         model_name = pool.model
@@ -167,7 +169,7 @@ class Search:
         requests = [
             LLMRequest(base.messages, max_tokens, temperature, base.stop, prefill,
                        seed=_seed(self.spec.seed, key, first + i), sample=first + i,
-                       strand=line.path)
+                       strand=line.path, mode=mode)
             for i in range(n)
         ]
         responses = await self.calls.call(pool, requests, purpose, [None] * n)

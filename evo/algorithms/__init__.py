@@ -9,6 +9,7 @@ from evo.algorithms.eoh import EoH
 from evo.algorithms.evol_instruct import EvolInstruct
 from evo.algorithms.evoprompt import EvoPromptGA
 from evo.algorithms.evoprompt_de import EvoPromptDE
+from evo.algorithms.funsearch import FunSearch
 from evo.algorithms.gps import GPS
 from evo.algorithms.grips import GrIPS
 from evo.algorithms.opro import OPRO
@@ -27,6 +28,7 @@ REGISTRY: dict[str, type[Algorithm]] = {
         Promptbreeder,
         EvolInstruct,
         BDPL,
+        FunSearch,
     )
 }
 
