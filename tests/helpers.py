@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from evo.candidate import Candidate
 from evo.llm import LLMRequest
 from evo.metrics import get_metric
+from evo.programs import ProgramTask
 from evo.task import Example, Task
 from storage import Store
 from workers.cache import MemoryCache
@@ -81,19 +82,22 @@ def scripted_job(
     seeds: tuple[str, ...] | None = None,
     job_id: str | None = None,
     cache: MemoryCache | None = None,
-    task: Task | None = None,
+    task: Task | ProgramTask | None = None,
 ) -> tuple[Driver, ScriptedClient, dict[int, dict]]:
-    """A job on the toy task with the scripted model, and the state each generation checkpoints.
+    """A job on the toy task (or ``task``, e.g. a program task with ``spec["task"]`` its name)
+    with the scripted model, and the state each generation checkpoints.
 
     The spec's algorithm parameters are validated as the CLI does; ``meta`` answers the
     generation requests. Give the ``job_id`` of a stored job to resume it, a ``cache`` to share
     one between jobs.
     """
+    from evo.problems import PROBLEMS
     from evo.spec import JobSpec
     from evo.spec_io import parse_spec
 
     merged = {"task": "toy", "evaluation": {"top_k": 2}, "budget": {"calls": 100_000}, **spec}
-    parse_spec({**merged, "task": "sentiment"})  # the algorithm's own keys, checked
+    checked = merged["task"] if merged["task"] in PROBLEMS else "sentiment"
+    parse_spec({**merged, "task": checked})  # the algorithm's own keys, checked
     client = ScriptedClient(scripted(meta))
     pool = Pool([LocalWorker(client)], model="scripted")
     task = task or (toy_task(seeds) if seeds else toy_task())
@@ -126,13 +130,14 @@ async def crash_and_resume(
     store: Store,
     seeds: tuple[str, ...] | None,
     crash_at: int,
+    task: Task | ProgramTask | None = None,
 ) -> tuple[str, str]:
     """One job run straight through, and the same job stopped at the start of its
     ``crash_at``-th evaluation (meta calls of that generation already paid) and then resumed by
     a fresh driver from its last checkpoint: the two job ids."""
-    straight, _, _ = scripted_job(spec, meta, store, seeds)
+    straight, _, _ = scripted_job(spec, meta, store, seeds, task=task)
     await straight.run()
-    crashing, _, _ = scripted_job(spec, meta, store, seeds)
+    crashing, _, _ = scripted_job(spec, meta, store, seeds, task=task)
     original = crashing.search.evaluate
     calls = 0
 
@@ -151,7 +156,7 @@ async def crash_and_resume(
         pass
     else:
         raise AssertionError(f"the job made fewer than {crash_at} evaluations")
-    resumed, _, _ = scripted_job(spec, meta, store, seeds, job_id=crashing.job_id)
+    resumed, _, _ = scripted_job(spec, meta, store, seeds, job_id=crashing.job_id, task=task)
     await resumed.run(resume=True)
     return straight.job_id, resumed.job_id
 

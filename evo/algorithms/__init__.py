@@ -6,12 +6,13 @@ from evo.algorithms.base import Algorithm, Params
 from evo.algorithms.eoh import EoH
 from evo.algorithms.evoprompt import EvoPromptGA
 from evo.algorithms.evoprompt_de import EvoPromptDE
+from evo.algorithms.evoprompting import EvoPrompting
 from evo.algorithms.gps import GPS
 from evo.algorithms.grips import GrIPS
 from evo.algorithms.opro import OPRO
 
 REGISTRY: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (EvoPromptGA, OPRO, EoH, GPS, GrIPS, EvoPromptDE)
+    cls.name: cls for cls in (EvoPromptGA, OPRO, EoH, GPS, GrIPS, EvoPromptDE, EvoPrompting)
 }
 
 
