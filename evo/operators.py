@@ -148,20 +148,25 @@ def distinct_new(
 
 
 def program_from_sample(
-    engine: Engine, sample: Sample | None, operator: str, existing: Sequence[str]
+    engine: Engine, sample: Sample | None, operator: str, existing: Sequence[str],
+    prefix: str = "",
 ) -> tuple[str, str] | None:
     """(thought, code) of a meta-LLM answer on a program task, or None with the reason recorded:
-    the call failed, the code does not parse or lacks the function, or it repeats ``existing``."""
+    the call failed, the code does not parse or lacks the function, or it repeats ``existing``.
+    ``prefix`` is code the answer continues (pre-filled lines of the program)."""
     if sample is None:
         engine.reject(operator, "call_failed")
         return None
     task = engine.task
     entry, signature = task.entry, task.signature  # type: ignore[union-attr]  # a program task
-    thought, code = extract_program(sample.text, entry, signature_arity(signature, entry))
+    # the pre-filled lines, less those the model wrote again
+    written = set(sample.text.splitlines())
+    head = "".join(f"{line}\n" for line in prefix.splitlines() if line not in written)
+    thought, code = extract_program(head + sample.text, entry, signature_arity(signature, entry))
     if thought is None:
         engine.reject(operator, code)  # type: ignore[arg-type]  # the reason, when no thought
         return None
-    if any(code.strip() == e.strip() for e in existing):
+    if any(normalize(code) == normalize(e) for e in existing):  # blank lines aside
         engine.reject(operator, "unchanged")
         return None
     return thought, code

@@ -60,7 +60,9 @@ async def test_the_prompt_shows_scored_parents_worst_first_then_a_better_target(
     assert engine.asked
     made = by_code(engine)
     for ask in engine.asked:
-        assert (ask.prefill, ask.stop, ask.purpose) == ("```python\n", ("```",), "cross_mut")
+        # the answer starts in a code block, after the signature's imports
+        assert ask.prefill == "```python\nimport numpy as np\n"
+        assert (ask.stop, ask.purpose) == (("```",), "cross_mut")
         shown = SHOWN.findall(ask.prompt)
         assert [int(n) for n, _, _ in shown] == [1, 2]  # two parents, each with its code
         scores = [float(s) for _, s, _ in shown]
@@ -139,6 +141,18 @@ async def test_unusable_answers_are_counted_and_never_scored() -> None:
     scored = {s.candidate_id for s in engine.scored}
     children = [c for c in engine.made if c.operator == "cross_mut"]
     assert [c.text.strip() for c in children if c.id in scored] == [CHILD.format(w=5).strip()]
+
+
+async def test_the_prefilled_imports_are_part_of_the_program_once() -> None:
+    answers = iter(["\ndef priority(item, bins):\n    return -np.abs(bins - item) * 3\n",
+                    CHILD.format(w=4)])
+    engine = await run(EvoPromptingParams(rounds=1, prompts=1, children=2),
+                       lambda ask: next(answers))
+    children = [c.text for c in engine.made if c.operator == "cross_mut"]
+    assert children == [
+        "import numpy as np\n\ndef priority(item, bins):\n    return -np.abs(bins - item) * 3",
+        CHILD.format(w=4).strip(),  # written again by the model: not doubled
+    ]
 
 
 def test_the_target_is_better_in_either_direction() -> None:

@@ -137,12 +137,15 @@ class EvoPrompting(PopulationAlgorithm):
     ) -> list[Candidate]:
         """``children`` programs sampled from one few-shot prompt of ``parents``."""
         task = self.task(engine)
+        # The answer starts inside a code block, after the signature's imports: the model
+        # writes code, not prose, and small models that drop the imports still run.
+        head = imports(task.signature)
         answers = await engine.generate(
             [Message("user", self.prompt(task, parents, fitness))],
             n=self.params.children,
             temperature=self.params.temperature,
             max_tokens=self.params.max_tokens,
-            prefill="```python\n",  # the answer starts inside a code block: code, not prose
+            prefill="```python\n" + head,
             stop=("```",),
             purpose=OPERATOR,
         )
@@ -150,7 +153,7 @@ class EvoPrompting(PopulationAlgorithm):
         existing = [c.text for c in population]
         children = []
         for sample in answers:
-            made = program_from_sample(engine, sample, OPERATOR, existing)
+            made = program_from_sample(engine, sample, OPERATOR, existing, prefix=head)
             if made is None:
                 continue
             children.append(engine.candidate(
@@ -167,3 +170,9 @@ class EvoPrompting(PopulationAlgorithm):
     @staticmethod
     def task(engine: Engine) -> ProgramTask:
         return cast(ProgramTask, engine.task)  # the spec reader refuses a prompt task
+
+
+def imports(signature: str) -> str:
+    """The import lines of a task's signature, each ended by a newline ("" when none)."""
+    return "".join(f"{line}\n" for line in signature.splitlines()
+                   if line.startswith(("import ", "from ")))
