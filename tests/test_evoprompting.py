@@ -252,3 +252,19 @@ async def test_resumes_from_its_checkpoint_as_if_never_stopped(store: Store) -> 
     straight, resumed = await crash_and_resume(spec, proposer, store, None, crash_at=3,
                                                task=bin_packing(items=60))
     assert job_record(store, resumed) == job_record(store, straight)
+
+
+def test_the_sample_counts_of_the_bench_script(tmp_path) -> None:
+    from bench.program_samples import run as count_samples
+    from workers.scripted import ScriptedClient
+
+    client = ScriptedClient(proposer)
+    record = count_samples("binpacking", "evoprompting",
+                           ["algorithm.rounds=1", "algorithm.prompts=1", "algorithm.children=4"],
+                           f"sqlite:///{tmp_path / 'job.db'}", {"task": client, "meta": client})
+    # broken, worst fit, a copy of best fit, the Weibull-shaped rule
+    assert (record["samples"], record["valid"], record["new"], record["ran"]) == (4, 3, 2, 2)
+    assert (record["equal_to_seed"], record["better"]) == (0, 1)
+    assert record["seed"] == BEST_FIT.code.strip()
+    assert record["best_score"] > record["seed_score"]
+    assert record["winner"] == WEIBULL_FIT.strip() and record["winner_dev"] > record["seed_dev"]
