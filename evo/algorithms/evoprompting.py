@@ -12,7 +12,7 @@ prompted with parent programs that carry their scores and a target score better 
             C ← C ∪ `children` samples of the LLM's next program
         run C in the sandbox; a child that fails gets no fitness and is dropped
         P ← the fittest `survivors` of P ∪ C (distinct code)
-    return the fittest program scored
+    the final phase re-scores the fittest on dev; the best is the job's winner
 
 The paper also prompt-tunes the LM on each round's children (soft-prompt adaptation); that step
 is not available here: the method works with any model, local or behind an endpoint.
