@@ -242,6 +242,9 @@ async def test_a_better_heuristic_among_the_samples_is_found_kept_and_returned(
     seed_dev = next(e.value for e in store.evaluations(driver.job_id)
                     if e.candidate_id == seed.id and e.split == "dev")
     assert result.best.dev > seed_dev
+    seed_test = next(e.value for e in store.evaluations(driver.job_id)
+                     if e.candidate_id == seed.id and e.split == "test")
+    assert result.best.test > seed_test
     rejected = result.stats["rejected"]
     assert rejected["cross_mut:syntax_error"] >= 4 and rejected["cross_mut:unchanged"] >= 4
 
