@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -31,18 +34,14 @@ def fitness(cand: Candidate, split: str) -> float:
     return -1.0 if cand.text == BEST_FIT.code else -2.0
 
 
-def counting_reply() -> tuple[list[int], callable]:
+def counting_reply() -> Callable[[Ask], str]:
     """Each answer a new program, heavier than the last."""
-    weights: list[int] = []
-
-    def reply(ask: Ask) -> str:
-        weights.append(len(weights) + 2)
-        return CHILD.format(w=weights[-1])
-
-    return weights, reply
+    count = itertools.count(2)
+    return lambda ask: CHILD.format(w=next(count))
 
 
-async def run(params: EvoPromptingParams, reply, **kw) -> FakeEngine:
+async def run(params: EvoPromptingParams, reply: Callable[[Ask], str | None],
+              **kw: Any) -> FakeEngine:
     engine = FakeEngine(bin_packing(items=20), reply=reply, fitness=fitness, **kw)
     await EvoPrompting(params).run(engine)
     return engine
@@ -53,7 +52,7 @@ def by_code(engine: FakeEngine) -> dict[str, Candidate]:
 
 
 async def test_the_prompt_shows_scored_parents_worst_first_then_a_better_target() -> None:
-    _, reply = counting_reply()
+    reply = counting_reply()
     params = EvoPromptingParams(rounds=2, prompts=3, parents=2, children=2, survivors=3,
                                 target_gain=0.25)
     engine = await run(params, reply)
@@ -80,7 +79,7 @@ async def test_the_prompt_shows_scored_parents_worst_first_then_a_better_target(
 
 
 async def test_the_fittest_survive_and_are_the_only_parents_of_the_next_round() -> None:
-    _, reply = counting_reply()
+    reply = counting_reply()
     params = EvoPromptingParams(rounds=3, prompts=2, parents=2, children=2, survivors=3)
     engine = await run(params, reply)
     assert [g for g, _, _ in engine.checkpoints] == [0, 1, 2, 3]
@@ -101,7 +100,7 @@ async def test_the_fittest_survive_and_are_the_only_parents_of_the_next_round() 
 
 
 async def test_rounds_prompts_children_and_parents_are_the_papers_knobs() -> None:
-    _, reply = counting_reply()
+    reply = counting_reply()
     params = EvoPromptingParams(rounds=2, prompts=4, parents=3, children=3, survivors=5)
     engine = await run(params, reply)
     assert len(engine.asked) == 2 * 4 * 3  # rounds × prompts × children
