@@ -159,13 +159,15 @@ def program_from_sample(
         return None
     task = engine.task
     entry, signature = task.entry, task.signature  # type: ignore[union-attr]  # a program task
-    # the pre-filled lines, less those the model wrote again
-    written = set(sample.text.splitlines())
-    head = "".join(f"{line}\n" for line in prefix.splitlines() if line not in written)
-    thought, code = extract_program(head + sample.text, entry, signature_arity(signature, entry))
+    thought, code = extract_program(sample.text, entry, signature_arity(signature, entry))
     if thought is None:
         engine.reject(operator, code)  # type: ignore[arg-type]  # the reason, when no thought
         return None
+    # the pre-filled lines, less those the model wrote again (an endpoint that cannot continue
+    # a partial answer may have written the prefill itself)
+    written = set(code.splitlines())
+    head = "".join(f"{line}\n" for line in prefix.splitlines() if line not in written)
+    code = f"{head}\n{code}" if head else code
     if any(normalize(code) == normalize(e) for e in existing):  # blank lines aside
         engine.reject(operator, "unchanged")
         return None

@@ -143,14 +143,19 @@ async def test_unusable_answers_are_counted_and_never_scored() -> None:
 
 
 async def test_the_prefilled_imports_are_part_of_the_program_once() -> None:
-    answers = iter(["\ndef priority(item, bins):\n    return -np.abs(bins - item) * 3\n",
-                    CHILD.format(w=4)])
-    engine = await run(EvoPromptingParams(rounds=1, prompts=1, children=2),
+    answers = iter([
+        "\ndef priority(item, bins):\n    return -np.abs(bins - item) * 3\n",
+        CHILD.format(w=4),  # the import written again by the model: not doubled
+        # an endpoint that cannot continue an answer writes the code block itself
+        "```python\ndef priority(item, bins):\n    return -np.abs(bins - item) * 5\n",
+    ])
+    engine = await run(EvoPromptingParams(rounds=1, prompts=1, children=3),
                        lambda ask: next(answers))
     children = [c.text for c in engine.made if c.operator == "cross_mut"]
     assert children == [
         "import numpy as np\n\ndef priority(item, bins):\n    return -np.abs(bins - item) * 3",
-        CHILD.format(w=4).strip(),  # written again by the model: not doubled
+        CHILD.format(w=4).strip(),
+        "import numpy as np\n\ndef priority(item, bins):\n    return -np.abs(bins - item) * 5",
     ]
 
 
