@@ -17,6 +17,7 @@ from typing import Literal
 from evo.candidate import Candidate
 from evo.engine import Engine, Rejection, Sample
 from evo.meta_prompt import MetaPrompt, task_words
+from evo.programs import extract_program, signature_arity
 
 MAX_TOKENS = 120  # room for one instruction, not for an essay around it
 MAX_CHARS = 1500  # longer than this is no instruction
@@ -144,3 +145,30 @@ def distinct_new(
         seen.add(normalize(c.text))
         out.append(c)
     return out
+
+
+def program_from_sample(
+    engine: Engine, sample: Sample | None, operator: str, existing: Sequence[str],
+    prefix: str = "",
+) -> tuple[str, str] | None:
+    """(thought, code) of a meta-LLM answer on a program task, or None with the reason recorded:
+    the call failed, the code does not parse or lacks the function, or it repeats ``existing``.
+    ``prefix`` is code the answer continues (pre-filled lines of the program)."""
+    if sample is None:
+        engine.reject(operator, "call_failed")
+        return None
+    task = engine.task
+    entry, signature = task.entry, task.signature  # type: ignore[union-attr]  # a program task
+    thought, code = extract_program(sample.text, entry, signature_arity(signature, entry))
+    if thought is None:
+        engine.reject(operator, code)  # type: ignore[arg-type]  # the reason, when no thought
+        return None
+    # the pre-filled lines, less those the model wrote again (an endpoint that cannot continue
+    # a partial answer may have written the prefill itself)
+    written = set(code.splitlines())
+    head = "".join(f"{line}\n" for line in prefix.splitlines() if line not in written)
+    code = f"{head}\n{code}" if head else code
+    if any(normalize(code) == normalize(e) for e in existing):  # blank lines aside
+        engine.reject(operator, "unchanged")
+        return None
+    return thought, code

@@ -135,3 +135,10 @@ def signature_arity(signature: str, entry: str) -> int | None:
         if isinstance(node, ast.FunctionDef) and node.name == entry:
             return _arity(node)
     return None
+
+
+def objective_text(fitness: float | None, direction: str) -> str:
+    """A program's objective as a meta-prompt shows it (the task's own sign, not the engine's)."""
+    if fitness is None:
+        return "not yet scored"
+    return f"{-fitness if direction == 'minimize' else fitness:.4f}"

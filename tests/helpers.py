@@ -87,18 +87,24 @@ def scripted_job(
     cache: MemoryCache | None = None,
     task: Task | ProgramTask | None = None,
 ) -> tuple[Driver, ScriptedClient, dict[int, dict]]:
-    """A job on the toy task with the scripted model, and the state each generation checkpoints.
+    """A job on the toy task (or ``task``, e.g. a program task with ``spec["task"]`` its name)
+    with the scripted model, and the state each generation checkpoints.
 
     The spec's algorithm parameters are validated as the CLI does; ``meta`` answers the
     generation requests. Give the ``job_id`` of a stored job to resume it, a ``cache`` to share
     one between jobs.
     """
+    from evo.problems import PROBLEMS
     from evo.spec import JobSpec
     from evo.spec_io import parse_spec
 
     merged = {"task": "toy", "evaluation": {"top_k": 2}, "budget": {"calls": 100_000}, **spec}
     # the algorithm's own keys, checked against a built-in task of the same kind
-    parse_spec({**merged, "task": "binpacking" if isinstance(task, ProgramTask) else "sentiment"})
+    if merged["task"] in PROBLEMS:
+        checked = merged["task"]
+    else:
+        checked = "binpacking" if isinstance(task, ProgramTask) else "sentiment"
+    parse_spec({**merged, "task": checked})
     client = ScriptedClient(scripted(meta))
     pool = Pool([LocalWorker(client)], model="scripted")
     task = task or (toy_task(seeds) if seeds else toy_task())

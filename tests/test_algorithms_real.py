@@ -136,3 +136,25 @@ def test_funsearch_on_the_local_model_in_completion_mode(tmp_path: Path) -> None
     # each with the versions its prompt showed as parents
     assert all(c.kind == "program" and len(c.parents) >= 1 for c in made)
     assert {c.island for c in made} <= {0, 1}
+
+
+def test_evoprompting_on_the_local_model(tmp_path: Path) -> None:
+    """One few-shot prompt, two samples, on bin packing: the job ends with a winner (a seed at
+    worst) and its only meta-LLM calls are EvoPrompting's."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'job.db'}", executor="inprocess")
+    spec = {
+        "task": "binpacking",
+        "algorithm": {"name": "evoprompting", "rounds": 1, "prompts": 1, "children": 2,
+                      "max_tokens": 96},
+        "models": {"task": {"provider": "local", "workers": 1}},
+        "evaluation": {"top_k": 1},
+        "budget": {"calls": 20},
+    }
+    result = optimize(spec, settings=settings)
+    assert result.status == "completed", result.reason
+    assert result.best is not None and result.best.test is not None
+    with Store(settings.database_url) as store:
+        calls = store.llm_calls(result.job_id)
+        ops = {c.operator for c in store.candidates(result.job_id)}
+    assert [c.purpose for c in calls] == ["cross_mut", "cross_mut"]
+    assert "seed" in ops and ops <= {"seed", "cross_mut"}

@@ -9,6 +9,7 @@ from evo.algorithms.eoh import EoH
 from evo.algorithms.evol_instruct import EvolInstruct
 from evo.algorithms.evoprompt import EvoPromptGA
 from evo.algorithms.evoprompt_de import EvoPromptDE
+from evo.algorithms.evoprompting import EvoPrompting
 from evo.algorithms.funsearch import FunSearch
 from evo.algorithms.gps import GPS
 from evo.algorithms.grips import GrIPS
@@ -29,6 +30,7 @@ REGISTRY: dict[str, type[Algorithm]] = {
         EvolInstruct,
         BDPL,
         FunSearch,
+        EvoPrompting,
     )
 }
 

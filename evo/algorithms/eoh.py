@@ -21,7 +21,8 @@ from evo.candidate import Candidate
 from evo.engine import SEED, Engine
 from evo.gather import gather
 from evo.llm import Message
-from evo.programs import extract_program, signature_arity
+from evo.operators import program_from_sample
+from evo.programs import objective_text
 from evo.selection import rank_based, top_k
 
 FORMAT = """Answer in exactly this shape: first the idea in one sentence between <thought> and \
@@ -141,7 +142,7 @@ class EoH(PopulationAlgorithm):
             self.render(
                 "parent",
                 n=i + 1,
-                objective=_objective(fitness.get(c.id), task.direction),
+                objective=objective_text(fitness.get(c.id), task.direction),
                 thought=c.meta.get("thought", ""),
                 code=c.text.strip(),
             )
@@ -165,17 +166,10 @@ class EoH(PopulationAlgorithm):
             purpose=strategy,
         )
         sample = answers[0]
-        if sample is None:
-            engine.reject(strategy, "call_failed")
+        made = program_from_sample(engine, sample, strategy, [c.text for c in population])
+        if made is None:
             return None
-        thought, code = extract_program(sample.text, task.entry,
-                                        signature_arity(task.signature, task.entry))
-        if thought is None:
-            engine.reject(strategy, code)  # type: ignore[arg-type]  # the reason, when no thought
-            return None
-        if any(code.strip() == c.text.strip() for c in population):
-            engine.reject(strategy, "unchanged")
-            return None
+        thought, code = made
         return engine.candidate(
             code, operator=strategy, generation=generation, parents=parents, kind="program",
             meta={"thought": thought}, source=sample,
@@ -184,10 +178,3 @@ class EoH(PopulationAlgorithm):
     async def fitness(self, engine: Engine, cands: list[Candidate]) -> dict[str, float]:
         scores = await engine.evaluate(cands, self.params.split)
         return {s.candidate_id: s.value for s in scores if s.n > 0}  # failed runs have no fitness
-
-
-
-def _objective(fitness: float | None, direction: str) -> str:
-    if fitness is None:
-        return "not yet scored"
-    return f"{-fitness if direction == 'minimize' else fitness:.4f}"
