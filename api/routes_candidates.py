@@ -155,6 +155,7 @@ def lineage(job_id: str, caller: CallerDep, state: StateDep) -> LineageOut:
             id=item.candidate.id,
             generation=item.candidate.generation,
             operator=item.candidate.operator,
+            kind=item.candidate.kind,
             score=plain(item.score),
             label=item.candidate.text[:PREVIEW_CHARS],
         )

@@ -250,6 +250,7 @@ class LineageNode(BaseModel):
     id: str
     generation: int
     operator: str
+    kind: str = Field(description="prompt, program, soft_prompt, mutation_prompt or instruction")
     score: float | None
     label: str = Field(description=f"the first {PREVIEW_CHARS} characters of the text")
 

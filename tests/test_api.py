@@ -362,6 +362,7 @@ def test_a_candidate_shows_scores_family_and_the_call_that_made_it(
 
     graph = alice.get(f"/jobs/{job_id}/lineage").json()
     assert {n["id"] for n in graph["nodes"]} == {c["id"] for c in items}
+    assert {n["id"]: n["kind"] for n in graph["nodes"]} == {c["id"]: c["kind"] for c in items}
     edges = {(e["source"], e["target"]) for e in graph["edges"]}
     assert edges == {(e.parent_id, e.child_id) for e in api.store.lineage(job_id)}
     assert {(p, child["id"]) for p in child["parents"]} <= edges
