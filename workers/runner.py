@@ -66,12 +66,18 @@ def optimize(
     for fn in subscribe:
         bus.subscribe(fn)
     try:
-        return asyncio.run(run_job(spec, store=store, settings=settings, bus=bus, clients=clients,
-                                   task=task))
+        result = asyncio.run(run_job(spec, store=store, settings=settings, bus=bus,
+                                     clients=clients, task=task))
     finally:
         _close(bus)
         if own_store:
             store.close()
+    # ``result.best.predict(x)``: the job's task model, in this process (built on first use)
+    from workers.predict import Predictor, bind
+
+    client = (clients or {}).get("task")
+    return bind(result, Predictor(spec, task, client=client, settings=settings,
+                                  job_id=result.job_id))
 
 
 async def run_job(
