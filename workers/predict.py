@@ -38,8 +38,8 @@ from storage.jobs import MIN_PREFIX
 from workers.pool import LocalWorker
 from workers.scoring import soft_prompt_of
 
-__all__ = ["CandidateNotFound", "CannotPredict", "NoBestPrompt", "Prediction", "PredictionError",
-           "Predictor", "pick_candidate"]
+__all__ = ["AmbiguousCandidate", "CandidateNotFound", "CannotPredict", "NoBestPrompt",
+           "Prediction", "PredictionError", "Predictor", "pick_candidate"]
 
 APPLICABLE = ("prompt", "soft_prompt")  # the kinds of candidate a task's template takes
 
@@ -51,6 +51,10 @@ class CannotPredict(ValueError):
 
 class CandidateNotFound(LookupError):
     """No candidate of the job has this id (or unique prefix of one)."""
+
+
+class AmbiguousCandidate(CannotPredict):
+    """A prefix that more than one of the job's candidate ids starts with."""
 
 
 class PredictionError(RuntimeError):
@@ -99,7 +103,7 @@ def pick_candidate(store: Any, job: Any, ref: str | None = None) -> Candidate:
         raise CandidateNotFound(f"job {job.id[:8]} has no candidate {ref!r}{short}")
     if len(found) > 1:
         shown = ", ".join(c.id for c in found[:5])
-        raise CannotPredict(f"candidate id prefix {ref!r} is ambiguous: it matches "
+        raise AmbiguousCandidate(f"candidate id prefix {ref!r} is ambiguous: it matches "
                             f"{len(found)} candidates ({shown}{', ...' if len(found) > 5 else ''})")
     return found[0]
 
