@@ -209,19 +209,39 @@ def test_candidates_are_found_by_id_or_unique_prefix(calibrated: tuple[Any, str]
 
 
 def evo(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``evo`` as a user runs it, in a process of its own."""
     env = {**os.environ, "EVO_EXECUTOR": "inprocess", "EVO_DATABASE_URL": url, "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "evo.app.cli", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=120)
 
 
-def one_line_error(out: subprocess.CompletedProcess, text: str) -> None:
-    assert out.returncode == 2, (out.stdout, out.stderr)
-    assert out.stderr.startswith("error: ") and text in " ".join(out.stderr.split())
-    assert "Traceback" not in out.stderr and out.stdout == ""
+def evo_here(capsys: pytest.CaptureFixture, *args: str, url: str) -> tuple[int, str, str]:
+    """``evo`` run in this process (its exit status, stdout, stderr): the same entry point
+    without a fresh interpreter's start-up."""
+    from evo.app import cli
+
+    argv = sys.argv
+    sys.argv = ["evo", *args, "--db", url]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line_error(found: tuple[int, str, str], text: str) -> None:
+    code, out, err = found
+    assert code == 2, (out, err)
+    assert err.startswith("error: ") and text in " ".join(err.split())
+    assert "Traceback" not in err and out == ""
 
 
 def test_evo_predict_prints_writes_and_refuses_bad_input(
-    calibrated: tuple[Any, str], tmp_path: Path
+    calibrated: tuple[Any, str], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     result, url = calibrated
     job = result.job_id[:8]
@@ -235,44 +255,48 @@ def test_evo_predict_prints_writes_and_refuses_bad_input(
     rows.write_text("".join(json.dumps({"input": x, "id": i}) + "\n"
                             for i, x in enumerate(inputs[:40])))
     written = tmp_path / "out" / "pred.jsonl"
-    out = evo("predict", job, "--file", str(rows), "-o", str(written), url=url, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "predicted 40/40" in out.stderr and f"wrote 40 predictions to {written}" in out.stderr
+    code, _, err = evo_here(capsys, "predict", job, "--file", str(rows), "-o", str(written),
+                            url=url)
+    assert code == 0, err
+    assert "predicted 40/40" in err and f"wrote 40 predictions to {written}" in err
     got = [json.loads(line) for line in written.read_text().splitlines()]
     assert got == [{"input": x, "output": y} for x, y in zip(inputs[:40], recorded[:40],
                                                              strict=True)]
 
     # another candidate, by prefix; a text file, one input a line
-    seed = result.leaderboard[1].candidate.id
-    seed_inputs, seed_recorded = measured(url, seed, load_task("sentiment"))
+    other = result.leaderboard[1].candidate.id
+    other_inputs, other_recorded = measured(url, other, load_task("sentiment"))
     text = tmp_path / "in.txt"
-    text.write_text("\n".join(seed_inputs[:5]) + "\n\n")
-    out = evo("predict", job, "-f", str(text), "--candidate", seed[:8], url=url, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == seed_recorded[:5]
+    text.write_text("\n".join(other_inputs[:5]) + "\n\n")
+    code, out, err = evo_here(capsys, "predict", job, "-f", str(text), "--candidate", other[:8],
+                              url=url)
+    assert code == 0, err
+    assert out.splitlines() == other_recorded[:5]
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"input": "fine"}\n{"input": "broken"\n')
-    one_line_error(evo("predict", job, "-f", str(bad), url=url, cwd=tmp_path),
+    one_line_error(evo_here(capsys, "predict", job, "-f", str(bad), url=url),
                    f"{bad} line 2: not JSON")
-    one_line_error(evo("predict", job, "-f", str(tmp_path / "none.jsonl"), url=url,
-                       cwd=tmp_path), "no file")
-    one_line_error(evo("predict", job, url=url, cwd=tmp_path),
+    one_line_error(evo_here(capsys, "predict", job, "-f", str(tmp_path / "none.jsonl"), url=url),
+                   "no file")
+    one_line_error(evo_here(capsys, "predict", job, url=url),
                    "give the inputs with --input (repeatable) or --file")
-    one_line_error(evo("predict", job, "-i", "x", "-c", "0000ffff", url=url, cwd=tmp_path),
+    one_line_error(evo_here(capsys, "predict", job, "-i", "x", "-c", "0000ffff", url=url),
                    f"job {job} has no candidate '0000ffff'")
 
 
-def test_evo_predict_refuses_a_job_without_a_best_prompt_as_export_does(tmp_path: Path) -> None:
+def test_evo_predict_refuses_a_job_without_a_best_prompt_as_export_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     with Store(url) as store:
         job_id = store.create_job(job_id=uuid.uuid4().hex, name="queued", task="sentiment",
                                   algorithm="evoprompt-ga", spec=scripted_spec(), seed=0,
                                   status="queued", owner="me").id
-    exported = evo("export", job_id[:8], url=url, cwd=tmp_path)
-    predicted = evo("predict", job_id[:8], "-i", "x", url=url, cwd=tmp_path)
+    exported = evo_here(capsys, "export", job_id[:8], url=url)
+    predicted = evo_here(capsys, "predict", job_id[:8], "-i", "x", url=url)
     one_line_error(predicted, f"job {job_id} is queued and has no best prompt yet")
-    assert predicted.stderr == exported.stderr
+    assert predicted == exported
 
 
 def test_input_files_name_the_line_at_fault(tmp_path: Path) -> None:
@@ -389,7 +413,7 @@ def test_the_bundled_model_predicts_what_the_job_measured(tmp_path: Path) -> Non
     cli = evo("predict", result.job_id[:8], *(a for x in inputs for a in ("-i", x)), url=url,
               cwd=tmp_path)
     assert cli.returncode == 0, cli.stderr
-    assert cli.stdout.splitlines() == recorded
+    assert cli.stdout.splitlines() == [r.replace("\n", "\\n") for r in recorded]
 
 
 @pytest.mark.model

@@ -151,9 +151,15 @@ class Predictor:
     @property
     def client(self) -> LLMClient:
         if self._client is None:
-            from workers.llm import make_client
+            model = self.spec.models.task
+            if model.provider == "scripted":  # as the job's pools make it, without importing
+                from workers.scripted import ScriptedClient  # the endpoint clients
 
-            self._client = make_client(self.spec.models.task, self.settings)
+                self._client = ScriptedClient()
+            else:
+                from workers.llm import make_client
+
+                self._client = make_client(model, self.settings)
         return self._client
 
     def close(self) -> None:

@@ -63,7 +63,8 @@ def predict(
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text("".join(json.dumps(p.as_dict(), ensure_ascii=False) + "\n"
                                   for p in found))
-        err.print(f"wrote {len(found)} predictions to {output}", highlight=False, markup=False)
+        err.print(f"wrote {len(found)} predictions to {output}", highlight=False, markup=False,
+                  soft_wrap=True)
     else:
         # one line per input: a line break within an output is shown as \n (-o keeps it)
         sys.stdout.write("".join((p.output or "").replace("\n", "\\n") + "\n" for p in found))
@@ -140,7 +141,8 @@ class _progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         if not err.is_terminal:
-            return lambda done, total: err.print(f"predicted {done}/{total}", highlight=False)
+            return lambda done, total: err.print(f"predicted {done}/{total}", highlight=False,
+                                                 soft_wrap=True)
         self.bar = Progress("predicting", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=err, transient=True)
         self.bar.start()
