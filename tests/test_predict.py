@@ -402,7 +402,7 @@ def small_job(tmp_path: Path, models: dict) -> tuple[Any, str, Any]:
     from tests.test_e2e_local import small_copy
 
     url = f"sqlite:///{tmp_path / 'real.db'}"
-    task = small_copy(tmp_path, "sentiment", n=6)
+    task = small_copy(tmp_path, "sentiment", n=5)
     spec = {"task": task, "models": models,
             # phrase deletions and swaps only: no text is generated, so the job takes seconds
             "algorithm": {"name": "grips", "iterations": 1, "candidates": 2,
@@ -416,18 +416,20 @@ def small_job(tmp_path: Path, models: dict) -> tuple[Any, str, Any]:
 
 
 @pytest.mark.model
-def test_the_bundled_model_predicts_what_the_job_measured(tmp_path: Path) -> None:
+def test_the_bundled_model_predicts_what_the_job_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     result, url, task = small_job(tmp_path, {"task": {"provider": "local", "workers": 1}})
     inputs, recorded = measured(url, result.best.candidate.id, task)
-    assert len(inputs) == 6
+    assert len(inputs) == 5
     assert result.best.predict(inputs) == recorded
     # the command line applies what `evo export` gives (the same prompt, but for a tie)
     best = exported_best(url, result.job_id)
     inputs, recorded = measured(url, best, task)
-    cli = evo("predict", result.job_id[:8], *(a for x in inputs for a in ("-i", x)), url=url,
-              cwd=tmp_path)
-    assert cli.returncode == 0, cli.stderr
-    assert cli.stdout.splitlines() == recorded
+    code, out, err = evo_here(capsys, "predict", result.job_id[:8],
+                              *(a for x in inputs for a in ("-i", x)), url=url)
+    assert code == 0, err
+    assert out.splitlines() == recorded
 
 
 @pytest.mark.model
