@@ -122,7 +122,8 @@ class Failing:
         self.n += 1
         if self.n % 2 == 0:
             return LLMResponse("", self.model, error="timed out after 4 retries")
-        return LLMResponse("yes", self.model, label_logprobs={"yes": -0.1, "no": -2.0})
+        first = {w: (-0.1 if i == 0 else -2.0) for i, w in enumerate(request.labels)}
+        return LLMResponse(request.labels[0], self.model, label_logprobs=first)
 
     def close(self) -> None:
         pass
@@ -292,6 +293,30 @@ def test_evo_predict_prints_writes_and_refuses_bad_input(
                    "give the inputs with --input (repeatable) or --file")
     one_line_error(evo_here(capsys, "predict", job, "-i", "x", "-c", "0000ffff", url=url),
                    f"job {job} has no candidate '0000ffff'")
+
+
+def test_evo_predict_says_which_inputs_failed_and_exits_1(
+    calibrated: tuple[Any, str], tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result, url = calibrated
+    failing = Failing()
+    monkeypatch.setattr(Predictor, "client", property(lambda self: failing))
+    written = tmp_path / "pred.jsonl"
+    code, out, err = evo_here(capsys, "predict", result.job_id, "-i", "a", "-i", "b", "-i", "c",
+                              url=url)
+    assert code == 1
+    # calls in order: the calibration (answered), a (failed), b (answered), c (failed)
+    assert out.splitlines() == ["", "positive", ""]
+    assert err.splitlines() == ["input 1: call failed: timed out after 4 retries",
+                                "input 3: call failed: timed out after 4 retries"]
+    code, out, err = evo_here(capsys, "predict", result.job_id, "-i", "a", "-i", "b",
+                              "-o", str(written), url=url)
+    assert code == 1 and out == ""
+    assert [json.loads(line) for line in written.read_text().splitlines()] == [
+        {"input": "a", "output": None, "error": "call failed: timed out after 4 retries"},
+        {"input": "b", "output": "positive"},
+    ]
 
 
 def test_evo_predict_refuses_a_job_without_a_best_prompt_as_export_does(

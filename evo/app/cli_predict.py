@@ -72,7 +72,7 @@ def predict(
     for i, p in failed:
         err.print(f"input {i}: {p.error}", highlight=False, markup=False, soft_wrap=True)
     if failed:
-        raise typer.Exit(1)
+        sys.exit(1)
 
 
 def input_column(predictor: Any) -> str | None:
