@@ -31,8 +31,10 @@ def predict(
         "--output", "-o", help="write JSONL rows {input, output, error?} to this file")] = None,
     db: DbOption = None,
 ) -> None:
-    """Apply a job's best prompt to new inputs with the job's model and template; print one
-    output per line (a label task's label, else the model's text)."""
+    """Apply a job's best prompt to new inputs with the job's model and template.
+
+    Prints one output a line (a label task's label, else the model's text), or writes JSONL rows
+    with --output; exits with status 1 when an input got no output (the reason is on stderr)."""
     from workers.predict import (
         CandidateNotFound,
         CannotPredict,
