@@ -412,6 +412,29 @@ def test_the_api_predicts_for_the_jobs_owner_only(api: LiveApi) -> None:
         assert r.json()["detail"].startswith(f"job {queued} is paused and has no best prompt yet")
 
 
+def test_an_unreachable_model_is_503_over_http_and_one_line_from_the_command_line(
+    api: LiveApi, capsys: pytest.CaptureFixture
+) -> None:
+    from tests.servers import free_port
+
+    # run with a ready client; the stored spec names an endpoint nothing listens on
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    spec = {**scripted_spec(generations=1, seed=5),
+            "models": {"task": {"provider": "openai", "model": "m", "base_url": closed,
+                                "api_key_env": "EVO_TEST_UNSET_KEY", "max_retries": 0}}}
+    settings = api.settings.model_copy(update={"owner": "carol"})
+    result = optimize(spec, store=api.store, settings=settings,
+                      clients={"task": ScriptedClient()})
+    assert result.status == "completed", result.reason
+    with api.client(api.key("carol")) as carol:
+        r = carol.post(f"/jobs/{result.job_id}/predict", json={"inputs": ["x"]})
+    assert r.status_code == 503
+    assert r.json()["detail"].startswith("the job's model is unavailable: ")
+    assert closed in r.json()["detail"]
+    one_line_error(evo_here(capsys, "predict", result.job_id, "-i", "x",
+                            url=api.settings.database_url), closed)
+
+
 def test_the_api_documents_the_route(api: LiveApi) -> None:
     doc = httpx.get(f"{api.base_url}/api/v1/openapi.json").json()
     route = doc["paths"]["/api/v1/jobs/{job_id}/predict"]["post"]
