@@ -28,6 +28,7 @@ from storage import Store
 from tests.api_helpers import LiveApi, scripted_spec, wait_status
 from tests.helpers import label_reply, toy_task
 from workers.predict import (
+    AmbiguousCandidate,
     CannotPredict,
     Prediction,
     PredictionError,
@@ -212,6 +213,18 @@ def test_candidates_are_found_by_id_or_unique_prefix(calibrated: tuple[Any, str]
             pick_candidate(store, job, "ffffffffff")
         with pytest.raises(LookupError, match="at least 4 characters"):
             pick_candidate(store, job, some.id[:3])
+
+
+def test_an_ambiguous_prefix_lists_what_it_matches() -> None:
+    class Two:
+        def candidates(self, job_id: str) -> list[Candidate]:
+            return [Candidate(i, "p", 0, "seed") for i in ("abcd1234", "abcd5678", "ffff0000")]
+
+    job = type("Job", (), {"id": "job00000", "status": "completed"})()
+    with pytest.raises(AmbiguousCandidate, match=r"'abcd' is ambiguous: it matches 2 "
+                       r"candidates \(abcd1234, abcd5678\)"):
+        pick_candidate(Two(), job, "abcd")
+    assert pick_candidate(Two(), job, "abcd5").id == "abcd5678"
 
 
 # --- the command line ---------------------------------------------------------------------------

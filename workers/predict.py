@@ -94,17 +94,18 @@ def pick_candidate(store: Any, job: Any, ref: str | None = None) -> Candidate:
             raise NoBestPrompt(job.id, job.status)
         return board[0][0]
     ref = ref.strip()
-    found = [c for c in store.candidates(job.id) if c.id == ref]
+    candidates = store.candidates(job.id)
+    found = [c for c in candidates if c.id == ref]
     if not found and len(ref) >= MIN_PREFIX:
-        found = [c for c in store.candidates(job.id) if c.id.startswith(ref)]
+        found = [c for c in candidates if c.id.startswith(ref)]
     if not found:
-        short = f" (an id may be shortened to a prefix of at least {MIN_PREFIX} characters)" if (
-            len(ref) < MIN_PREFIX) else ""
+        short = (f" (an id may be shortened to a prefix of at least {MIN_PREFIX} characters)"
+                 if len(ref) < MIN_PREFIX else "")
         raise CandidateNotFound(f"job {job.id[:8]} has no candidate {ref!r}{short}")
     if len(found) > 1:
-        shown = ", ".join(c.id for c in found[:5])
+        shown = ", ".join(c.id for c in found[:5]) + (", ..." if len(found) > 5 else "")
         raise AmbiguousCandidate(f"candidate id prefix {ref!r} is ambiguous: it matches "
-                            f"{len(found)} candidates ({shown}{', ...' if len(found) > 5 else ''})")
+                                 f"{len(found)} candidates ({shown})")
     return found[0]
 
 
