@@ -193,6 +193,24 @@ def test_batches_keep_the_order_of_the_inputs() -> None:
     assert seen == [(n, 40) for n in range(4, 41, 4)]
 
 
+def test_an_endpoint_answers_call_after_call(recwarn: pytest.WarningsRecorder) -> None:
+    """``predict`` twice on one endpoint client, with more inputs than it takes in flight: its
+    connections and its limit stay in the loop they were made in, and are closed with it."""
+    from tests.servers import Reply, ScriptedOpenAIServer, chat_reply
+
+    reply = Reply(body=chat_reply("no", logprobs=[("no", -0.1), ("yes", -2.5)]), delay_s=0.02)
+    with ScriptedOpenAIServer([reply]) as server:
+        spec = JobSpec.model_validate({"task": "sentiment", "models": {"task": {
+            "provider": "openai", "model": "m", "base_url": server.base_url,
+            "api_key_env": "EVO_TEST_UNSET_KEY", "concurrency": 2}}})
+        with Predictor(spec, toy_task()) as predictor:
+            prompt = Candidate("p", "Say.", 0, "seed")
+            assert predictor.outputs(prompt, list("abcde")) == ["no"] * 5
+            assert predictor.outputs(prompt, list("fghij")) == ["no"] * 5
+        assert server.max_in_flight <= 2 and len(server.received) == 10
+    assert not [str(w.message) for w in recwarn if issubclass(w.category, ResourceWarning)]
+
+
 def label_reply_text(i: int, n: int, q: float) -> str:
     gold = "yes" if i % 2 else "no"
     return gold if i < round(q * n) else ("no" if gold == "yes" else "yes")

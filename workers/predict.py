@@ -129,6 +129,9 @@ class Predictor:
         self._client = client
         self._own = client is None
         self._calibrations: dict[str, dict[str, float]] = {}
+        # one event loop for every blocking call: an endpoint client's connections and its
+        # limit on calls in flight belong to the loop they were first used in
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def of_job(cls, job: Any, settings: Settings | None = None) -> Predictor:
@@ -164,9 +167,25 @@ class Predictor:
         return self._client
 
     def close(self) -> None:
-        if self._own and self._client is not None:
-            self._client.close()
-            self._client = None
+        client, self._client = self._client, None
+        loop, self._loop = self._loop, None
+        if self._own and client is not None:
+            aclose = getattr(client, "aclose", None)
+            if loop is not None and aclose is not None:
+                loop.run_until_complete(aclose())  # its connections, in their own loop
+            else:
+                client.close()
+        if loop is not None:
+            loop.close()
+
+    def __del__(self) -> None:
+        # one bound to a result (``result.best.predict``) is seldom closed by hand
+        loop = self.__dict__.get("_loop")
+        try:
+            self.close()
+        except Exception:  # collected while another loop runs here: free what can be freed
+            if loop is not None and not loop.is_running():
+                loop.close()
 
     def __enter__(self) -> Predictor:
         return self
@@ -198,7 +217,9 @@ class Predictor:
         progress: Callable[[int, int], None] | None = None,
     ) -> list[Prediction]:
         """Blocking ``apredict`` (not from inside a running event loop)."""
-        return asyncio.run(self.apredict(candidate, inputs, progress))
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(self.apredict(candidate, inputs, progress))
 
     async def apredict(
         self,
