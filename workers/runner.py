@@ -48,7 +48,8 @@ def optimize(
     subscribe: Iterable[Callable] = (),
     clients: Mapping[str, LLMClient] | None = None,
 ) -> JobResult:
-    """Run one job to completion and return its leaderboard.
+    """Run one job to completion and return its leaderboard, whose prompts apply to new inputs
+    with the job's model (``result.best.predict(x)``, ``workers/predict.py``).
 
     ``spec`` is a JobSpec, a mapping, or a path to a YAML/JSON file. ``clients`` (``{"task": ...,
     "meta": ...}``) replaces the spec's model endpoints with ready client objects, in process.
