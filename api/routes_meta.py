@@ -60,6 +60,7 @@ def algorithms(caller: CallerDep) -> list[AlgorithmOut]:
             name=name,
             summary=cls.summary,
             kinds=list(cls.kinds),
+            result=cls.result,
             parameters=cls.params_model.model_json_schema(),
             defaults=plain(cls.params_model().model_dump(mode="json")),
             templates=sorted(cls.templates),

@@ -285,6 +285,9 @@ class AlgorithmOut(BaseModel):
     name: str
     summary: str
     kinds: list[str] = Field(description="what it searches: prompts or programs")
+    result: Literal["best", "dataset"] = Field(
+        "best", description="what a job of it hands back: its best prompts, or a data set "
+        "(GET /jobs/{id}/dataset)")
     parameters: dict[str, Any] = Field(description="JSON schema of its parameters")
     defaults: dict[str, Any]
     templates: list[str] = Field(description="meta-prompts a spec may replace")
@@ -301,6 +304,47 @@ class HealthOut(BaseModel):
     status: Literal["ok", "unavailable"]
     store: Literal["ok", "error"]
     redis: Literal["ok", "error", "not configured"]
+
+
+class DataSetItemOut(BaseModel):
+    """One item of a data-set job (``evo/app/dataset.py``)."""
+
+    id: str = Field(description="the item's candidate id")
+    instruction: str
+    response: str = Field(description="the task model's answer to the instruction")
+    round: int = Field(description="the evolution round that made it (0: a seed instruction)")
+    evolution: str = Field(description="the operator that made it (seed for a seed)")
+    parent_id: str | None = Field(description="the instruction it evolved from")
+    seed_id: str = Field(description="the seed instruction its evolutions started from")
+
+
+class EliminatedOut(BaseModel):
+    """A failed evolution, dropped from the data set."""
+
+    id: str
+    instruction: str
+    round: int
+    evolution: str
+    parent_id: str | None
+    reason: str = Field(description="why it was dropped (a rejection reason, evo/engine.py)")
+    response: str | None = Field(description="the task model's answer, when it was asked")
+
+
+class RoundOut(BaseModel):
+    round: int
+    kept: int
+    eliminated: int
+    reasons: dict[str, int] = Field(description="eliminated items by reason")
+
+
+class DataSetOut(BaseModel):
+    job_id: str
+    total: int = Field(description="items in the data set")
+    limit: int
+    offset: int
+    items: list[DataSetItemOut] = Field(description="the page of items, in the order made")
+    eliminated: list[EliminatedOut] = Field(description="every failed evolution")
+    rounds: list[RoundOut] = Field(description="per round: items kept and eliminated")
 
 
 MAX_PREDICT_INPUTS = 100

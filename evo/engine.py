@@ -18,6 +18,9 @@ Contract (every engine holds to it; ``evo.testing.FakeEngine`` is the in-memory 
   strings, numbers, booleans, None): it is the checkpoint a resumed job starts from.
 - A proposal that cannot be used is recorded with ``reject(operator, reason)``, ``reason`` one of
   ``Rejection``.
+- Candidates are stored when they are scored. One that is never scored is stored with ``record``:
+  a part of the lineage (a mutation-prompt that writes task-prompts: never a finalist), or an item
+  of a method whose result is its candidates themselves (a data set; its ``result`` says so).
 
 Breaking a rule raises ``EngineMisuse`` at once, with what was wrong.
 """
@@ -27,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, get_args
 
@@ -54,8 +57,13 @@ Rejection = Literal[
     "syntax_error",  # a program that does not parse
     "missing_function",  # a program without the function asked for
     "run_failed",  # a program that failed in the sandbox (the detail says how)
+    "too_short",  # fewer words than an instruction of a data set needs
+    "no_gain",  # an evolved instruction that asks for nothing its parent did not
+    "unanswerable",  # the task model refused it, or answered with no content word
 ]
 REJECTIONS: frozenset[str] = frozenset(get_args(Rejection))
+# Which model ``generate`` asks: the meta-LLM that writes candidates, or the task model.
+ModelRole = Literal["meta", "task"]
 KINDS: frozenset[str] = frozenset(get_args(Kind))
 
 
@@ -94,8 +102,10 @@ class Engine(Protocol):
         prefill: str = "",
         stop: Sequence[str] = (),
         purpose: str = "generate",
+        model: ModelRole = "meta",
     ) -> list[Sample | None]:
-        """``n`` samples of the meta-LLM's answer (``None`` where the call failed)."""
+        """``n`` samples of the meta-LLM's answer (``None`` where the call failed); with
+        ``model="task"``, of the task model's (what a data set's responses are written by)."""
         ...
 
     async def evaluate(
@@ -123,6 +133,12 @@ class Engine(Protocol):
 
     def lookup(self, ids: Sequence[str]) -> list[Candidate]:
         """Candidates made earlier in this job (also before a resume), by id."""
+        ...
+
+    def record(self, candidates: Sequence[Candidate]) -> None:
+        """Store candidates that are not scored (mutation-prompts, the items of a data set), with
+        their lineage, at the next generation's end; their parents are stored already or in the
+        same list; a candidate already stored is left as it is."""
         ...
 
     def prefer(self, fitness: dict[str, float]) -> None:
@@ -178,6 +194,17 @@ def new_candidate(
         island=island,
         meta=meta,
     )
+
+
+def check_recorded(candidates: Sequence[Candidate], stored: Container[str]) -> None:
+    """``EngineMisuse`` when a candidate is recorded before one of its parents: each parent must
+    be ``stored`` already or come earlier in ``candidates``."""
+    seen = set()
+    for cand in candidates:
+        missing = [p for p in cand.parents if p not in stored and p not in seen]
+        if missing:
+            raise EngineMisuse(f"candidate {cand.id} is recorded before its parents {missing}")
+        seen.add(cand.id)
 
 
 def task_kind(task: Task | ProgramTask) -> Kind:

@@ -65,8 +65,13 @@ class LLMRequest:
     # a soft prompt decoded where ``evo.soft_prompt.MARKER`` stands in the messages (a runtime
     # that takes input embeddings only: the local one); label requests only
     soft: SoftPrompt | None = None
+    # "chat": the messages through the model's chat template; "completion": their text as a
+    # plain prompt, then the prefill, for base models that continue text (docs/requests.md)
+    mode: str = "chat"
 
     def __post_init__(self) -> None:
+        if self.mode not in ("chat", "completion"):
+            raise ValueError(f"mode must be 'chat' or 'completion', not {self.mode!r}")
         if self.labels and self.prefill:
             raise ValueError("a label request cannot have a prefill: labels are scored as the "
                              "first words of the answer on every runtime")
@@ -94,10 +99,18 @@ class LLMRequest:
             payload["strand"] = list(self.strand)
         if self.soft is not None:  # likewise
             payload["soft"] = self.soft.key()
+        if self.mode != "chat":  # likewise: keys stored before modes existed still match
+            payload["mode"] = self.mode
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         key = hashlib.sha256(blob.encode()).hexdigest()
         object.__setattr__(self, "_key", (model, key))  # not a field: eq, hash, repr ignore it
         return key
+
+    def completion_prompt(self) -> str:
+        """The plain prompt of a ``completion`` request, the same on every runtime: the
+        messages' texts one after another (a blank line between two), then the prefill, so
+        the model's answer continues the prefill directly."""
+        return "\n\n".join(m.content for m in self.messages) + self.prefill
 
     def affinity_key(self) -> str:
         """Requests sharing a key share a long prefix: the same ``group`` (the candidate prompt

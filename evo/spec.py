@@ -18,7 +18,9 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: Literal["local", "openai", "scripted"] = "local"
-    model: str | None = Field(None, description="local: path to a GGUF file; openai: model name")
+    model: str | None = Field(
+        None, description="local: path to a GGUF file, or gemma-3-270m (the extra "
+        "evo-opt[gemma]; Gemma terms of use); openai: model name")
     base_url: str | None = Field(
         None, description="OpenAI-compatible base URL (env EVO_LLM_BASE_URL)"
     )
@@ -39,6 +41,10 @@ class ModelSpec(BaseModel):
     )
     rpm: int | None = Field(None, ge=1, description="requests per minute to this endpoint")
     tpm: int | None = Field(None, ge=1, description="tokens per minute to this endpoint")
+    mode: Literal["chat", "completion"] = Field(
+        "chat", description="chat: messages through the chat template (/chat/completions); "
+        "completion: their text as a plain prompt (/completions), for base models",
+    )
 
 
 class AlgorithmSpec(BaseModel):

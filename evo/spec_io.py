@@ -80,18 +80,20 @@ def parse_spec(
     return spec
 
 
-def _task_labels(task: str | TaskSpec) -> list[str]:
-    """The labels of the spec's task as the spec gives them, without reading its data."""
+def _task_labels(task: str | TaskSpec) -> list[str] | None:
+    """The labels of the spec's task as the spec gives them, without reading its data (None: a
+    built-in that does not exist, which the task's own check reports)."""
     from evo.problems import PROBLEMS
-    from evo.tasks import builtin_definition
+    from evo.tasks import BUILTINS, builtin_definition
 
-    if isinstance(task, str):
-        return [] if task in PROBLEMS else list(builtin_definition(task).get("labels") or [])
-    if task.labels is not None:
+    name = task if isinstance(task, str) else task.builtin
+    if not isinstance(task, str) and task.labels is not None:
         return list(task.labels)
-    if task.builtin is None or task.builtin in PROBLEMS:
-        return []  # labels are given in the definition or there are none
-    return list(builtin_definition(task.builtin).get("labels") or [])
+    if name is None or name in PROBLEMS:
+        return []  # a definition without labels, or a program task
+    if name not in BUILTINS:
+        return None
+    return list(builtin_definition(name).get("labels") or [])
 
 
 def _task_problems(task: object) -> list[tuple[Loc, str]]:
@@ -177,6 +179,7 @@ def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
     overrides = list(overrides)
     data, lines = parse_text(text, str(path))
     data = apply_overrides(data, overrides, source=str(path))
+    data = _absolute_files(data, path.resolve().parent)
     spec = parse_spec(data, lines=lines, source=str(path), origins=override_origins(overrides))
     spec._base_dir = str(path.resolve().parent)
     return _absolute_data(spec)
@@ -197,6 +200,20 @@ def _absolute_data(spec: JobSpec) -> JobSpec:
         absolute(task.data))
     spec.task = task.model_copy(update={"data": data})
     return spec
+
+
+def _absolute_files(data: dict, base: Path) -> dict:
+    """The algorithm's file parameters (``Algorithm.file_params``) relative to the spec file,
+    made absolute before they are checked, so the stored spec stands alone."""
+    raw = data.get("algorithm")
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if not isinstance(name, str) or name not in REGISTRY:
+        return data
+    for key in REGISTRY[name].file_params:
+        value = raw.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            raw[key] = str(base / value)
+    return data
 
 
 def parse_text(text: str, source: str = "<spec>") -> tuple[dict, dict[tuple, int]]:

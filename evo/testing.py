@@ -6,11 +6,12 @@
     engine.made, engine.rejections, engine.checkpoints   # what it did
 
 ``reply`` answers each meta-LLM sample (``None``: the call failed); ``fitness`` gives a candidate's
-score on a split, or ``outcomes`` its per-example outcomes there (with label log-probabilities,
-for methods that learn from them: the score is then their mean). The engine holds to the same
-contract as the driver (``evo/engine.py``): its rules are checked by the same functions, so an
-algorithm that passes here breaks none of them.
-``max_calls`` counts samples and scored candidates; crossing it raises ``BudgetExhausted``.
+score on a split, and ``outcomes``, where given, its per-example results (``Score.outcomes``, with
+label log-probabilities for methods that learn from them).
+``kept`` lists the candidates stored without a score. The engine holds to the same contract as
+the driver (``evo/engine.py``): its rules are checked by the same functions, so an algorithm that
+passes here breaks none of them. ``max_calls`` counts samples and scored candidates; crossing it
+raises ``BudgetExhausted``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from typing import Any
 from evo.candidate import Candidate, Kind, Outcome, Score
 from evo.engine import (
     BudgetExhausted,
+    ModelRole,
     Rejection,
     Sample,
+    check_recorded,
     checked_state,
     new_candidate,
     rejection_key,
@@ -46,6 +49,7 @@ class Ask:
     temperature: float
     max_tokens: int
     purpose: str
+    model: ModelRole = "meta"  # "task": a request to the task model
 
     @property
     def prompt(self) -> str:
@@ -72,6 +76,7 @@ class FakeEngine:
         self.calls = 0
         self.asked: list[Ask] = []
         self.made: list[Candidate] = []
+        self.recorded: list[Candidate] = []  # stored unscored (``record``), in order
         self.scored: list[Score] = []
         self.rejections: Counter[str] = Counter()
         self.preferred: dict[str, float] = {}
@@ -92,11 +97,13 @@ class FakeEngine:
         prefill: str = "",
         stop: Sequence[str] = (),
         purpose: str = "generate",
+        model: ModelRole = "meta",
     ) -> list[Sample | None]:
         self._spend(n)
         out: list[Sample | None] = []
         for _ in range(n):
-            ask = Ask(tuple(messages), prefill, tuple(stop), temperature, max_tokens, purpose)
+            ask = Ask(tuple(messages), prefill, tuple(stop), temperature, max_tokens, purpose,
+                      model)
             self.asked.append(ask)
             text = self.reply(ask)
             out.append(None if text is None else Sample(text, f"ask-{len(self.asked)}"))
@@ -109,14 +116,10 @@ class FakeEngine:
         for cand in candidates:
             self._spend(1)
             tag = None if subset is None else str(subset)
-            if self.outcomes is not None:
-                outs = tuple(self.outcomes(cand, split))
-                scores.append(Score(cand.id, split, sum(o.score for o in outs) / max(1, len(outs)),
-                                    len(outs), sum(o.failure is not None for o in outs), tag,
-                                    outs))
-                continue
             value = self.fitness(cand, split)
-            scores.append(Score(cand.id, split, value, 1, 0, tag))
+            outs = tuple(self.outcomes(cand, split)) if self.outcomes else ()
+            failures = sum(o.failure is not None for o in outs)
+            scores.append(Score(cand.id, split, value, max(1, len(outs)), failures, tag, outs))
         self.scored += scores
         return scores
 
@@ -141,6 +144,14 @@ class FakeEngine:
     def lookup(self, ids: Sequence[str]) -> list[Candidate]:
         by_id = {c.id: c for c in self.made}
         return [by_id[i] for i in ids]
+
+    def record(self, candidates: Sequence[Candidate]) -> None:
+        stored = {c.id for c in self.recorded}
+        check_recorded(candidates, stored)
+        for cand in candidates:
+            if cand.id not in stored:
+                self.recorded.append(cand)
+                stored.add(cand.id)
 
     def prefer(self, fitness: dict[str, float]) -> None:
         self.preferred.update(fitness)

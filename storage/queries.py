@@ -181,7 +181,8 @@ def generations(
     over the job's evaluations, and the number of distinct texts; ``only``: the generations to
     summarize (a list or a query; all when None). Call totals are not aggregates: they are what
     a generation's end recorded (``storage.summaries``)."""
-    in_scope = [CandidateRow.job_id == job_id]
+    # what a generation made to be scored: not the mutation-prompts that wrote it (Promptbreeder)
+    in_scope = [CandidateRow.job_id == job_id, CandidateRow.kind != "mutation_prompt"]
     if only is not None:
         in_scope.append(CandidateRow.generation.in_(only))
     scored = [EvaluationRow.job_id == job_id, EvaluationRow.split == split]

@@ -9,10 +9,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from evo.candidate import Candidate
 from evo.llm import LLMRequest
 from evo.metrics import get_metric
+from evo.programs import ProgramTask
 from evo.task import Example, Task
 from storage import Store
 from workers.cache import MemoryCache
@@ -83,7 +85,7 @@ def scripted_job(
     seeds: tuple[str, ...] | None = None,
     job_id: str | None = None,
     cache: MemoryCache | None = None,
-    task: Task | None = None,
+    task: Task | ProgramTask | None = None,
 ) -> tuple[Driver, ScriptedClient, dict[int, dict]]:
     """A job on the toy task with the scripted model, and the state each generation checkpoints.
 
@@ -95,7 +97,8 @@ def scripted_job(
     from evo.spec_io import parse_spec
 
     merged = {"task": "toy", "evaluation": {"top_k": 2}, "budget": {"calls": 100_000}, **spec}
-    parse_spec({**merged, "task": "sentiment"})  # the algorithm's own keys, checked
+    # the algorithm's own keys, checked against a built-in task of the same kind
+    parse_spec({**merged, "task": "binpacking" if isinstance(task, ProgramTask) else "sentiment"})
     client = ScriptedClient(scripted(meta))
     pool = Pool([LocalWorker(client)], model="scripted")
     task = task or (toy_task(seeds) if seeds else toy_task())
@@ -128,32 +131,34 @@ async def crash_and_resume(
     store: Store,
     seeds: tuple[str, ...] | None,
     crash_at: int,
+    crash_in: str = "evaluate",
+    task: Task | ProgramTask | None = None,
 ) -> tuple[str, str]:
     """One job run straight through, and the same job stopped at the start of its
     ``crash_at``-th evaluation (meta calls of that generation already paid) and then resumed by
-    a fresh driver from its last checkpoint: the two job ids."""
-    straight, _, _ = scripted_job(spec, meta, store, seeds)
+    a fresh driver from its last checkpoint: the two job ids. ``crash_in="generate"`` stops it
+    at its ``crash_at``-th ``generate`` instead (a method that never evaluates)."""
+    straight, _, _ = scripted_job(spec, meta, store, seeds, task=task)
     await straight.run()
-    crashing, _, _ = scripted_job(spec, meta, store, seeds)
-    original = crashing.search.evaluate
+    crashing, _, _ = scripted_job(spec, meta, store, seeds, task=task)
+    original = getattr(crashing.search, crash_in)
     calls = 0
 
-    async def evaluate(candidates: Sequence[Candidate], split: str = "dev",
-                       subset: int | None = None) -> list:
+    async def crashing_call(*args: Any, **kwargs: Any) -> list:
         nonlocal calls
         calls += 1
         if calls == crash_at:
             raise Crash
-        return await original(candidates, split, subset)
+        return await original(*args, **kwargs)
 
-    crashing.search.evaluate = evaluate  # type: ignore[method-assign]
+    setattr(crashing.search, crash_in, crashing_call)
     try:
         await crashing.run()
     except Crash:
         pass
     else:
-        raise AssertionError(f"the job made fewer than {crash_at} evaluations")
-    resumed, _, _ = scripted_job(spec, meta, store, seeds, job_id=crashing.job_id)
+        raise AssertionError(f"the job made fewer than {crash_at} calls of {crash_in}")
+    resumed, _, _ = scripted_job(spec, meta, store, seeds, job_id=crashing.job_id, task=task)
     await resumed.run(resume=True)
     return straight.job_id, resumed.job_id
 

@@ -69,8 +69,8 @@ async def test_a_resumed_run_replays_the_strategy_and_samples_the_same() -> None
     assert engine.checkpoints[-1][2]["mean"] == straight.checkpoints[-1][2]["mean"]
     assert engine.checkpoints[-1][2]["sigma"] == straight.checkpoints[-1][2]["sigma"]
     # a checkpoint keeps the losses and the mean, not the d x d covariance
-    assert set(straight.checkpoints[-1][2]) == {"rng", "init", "best", "losses", "population",
-                                                 "mean", "sigma"}
+    assert set(straight.checkpoints[-1][2]) == {"rng", "init", "best", "seed_loss", "losses",
+                                                 "population", "mean", "sigma"}
 
 
 async def test_a_checkpoint_that_does_not_replay_is_refused() -> None:

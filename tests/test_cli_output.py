@@ -367,6 +367,17 @@ def test_off_a_terminal_each_step_is_one_whole_line_through_the_final_scoring() 
     assert "3 on full dev, 2 on test" in final[-1] and "best dev 0.600" in final[-1]
 
 
+def test_a_program_that_failed_in_the_sandbox_is_not_the_best_score() -> None:
+    console = Console(file=io.StringIO(), width=120)
+    with ProgressDisplay(console) as display:
+        for event in [JobStarted("j", "funsearch", "tsp", 100, 10),
+                      CandidateScored("j", "s", 0, "seed", "train", -1.487, 3),
+                      CandidateScored("j", "c", 1, "best_shot", "train", 0.0, 0),  # failed
+                      GenerationDone("j", 1, -1.487, -1.487, 1, 4, 400)]:
+            display.on_event(event)
+    assert "best -1.487" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
 def test_in_a_terminal_a_warning_is_printed_once_above_the_live_line() -> None:
     console = Console(file=io.StringIO(), width=80, force_terminal=True)
     display = ProgressDisplay(console)

@@ -552,3 +552,43 @@ def test_a_key_that_sees_no_jobs_is_told_which_jobs_it_sees(live: LiveApi, page:
     assert "admin key" in text
     assert page.text_content("#whose-jobs") == 'Jobs owned by "kim", the name of this key.'
     shoot(page, artifacts, "jobs-empty")
+
+
+def test_a_data_set_job_shows_its_items_and_per_round_counts(live: LiveApi, page: Any,
+                                                             artifacts: Path) -> None:
+    key = live.key("lee")
+    spec = {"name": "instructions", "task": "sentiment",
+            "models": {"task": {"provider": "scripted"}},
+            "algorithm": {"name": "evol-instruct", "rounds": 2, "seeds": 6},
+            "budget": {"calls": 200}, "seed": 3}
+    with live.client(key) as lee:
+        job = lee.post("/jobs", json=spec).json()
+        wait_status(lee, job["id"], "completed")
+        data = lee.get(f"/jobs/{job['id']}/dataset").json()
+    sign_in(page, live, key)
+    option = page.locator('[data-path="algorithm.name"] option[value="evol-instruct"]')
+    assert option.text_content() == "evol-instruct (makes a data set)"
+    page.goto(f"{live.base_url}/#/jobs/{job['id']}")
+    page.wait_for_selector("#dataset-rounds tbody tr")
+    rounds = page.locator("#dataset-rounds tbody tr")
+    assert rounds.count() == 3 == len(data["rounds"])
+    for i, r in enumerate(data["rounds"]):
+        cells = rounds.nth(i).locator("td").all_text_contents()
+        assert cells[1:3] == [str(r["kept"]), str(r["eliminated"])]
+    items = page.locator("#dataset-items tbody tr")
+    assert items.count() == min(20, data["total"]) > 0
+    first = data["items"][0]
+    assert items.first.locator(".prompt").all_text_contents() == [first["instruction"],
+                                                                  first["response"]]
+    # no best prompt: no score chart, no winner's family tree, no prompt export
+    assert page.locator("#score-chart").is_hidden()
+    assert page.locator("#winner-lineage").count() == 0
+    shoot(page, artifacts, "dataset")
+    items.first.get_by_role("link", name="family tree").click()
+    page.wait_for_url(f"**/#/jobs/{job['id']}/lineage/{first['id']}")
+    # the family tree of the last item: one ancestor per round back to its seed
+    last = data["items"][-1]
+    page.goto(f"{live.base_url}/#/jobs/{job['id']}/lineage/{last['id']}")
+    page.wait_for_selector("#lineage-graph[data-nodes]")
+    assert int(page.get_attribute("#lineage-graph", "data-nodes")) == last["round"] + 1
+    shoot(page, artifacts, "dataset-lineage")

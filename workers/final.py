@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from evo.algorithms import get_algorithm
 from evo.candidate import Candidate, Score
 from evo.engine import SEED
 from evo.programs import ProgramTask
@@ -242,9 +243,9 @@ class Reserve:
 
 def reserve_of(spec: JobSpec, task: Task | ProgramTask) -> Reserve:
     """What the final phase holds back, part by part (nothing for programs: they are scored in
-    the sandbox, not by paid calls)."""
+    the sandbox, not by paid calls; nothing for a method whose result is a data set)."""
     ev = spec.evaluation
-    if isinstance(task, ProgramTask):
+    if isinstance(task, ProgramTask) or get_algorithm(spec.algorithm.name).result == "dataset":
         return Reserve(0, 0, 0, 0, 0)
     dev = len(task.split("dev"))
     test = len(task.split("test")) if ev.test else 0

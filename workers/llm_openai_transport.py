@@ -65,6 +65,7 @@ class ChatTransport:
         # (see status_error).
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._url = yarl.URL(self.base_url + "/chat/completions")  # parsed once, not per call
+        self._completions_url = yarl.URL(self.base_url + "/completions")  # a plain prompt
         self._request = httpx.Request("POST", str(self._url))  # what the SDK's errors carry
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._proxy = env_proxy(self._url)
@@ -99,8 +100,9 @@ class ChatTransport:
 
     # -- transport ---------------------------------------------------------------------------
 
-    async def _create(self, messages: list[dict[str, str]], **params: Any) -> Any:
-        """One chat completion, retried; fatal failures become ``LLMUnavailable``."""
+    async def _create(self, messages: list[dict[str, str]] | str, **params: Any) -> Any:
+        """One chat completion (or, for a plain prompt, one text completion), retried; fatal
+        failures become ``LLMUnavailable``."""
         params = {k: v for k, v in params.items() if v is not None}
         async with self._sem:
             try:
@@ -119,7 +121,8 @@ class ChatTransport:
             raise MalformedReply("the reply has no choices")
         return out
 
-    async def _with_retries(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
+    async def _with_retries(self, messages: list[dict[str, str]] | str,
+                            params: dict[str, Any]) -> Any:
         """Up to ``max_retries`` + 1 attempts. The first is made directly: most calls succeed at
         once, and a tenacity loop costs more CPU per call than the request; tenacity takes over
         from the first retryable failure, its attempts numbered from 2."""
@@ -143,11 +146,14 @@ class ChatTransport:
                 return await self._limited_send(messages, params)
         raise AssertionError("unreachable: the last failed attempt re-raises")
 
-    async def _limited_send(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
+    async def _limited_send(self, messages: list[dict[str, str]] | str,
+                            params: dict[str, Any]) -> Any:
         """One attempt under the endpoint's rate limits: every retry is a request too."""
         if self._limiter is None:
             return await self._send(messages, params)
-        est = sum(len(m["content"]) for m in messages) // 4 + int(
+        chars = (len(messages) if isinstance(messages, str)
+                 else sum(len(m["content"]) for m in messages))
+        est = chars // 4 + int(
             params.get("max_tokens") or params.get("max_completion_tokens") or 0
         )
         await self._limiter.acquire(est)
@@ -160,7 +166,10 @@ class ChatTransport:
         finally:
             await self._limiter.settle(est, used)
 
-    async def _send(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
+    async def _send(self, messages: list[dict[str, str]] | str, params: dict[str, Any]) -> Any:
+        if isinstance(messages, str):  # /completions: a plain prompt, always max_tokens
+            return await self._post({"model": self.model, "prompt": messages, **params},
+                                    self._completions_url)
         tokens = params.pop("max_tokens", None)
         if tokens is not None:
             params[self._token_param] = tokens
@@ -190,10 +199,10 @@ class ChatTransport:
             self._session_loop = loop
         return self._session
 
-    async def _post(self, body: dict[str, Any]) -> Any:
+    async def _post(self, body: dict[str, Any], url: yarl.URL | None = None) -> Any:
         try:
             session = self._session_here()
-            async with session.post(self._url, json=body, proxy=self._proxy) as response:
+            async with session.post(url or self._url, json=body, proxy=self._proxy) as response:
                 status, raw = response.status, await response.read()
                 headers = response.headers
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors

@@ -45,10 +45,14 @@ class Recorder:
             self.written[cand.id] = len(self.written)
 
     def scored(self, cand: Candidate, evaluation: EvaluationRecord) -> None:
+        self.made(cand)
+        self._evaluations.append(evaluation)
+
+    def made(self, cand: Candidate) -> None:
+        """A candidate to store (once), scored or not."""
         if cand.id not in self.written:
             self.written[cand.id] = len(self.written)
             self._candidates.append(cand)
-        self._evaluations.append(evaluation)
 
     def outcomes(self, candidate_id: str, split: str, outcomes: Sequence[Outcome]) -> None:
         """A final-phase score's per-example results: they go out with the next step."""

@@ -6,6 +6,7 @@ incumbent that racing compares newcomers with.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import os
 import random
@@ -77,14 +78,16 @@ class Scorer:
             """The candidate's request per example, made once (with their cache keys)."""
             if cand.id not in made:
                 soft = soft_prompt_of(cand)
-                made[cand.id] = [task.request(cand.text, ex, label_scoring=label, soft=soft)
+                made[cand.id] = [self._moded(task.request(cand.text, ex, label_scoring=label,
+                                                          soft=soft))
                                  for ex in examples]
             return made[cand.id]
 
         calibrate = label and self.spec.evaluation.calibrate
 
         def costs(cand: Candidate) -> list[LLMRequest]:
-            free = [task.content_free_request(cand.text, soft_prompt_of(cand))] if calibrate else []
+            free = [self._moded(task.content_free_request(cand.text, soft_prompt_of(cand)))
+                    ] if calibrate else []
             return asks(cand) + free
 
         todo = list(candidates[: self._affordable(candidates, costs)])
@@ -135,7 +138,8 @@ class Scorer:
         """Each prompt's label scores for the content-free input (a failed call: none)."""
         task = self.task
         assert isinstance(task, Task)
-        requests = [task.content_free_request(c.text, soft_prompt_of(c)) for c in cands]
+        requests = [self._moded(task.content_free_request(c.text, soft_prompt_of(c)))
+                    for c in cands]
         answers = await self.calls.call(self.pool, requests, "calibrate", [c.id for c in cands])
         return {c.id: dict(a.label_logprobs) for c, a in zip(cands, answers, strict=True)
                 if a.error is None and a.label_logprobs}
@@ -164,6 +168,11 @@ class Scorer:
                 self.reject(cand.operator, "run_failed", score.outcomes[0].failure or "")
             self._record(cand, score)
         return scores
+
+    def _moded(self, request: LLMRequest) -> LLMRequest:
+        """The task model's request in its mode (``models.task.mode``)."""
+        mode = self.spec.models.task.mode
+        return request if mode == "chat" else dataclasses.replace(request, mode=mode)
 
     def _race(
         self,

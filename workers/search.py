@@ -21,8 +21,10 @@ from evo.algorithms import Algorithm
 from evo.candidate import Candidate, Kind, Score
 from evo.engine import (
     BudgetExhausted,
+    ModelRole,
     Rejection,
     Sample,
+    check_recorded,
     checked_state,
     new_candidate,
     rejection_key,
@@ -128,6 +130,11 @@ class Search:
     def lookup(self, ids: Sequence[str]) -> list[Candidate]:
         return [self.candidates[i] for i in ids]
 
+    def record(self, candidates: Sequence[Candidate]) -> None:
+        check_recorded(candidates, self.recorder.written)
+        for cand in candidates:
+            self.recorder.made(cand)
+
     def prefer(self, fitness: dict[str, float]) -> None:
         self.preferred.update(fitness)
 
@@ -145,24 +152,28 @@ class Search:
         prefill: str = "",
         stop: Sequence[str] = (),
         purpose: str = "generate",
+        model: ModelRole = "meta",
     ) -> list[Sample | None]:
         # numbered within the asking strand: the same samples however strands interleave
         line = strand()
+        mode = self.spec.models.optimizer.mode  # a base model is prompted as a completion
         base = LLMRequest(
-            tuple(messages), max_tokens, temperature, tuple(stop), prefill, strand=line.path
+            tuple(messages), max_tokens, temperature, tuple(stop), prefill, strand=line.path,
+            mode=mode,
         )
-        model = self.meta_pool.model
-        key = base.cache_key(model)
+        pool = self.task_pool if model == "task" else self.meta_pool
+        model_name = pool.model
+        key = base.cache_key(model_name)
         first = line.asked[key]
         line.asked[key] += n
         requests = [
             LLMRequest(base.messages, max_tokens, temperature, base.stop, prefill,
                        seed=_seed(self.spec.seed, key, first + i), sample=first + i,
-                       strand=line.path)
+                       strand=line.path, mode=mode)
             for i in range(n)
         ]
-        responses = await self.calls.call(self.meta_pool, requests, purpose, [None] * n)
-        return [None if r.error else Sample(r.text, req.cache_key(model))
+        responses = await self.calls.call(pool, requests, purpose, [None] * n)
+        return [None if r.error else Sample(r.text, req.cache_key(model_name))
                 for req, r in zip(requests, responses, strict=True)]
 
     async def evaluate(
@@ -235,6 +246,8 @@ class Search:
         except BudgetExhausted as exc:
             reason = f"search stopped: {exc}"
         await self.recorder.flush(self.stats())
+        if algorithm.result == "dataset":  # its result is what it recorded: nothing to re-score
+            return [], None, reason
         self.budget.release_reserve()
         self.bus.publish(PhaseChanged(self.job_id, "final"))
         board, seed = await final_phase(self.scoring, self.candidates, self.preferred,

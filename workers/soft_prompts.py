@@ -9,6 +9,7 @@ readable approximation, not what the model reads.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import hashlib
@@ -102,6 +103,8 @@ def soft_vectors_for(path: str) -> SoftVectors:
 
     with suppress_stdout_stderr(disable=False):
         vocab = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    # freed before the interpreter tears llama_cpp down (else its finalizer fails at exit)
+    atexit.register(vocab.close)
     return SoftVectors(
         path,
         lambda text: vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False),

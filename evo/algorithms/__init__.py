@@ -4,15 +4,32 @@ from __future__ import annotations
 
 from evo.algorithms.base import Algorithm, Params
 from evo.algorithms.bbt import BBT
+from evo.algorithms.bdpl import BDPL
 from evo.algorithms.eoh import EoH
+from evo.algorithms.evol_instruct import EvolInstruct
 from evo.algorithms.evoprompt import EvoPromptGA
 from evo.algorithms.evoprompt_de import EvoPromptDE
+from evo.algorithms.funsearch import FunSearch
 from evo.algorithms.gps import GPS
 from evo.algorithms.grips import GrIPS
 from evo.algorithms.opro import OPRO
+from evo.algorithms.promptbreeder import Promptbreeder
 
 REGISTRY: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (EvoPromptGA, OPRO, EoH, GPS, GrIPS, EvoPromptDE, BBT)
+    cls.name: cls
+    for cls in (
+        EvoPromptGA,
+        OPRO,
+        EoH,
+        GPS,
+        GrIPS,
+        EvoPromptDE,
+        BBT,
+        Promptbreeder,
+        EvolInstruct,
+        BDPL,
+        FunSearch,
+    )
 }
 
 

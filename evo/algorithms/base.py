@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,6 +37,11 @@ class Algorithm(ABC):
     params_model: ClassVar[type[Params]]
     templates: ClassVar[Mapping[str, str]]
     kinds: ClassVar[tuple[str, ...]] = ("prompt",)  # the candidate kinds it searches
+    # what a job of it hands back: its best candidates, re-scored on dev and test by the final
+    # phase, or a data set of the candidates it recorded (``engine.record``), never scored
+    result: ClassVar[Literal["best", "dataset"]] = "best"
+    # parameters that name a file: a spec file's relative path is resolved against its folder
+    file_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Params, templates: Mapping[str, str] | None = None) -> None:
         self.params = params

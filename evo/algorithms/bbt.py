@@ -128,6 +128,7 @@ class BBT(Algorithm):
                 "rng": engine.rng.randrange(2**63),  # of every CMA-ES sample and of A
                 "init": seeds[best].id,
                 "best": [seeds[best].id, seed_losses[best]],
+                "seed_loss": seed_losses[best],
                 "losses": [],
                 "population": [],
             }

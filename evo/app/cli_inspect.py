@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from evo.app.cli_common import DbOption, JobArg, UserError, console, err, find_job, open_store
+from evo.app.dataset import FORMATS as DATASET_FORMATS
 from evo.app.export import FORMATS, NoBestPrompt, render_export
 
 if TYPE_CHECKING:
@@ -50,17 +51,25 @@ def show(
 def export(
     job: JobArg,
     format: Annotated[str, typer.Option(
-        "--format", "-f", help="json | yaml | md | txt | npy (a soft prompt's vectors)")] = "json",
+        "--format", "-f",
+        help="json | yaml | md | txt; a soft prompt: npy; a data-set job: jsonl | hf")] = "json",
     top: Annotated[int, typer.Option(help="how many of the best prompts")] = 1,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to a file")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="write to a file (--format hf: a folder)")] = None,
     db: DbOption = None,
 ) -> None:
-    """Export a job's best prompt(s) with scores, task, model, algorithm and lineage summary."""
+    """Export a job's best prompt(s), or the items of a data-set job.
+
+    The best prompts come with their scores, task, model, algorithm and lineage summary; a
+    data-set job's items (Evol-Instruct) as JSONL or a Hugging Face datasets folder; a soft
+    prompt (BBT) as its vectors in a .npy file with a JSON sidecar."""
+    if format in DATASET_FORMATS:
+        return export_dataset(job, format, output, db)
     if format == "npy":
-        _export_soft_prompt(job, output, db)
-        return
+        return _export_soft_prompt(job, output, db)
     if format not in FORMATS:
-        raise UserError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}, npy")
+        known = ", ".join((*FORMATS, "npy", *DATASET_FORMATS))
+        raise UserError(f"unknown format {format!r}; choose one of {known}")
     with open_store(db) as store:
         try:
             text = render_export(store, find_job(store, job), format, top)
@@ -85,6 +94,31 @@ def _export_soft_prompt(job: str, output: Path | None, db: str | None) -> None:
         except (NoBestPrompt, NoSoftPrompt) as exc:
             raise UserError(str(exc)) from None
     err.print(f"wrote {npy} and {sidecar}")
+
+
+def export_dataset(job: str, format: str, output: Path | None, db: str | None) -> None:
+    """A data-set job's items: JSONL (to a file or stdout), or a ``save_to_disk`` folder."""
+    from evo.app.dataset import HFMissing, NotADataSet, job_dataset, save_hf, to_jsonl
+
+    if format == "hf" and output is None:
+        raise UserError("--format hf writes a Hugging Face datasets folder: name it with -o")
+    with open_store(db) as store:
+        try:
+            data = job_dataset(store, find_job(store, job))
+        except NotADataSet as exc:
+            raise UserError(str(exc)) from None
+    if format == "hf":
+        assert output is not None
+        try:
+            save_hf(data, output)
+        except HFMissing as exc:
+            raise UserError(str(exc)) from None
+        err.print(f"wrote {output} ({len(data.items)} items)")
+    elif output:
+        output.write_text(to_jsonl(data))
+        err.print(f"wrote {output} ({len(data.items)} items)")
+    else:
+        sys.stdout.write(to_jsonl(data))
 
 
 def tasks() -> None:

@@ -23,8 +23,9 @@ from evo.app.cli_common import (
     open_store,
     spec_path,
 )
+from evo.app.dataset import dataset_of, is_dataset_algorithm
 from evo.app.progress import ProgressDisplay
-from evo.app.show import leaderboard_table
+from evo.app.show import leaderboard_table, rounds_table
 
 
 class _Outcome:
@@ -56,6 +57,13 @@ def _reporting_failure() -> Iterator[Callable[[Any], None]]:
         raise JobFailed(outcome.job_id, outcome.failed) from None
 
 
+def result_table(store: Any, result: Any, algorithm: str) -> Any:
+    """What a finished run prints: the leaderboard, or a data-set job's counts per round."""
+    if is_dataset_algorithm(algorithm):
+        return rounds_table(dataset_of(store.candidates(result.job_id)))
+    return leaderboard_table(result)
+
+
 def run(
     spec: Annotated[str, typer.Argument(help="a YAML/JSON spec file, or a shipped example name")],
     set_: Annotated[
@@ -81,18 +89,19 @@ def run(
                 settings=settings,
                 subscribe=[display.on_event, on_event],
             )
+        console.print(result_table(store, result, job_spec.algorithm.name))
     finally:
         store.close()
-    console.print(leaderboard_table(result))
     if result.reason:
         console.print(f"[yellow]{result.reason}[/]")
+    fmt = "jsonl" if is_dataset_algorithm(job_spec.algorithm.name) else "md"
     short = result.job_id[:8]
     # a prompt can be tried on the user's own inputs; a program is run on instances
     tried = (f" · evo predict {short} -i TEXT" if result.best is not None
              and result.best.candidate.kind in ("prompt", "soft_prompt") else "")
     console.print(
         f"job [bold]{result.job_id}[/] {result.status} — "
-        f"evo show {short} · evo export {short} --format md{tried}", highlight=False
+        f"evo show {short} · evo export {short} --format {fmt}{tried}", highlight=False
     )
 
 
@@ -113,11 +122,11 @@ def resume(
         with _reporting_failure() as on_event, display:
             result = resume_job(record.id, store=store, settings=settings,
                                 subscribe=[display.on_event, on_event])
+        console.print(result_table(store, result, record.algorithm))
     except CannotResume as exc:
         raise UserError(str(exc)) from None
     finally:
         store.close()
-    console.print(leaderboard_table(result))
     console.print(f"job [bold]{result.job_id}[/] {result.status}")
 
 
@@ -212,7 +221,7 @@ def compare(
 
 
 BENCHMARKS = ("orchestration", "local_model", "store", "savings", "task_difficulty", "quality",
-              "client_cpu", "docs_figures", "soft_prompt")
+              "client_cpu", "docs_figures", "soft_prompt", "bbt_curve", "funsearch")
 
 # Everything after NAME, --help included, is the benchmark's own to parse.
 BENCH_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True,

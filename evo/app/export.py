@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from evo.app.dataset import is_dataset_algorithm
 from evo.app.export_md import markdown
 from evo.app.task_format import task_format
 from evo.engine import SEED
@@ -35,9 +36,20 @@ class NoBestPrompt(LookupError):
         super().__init__(f"job {job_id} is {status} and has no best prompt {why}")
 
 
+class DataSetJob(NoBestPrompt):
+    """The job's result is a data set (``evo/app/dataset.py``), not a best prompt."""
+
+    def __init__(self, job_id: str, status: str, algorithm: str) -> None:
+        LookupError.__init__(self, f"job {job_id} ran {algorithm}, whose result is a data set, "
+                                   "not a best prompt: export it with --format jsonl or hf")
+        self.job_id, self.status = job_id, status
+
+
 def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
     """The best ``top`` prompts on the full dev split, with everything needed to reuse them.
-    Raises ``NoBestPrompt`` when there is none."""
+    Raises ``NoBestPrompt`` when there is none (``DataSetJob`` for a data-set job)."""
+    if is_dataset_algorithm(job.algorithm):
+        raise DataSetJob(job.id, job.status, job.algorithm)
     best = store.leaderboard(job.id, split="dev", k=top)
     if not best:
         raise NoBestPrompt(job.id, job.status)

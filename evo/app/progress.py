@@ -92,6 +92,8 @@ class ProgressDisplay:
 
     def _scored(self, event: CandidateScored) -> None:
         s = self.state
+        if event.n == 0:  # a program that failed in the sandbox: no score, only a reason
+            return
         if s["phase"] == "search":
             if s["best"] is None or event.value > s["best"]:
                 s["best"] = event.value

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from evo.app.dataset import DataSet, dataset_of, is_dataset_algorithm
 from evo.app.tables import BoardRow, ByWidth, board, fmt, table_width
 
 
@@ -65,6 +66,12 @@ def show_job(console: Console, store: Any, job: Any) -> None:
     for _, warning in store.events(job.id, kind="SearchWarning"):
         console.print(f"warning: {warning.get('message', warning.get('code', ''))}",
                       style="yellow", highlight=False, markup=False)
+    if is_dataset_algorithm(job.algorithm):  # its result is a data set, not a best prompt
+        data = dataset_of(store.candidates(job.id))
+        console.print(rounds_table(data))
+        console.print(f"{len(data.items)} items; export them with evo export {job.id[:8]} "
+                      "--format jsonl (or --format hf -o FOLDER)", highlight=False, markup=False)
+        return
     console.print(generations_table(store, job))
     rows = [BoardRow(str(i), ev.value, ev.n, cand.generation, cand.operator, cand.text)
             for i, (cand, ev) in enumerate(store.leaderboard(job.id, split="dev", k=5), 1)]
@@ -79,6 +86,18 @@ def show_job(console: Console, store: Any, job: Any) -> None:
                          if stats.get("seed_test") is not None else ""), highlight=False)
     if line := versus_seed(stats):
         console.print(line, highlight=False, markup=False)
+
+
+def rounds_table(data: DataSet) -> Table:
+    """A data-set job per round: the items kept, the evolutions eliminated and why."""
+    table = Table("round", "kept", "eliminated", "reasons", title="Data set per round")
+    for column in table.columns:
+        column.overflow = "fold"
+    for r in data.rounds:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in r.reasons.items()) or "-"
+        table.add_row("0 (seeds)" if r.round == 0 else str(r.round), str(r.kept),
+                      str(r.eliminated), reasons)
+    return table
 
 
 # each header whole on one line, or, where that is too wide, a word or two a line

@@ -119,6 +119,8 @@ export interface Algorithm {
   name: string;
   summary: string;
   kinds: string[];
+  /** What a job of it hands back: its best prompts, or a data set (`/jobs/{id}/dataset`). */
+  result?: "best" | "dataset";
   parameters: {
     properties?: Record<string, { type?: string; anyOf?: { type?: string }[]; description?: string }>;
   };
@@ -128,8 +130,42 @@ export interface Algorithm {
 /** The generations a job's spec plans, where its method names them. */
 export function plannedGenerations(job: Job): number | null {
   const algorithm = job.spec.algorithm as Record<string, unknown> | undefined;
-  const n = algorithm?.generations ?? algorithm?.steps ?? algorithm?.iterations;
+  const n = algorithm?.generations ?? algorithm?.steps ?? algorithm?.iterations ?? algorithm?.rounds;
   return typeof n === "number" && Number.isFinite(n) ? n : null;
+}
+
+/** A data-set job's result (Evol-Instruct): `GET /jobs/{id}/dataset`. */
+export interface DataSetItem {
+  id: string;
+  instruction: string;
+  response: string;
+  round: number;
+  evolution: string;
+  parent_id: string | null;
+  seed_id: string;
+}
+
+export interface EliminatedItem {
+  id: string;
+  instruction: string;
+  round: number;
+  evolution: string;
+  parent_id: string | null;
+  reason: string;
+  response: string | null;
+}
+
+export interface DataSetRound {
+  round: number;
+  kept: number;
+  eliminated: number;
+  reasons: Record<string, number>;
+}
+
+export interface DataSet extends Page<DataSetItem> {
+  job_id: string;
+  eliminated: EliminatedItem[];
+  rounds: DataSetRound[];
 }
 
 export interface ExportData {

@@ -10,6 +10,7 @@ import { follow, type StreamState } from "../sse";
 import { errorText, exportButtons, jobControls, meter, statusBadge } from "../ui";
 import { searchWarning, Warnings } from "../warnings";
 import { CandidateTable } from "./candidates";
+import { DataSetCard } from "./dataset";
 
 interface Point {
   best: number;
@@ -33,6 +34,9 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
   let following = false;
   let board: string | null = null; // the job state the leaderboard was read at
   const warnings = new Warnings();
+  // a data-set job has no scores per generation, no best prompt and no leaderboard: its items
+  // take their place (null: not known yet)
+  let isDataSet: boolean | null = null;
 
   const head = h("div", { class: "page-head" });
   const meters = h("div", { class: "meters" });
@@ -45,6 +49,12 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
   const leaderboard = h("section", { class: "card", id: "leaderboard", hidden: true });
   const preview = h("div", { class: "preview", id: "export-preview" });
   const table = new CandidateTable(id, signal);
+  const dataset = new DataSetCard(id, signal); // shown for a job whose result is a data set
+  const scoreCard = h("section", { class: "card" },
+    h("div", { class: "card-head" },
+      h("h2", null, "Score per generation"), generationText),
+    chartNote,
+    chartBox);
 
   replace(
     root,
@@ -54,11 +64,8 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", null, "Spend against the budget"), stream),
       meters),
-    h("section", { class: "card" },
-      h("div", { class: "card-head" },
-        h("h2", null, "Score per generation"), generationText),
-      chartNote,
-      chartBox),
+    scoreCard,
+    dataset.el,
     leaderboard,
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", null, "Candidates"),
@@ -112,11 +119,12 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
         j.ended_at ? fact("ended", fmt.when(j.ended_at)) : null),
       j.reason ? h("p", { class: `reason status-${j.status}` }, j.reason) : null,
       h("div", { class: "title-row" },
-        h("a", { href: `#/jobs/${j.id}/lineage`, class: "button", id: "winner-lineage" },
+        // a data set has no best prompt: its items have family trees of their own
+        isDataSet ? null : h("a", { href: `#/jobs/${j.id}/lineage`, class: "button", id: "winner-lineage" },
           "Family tree of the best"),
         h("a", { href: `#/compare/${j.id}`, class: "button" }, "Compare…"),
         h("span", { class: "grow" }),
-        exportButtons(j, topK(j), preview)),
+        isDataSet ? null : exportButtons(j, topK(j), preview)),
     );
   }
 
@@ -132,7 +140,7 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
       : fmt.elapsed(job.started_at, job.ended_at);
     replace(meters,
       meter("Calls", usedCalls, budget.calls ?? null, fmt.count,
-        [reserved !== null ? `${fmt.count(reserved)} kept for the final scoring` : "",
+        [reserved ? `${fmt.count(reserved)} kept for the final scoring` : "",
           stats.cached ? `${fmt.count(stats.cached)} answered from the cache (free)` : ""]
           .filter(Boolean).join(" · ") || undefined),
       meter("Tokens", usedTokens, budget.tokens ?? null, fmt.count),
@@ -150,9 +158,17 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
       await loadLeaderboard(job);
     }
   }
+  async function refreshDataSet(): Promise<void> {
+    if (isDataSet === false) return;
+    const was = isDataSet;
+    isDataSet = await dataset.refresh();
+    scoreCard.hidden = isDataSet;
+    if (was !== isDataSet) renderHead();
+  }
   const refreshSoon = debounce(400, () => {
     void loadJob().catch(() => undefined);
     void table.refresh();
+    void refreshDataSet();
   });
 
   async function loadLeaderboard(j: Job): Promise<void> {
@@ -268,6 +284,7 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
     }
     redrawChart();
     void table.refresh();
+    void refreshDataSet();
     startFollowing();
     // state changes that write no event (a pause asked, a heartbeat) show up within seconds
     every(5000, signal, async () => {

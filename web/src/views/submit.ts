@@ -264,7 +264,7 @@ export function submitForm(onSubmitted: (job: Job) => void): HTMLElement {
     replace(taskSelect, tasks.map((task) =>
       h("option", { value: task.name, title: task.description }, `${task.name} (${task.kind})`)));
     replace(algorithmSelect, algorithms.map((alg) =>
-      h("option", { value: alg.name, title: alg.summary }, `${alg.name} (${alg.kinds.join(", ")})`)));
+      h("option", { value: alg.name, title: alg.summary }, `${alg.name} (${alg.result === "dataset" ? "makes a data set" : alg.kinds.join(", ")})`)));
     renderParams();
   }).catch((err: unknown) => replace(formError, `Could not load tasks and methods: ${errorText(err)}`));
 
