@@ -158,6 +158,15 @@ def test_an_answer_that_names_no_label_is_unparsed() -> None:
     assert found.output is None and found.error.startswith("unparsed")
 
 
+def test_requests_go_in_the_task_models_mode() -> None:
+    client = ScriptedClient(lambda r: {w: (0.0 if w == "yes" else -3.0) for w in r.labels})
+    spec = JobSpec.model_validate({"task": "sentiment", "models": {"task": {
+        "provider": "scripted", "mode": "completion"}}, "evaluation": {"calibrate": True}})
+    predictor = Predictor(spec, toy_task(), client=client)
+    assert predictor.outputs(Candidate("p", "q=1.0", 0, "seed"), "item 1 of 2") == "yes"
+    assert [r.mode for r in client.requests] == ["completion", "completion"]  # calibration too
+
+
 def test_a_soft_prompt_is_applied_as_a_soft_prompt() -> None:
     client = ScriptedClient(label_reply)
     soft = SoftPrompt(z=(0.3, 0.3), seed=1, n_tokens=2, sigma=0.5)

@@ -23,6 +23,7 @@ no cache answers them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 from evo.app.export import NoBestPrompt
 from evo.app.settings import Settings
 from evo.candidate import Candidate
-from evo.llm import LLMClient, LLMResponse
+from evo.llm import LLMClient, LLMRequest, LLMResponse
 from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Example, Task, TaskError, load_task
@@ -203,8 +204,8 @@ class Predictor:
                 f"candidate {candidate.id[:8]} is a program, not a prompt: it is run on problem "
                 "instances, not applied to inputs (`evo export` gives its code)")
         if candidate.kind not in APPLICABLE:
-            raise CannotPredict(f"candidate {candidate.id[:8]} is a {candidate.kind}, not a "
-                                "prompt the task's template takes")
+            raise CannotPredict(f"candidate {candidate.id[:8]} is of kind {candidate.kind!r}, "
+                                "not a prompt the task's template takes")
         if candidate.kind == "soft_prompt" and self.spec.models.task.provider == "openai":
             raise CannotPredict(f"candidate {candidate.id[:8]} is a soft prompt: it needs the "
                                 "local runtime, not an OpenAI-compatible endpoint")
@@ -241,8 +242,8 @@ class Predictor:
         for start in range(0, len(inputs), size):
             chunk = inputs[start : start + size]
             examples = [Example(f"input-{start + i}", text, "") for i, text in enumerate(chunk)]
-            requests = [task.request(candidate.text, ex, label_scoring=label, soft=soft)
-                        for ex in examples]
+            requests = [self._moded(task.request(candidate.text, ex, label_scoring=label,
+                                                 soft=soft)) for ex in examples]
             answers = await worker.call_batch(requests)
             out += [read(task, ex, a, calibration) for ex, a in zip(examples, answers, strict=True)]
             if progress is not None:
@@ -259,11 +260,17 @@ class Predictor:
         texts = [p.output or "" for p in found]
         return texts[0] if one else texts
 
+    def _moded(self, request: LLMRequest) -> LLMRequest:
+        """In the task model's mode (``models.task.mode``), as ``Scorer._moded`` asks it."""
+        mode = self.spec.models.task.mode
+        return request if mode == "chat" else dataclasses.replace(request, mode=mode)
+
     async def _calibration(self, task: Task, candidate: Candidate) -> dict[str, float] | None:
         """The content-free label scores the job divided by when it calibrated (docs/algorithms.md);
         asked once per candidate. A failed call: none, as in scoring."""
         if candidate.id not in self._calibrations:
-            request = task.content_free_request(candidate.text, soft_prompt_of(candidate))
+            request = self._moded(task.content_free_request(candidate.text,
+                                                            soft_prompt_of(candidate)))
             (answer,) = await LocalWorker(self.client).call_batch([request])
             if answer.error is not None or not answer.label_logprobs:
                 return None
