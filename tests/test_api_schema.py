@@ -173,7 +173,7 @@ def test_the_schema_documents_every_route(live: LiveApi) -> None:
             "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/cancel", "/jobs/{job_id}/pause",
             "/jobs/{job_id}/resume", "/jobs/{job_id}/generations", "/jobs/{job_id}/candidates",
             "/jobs/{job_id}/lineage", "/jobs/{job_id}/events", "/jobs/{job_id}/export",
-            "/jobs/{job_id}/dataset", "/candidates/{candidate_id}",
+            "/jobs/{job_id}/dataset", "/jobs/{job_id}/predict", "/candidates/{candidate_id}",
             "/candidates/{candidate_id}/ancestry", "/candidates/{candidate_id}/outcomes", "/tasks",
             "/algorithms", "/me", "/health", "/metrics",
         )
