@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from api.auth import NO_CANDIDATE, CallerDep, StateDep, visible_job
 from api.errors import InvalidInput, responses
+from api.limits import parse_json
 from api.schemas import PredictIn, PredictionOut, PredictOut
 from evo.llm import LLMUnavailable
 from workers.predict import (
@@ -19,14 +24,36 @@ from workers.predict import (
 
 router = APIRouter(tags=["jobs"])
 
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PredictIn.model_json_schema()}},
+    }
+}
+
+
+async def predict_body(request: Request) -> PredictIn:
+    """The body read as the other routes read theirs: anything that is not the right JSON (bad
+    syntax, bad UTF-8, wrong fields) is a 422 naming where."""
+    raw = await request.body()
+    if not raw.strip():
+        raise InvalidInput([(("body",), 'the body is empty; send {"inputs": ["..."]}')])
+    try:
+        return PredictIn.model_validate(parse_json(raw))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
 
 @router.post(
     "/jobs/{job_id}/predict",
     response_model=PredictOut,
     summary="Apply the best prompt to new inputs",
     responses=responses(401, 404, 409, 413, 422, 503),
+    openapi_extra=_BODY,
 )
-def predict(job_id: str, body: PredictIn, caller: CallerDep, state: StateDep) -> PredictOut:
+def predict(job_id: str, body: Annotated[PredictIn, Depends(predict_body)], caller: CallerDep,
+            state: StateDep) -> PredictOut:
     """The job's best prompt on the full dev split (or `candidate_id`) applied to each input with
     the job's model and template, read as the job read its examples: a label task answers the
     label, a generative task the model's text. 409 for a job with no best prompt yet, or a

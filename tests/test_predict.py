@@ -437,6 +437,11 @@ def test_the_api_predicts_for_the_jobs_owner_only(api: LiveApi) -> None:
                        json={"inputs": ["x"], "candidate_id": "ffffffff"})
         assert (r.status_code, r.json()) == (404, {"detail": "no such candidate"})
 
+        for body in (b"", b"\xff\xfe{", b'{"inputs": ['):
+            r = alice.post(f"/jobs/{job['id']}/predict", content=body,
+                           headers={"Content-Type": "application/json"})
+            assert r.status_code == 422, (body, r.text)
+            assert [p["field"] for p in r.json()["detail"]] == ["body"], r.text
         for payload, field in [({"inputs": []}, "inputs"), ({"inputs": ["x"] * 101}, "inputs"),
                                ({}, "inputs"), ({"inputs": [3]}, "inputs.0"),
                                ({"inputs": ["x"], "extra": 1}, "extra")]:
@@ -479,8 +484,8 @@ def test_the_api_documents_the_route(api: LiveApi) -> None:
     doc = httpx.get(f"{api.base_url}/api/v1/openapi.json").json()
     route = doc["paths"]["/api/v1/jobs/{job_id}/predict"]["post"]
     assert {"200", "401", "404", "409", "422", "503"} <= set(route["responses"])
-    body = doc["components"]["schemas"]["PredictIn"]
-    assert body["properties"]["inputs"]["maxItems"] == 100
+    body = route["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["inputs"]["maxItems"] == 100 and body["required"] == ["inputs"]
 
 
 # --- real models --------------------------------------------------------------------------------
