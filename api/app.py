@@ -17,7 +17,15 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api import errors, routes_candidates, routes_dataset, routes_events, routes_jobs, routes_meta
+from api import (
+    errors,
+    routes_candidates,
+    routes_dataset,
+    routes_events,
+    routes_jobs,
+    routes_meta,
+    routes_predict,
+)
 from api.dashboard import mount_dashboard
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -73,7 +81,8 @@ def create_app(
     )
     app.state.evo = state
     errors.install(app)
-    for module in (routes_jobs, routes_candidates, routes_events, routes_meta, routes_dataset):
+    for module in (routes_jobs, routes_predict, routes_candidates, routes_events, routes_meta,
+                   routes_dataset):
         app.include_router(module.router, prefix=PREFIX)
     mount_dashboard(app, dashboard_dir)  # the web dashboard at /, over the routes above
     # the last added runs first: count every request, 413s included

@@ -77,7 +77,7 @@ _DESCRIPTIONS = {
     409: "the request does not fit the job's current state",
     413: "the request body is larger than the server accepts",
     422: "invalid input: the location and a message for each bad field",
-    503: "the store (or Redis) is unreachable",
+    503: "the store (or Redis) is unreachable; for a prediction, the job's model",
 }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from evo.candidate import Candidate
 from storage import EvaluationRecord, JobRecord, JobStatus, LineageEdge, ScoredCandidate
@@ -346,3 +346,39 @@ class DataSetOut(BaseModel):
     items: list[DataSetItemOut] = Field(description="the page of items, in the order made")
     eliminated: list[EliminatedOut] = Field(description="every failed evolution")
     rounds: list[RoundOut] = Field(description="per round: items kept and eliminated")
+
+
+MAX_PREDICT_INPUTS = 100
+
+
+class PredictIn(BaseModel):
+    """New inputs for a job's prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[str] = Field(
+        min_length=1, max_length=MAX_PREDICT_INPUTS,
+        description=f"the inputs, each filled into the task's template (1 to "
+        f"{MAX_PREDICT_INPUTS})",
+    )
+    candidate_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="a candidate of the job (id, or a unique prefix of at least 4 characters); "
+        "default: the job's best on the full dev split",
+    )
+
+
+class PredictionOut(BaseModel):
+    input: str
+    output: str | None = Field(
+        description="a label task's label, else the model's text; null when there is none")
+    error: str | None = Field(None, description="why there is no output (a failed call, an "
+                              "answer that names no label)")
+
+
+class PredictOut(BaseModel):
+    job_id: str
+    candidate_id: str
+    kind: str = Field(description="prompt or soft_prompt")
+    prompt: str = Field(description="the candidate's text (a soft prompt's: its nearest tokens)")
+    items: list[PredictionOut] = Field(description="one per input, in order")

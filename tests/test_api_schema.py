@@ -82,6 +82,7 @@ OPERATIONS = [
     ("GET", "/jobs/{job_id}/events"),
     ("GET", "/jobs/{job_id}/export"),
     ("GET", "/jobs/{job_id}/dataset"),
+    ("POST", "/jobs/{job_id}/predict"),
     ("GET", "/candidates/{candidate_id}"),
     ("GET", "/candidates/{candidate_id}/ancestry"),
     ("GET", "/tasks"),
@@ -159,6 +160,10 @@ def test_real_records_conform_to_the_schema(live: LiveApi, api_schema, admin: di
         statuses.append(response.status_code)
     # everything answered, and cancelling a completed job is a documented 409
     assert statuses == [200] * 8 + [409] + [200] * 8
+    predict = api_schema[PREFIX + "/jobs/{job_id}/predict"]["POST"].Case(
+        path_parameters={"job_id": job.id}, body={"inputs": ["fine", "awful"]},
+        media_type="application/json")
+    assert predict.call_and_validate(headers=admin, checks=CHECKS, timeout=30).status_code == 200
 
 
 def test_the_schema_documents_every_route(live: LiveApi) -> None:
@@ -168,7 +173,7 @@ def test_the_schema_documents_every_route(live: LiveApi) -> None:
             "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/cancel", "/jobs/{job_id}/pause",
             "/jobs/{job_id}/resume", "/jobs/{job_id}/generations", "/jobs/{job_id}/candidates",
             "/jobs/{job_id}/lineage", "/jobs/{job_id}/events", "/jobs/{job_id}/export",
-            "/jobs/{job_id}/dataset", "/candidates/{candidate_id}",
+            "/jobs/{job_id}/dataset", "/jobs/{job_id}/predict", "/candidates/{candidate_id}",
             "/candidates/{candidate_id}/ancestry", "/candidates/{candidate_id}/outcomes", "/tasks",
             "/algorithms", "/me", "/health", "/metrics",
         )

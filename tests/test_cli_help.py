@@ -18,7 +18,8 @@ import pytest
 EVO = [sys.executable, "-m", "evo.app.cli"]
 # every command `evo --help` lists: a summary cut short would hide one of them, or end early
 COMMANDS = {"run", "resume", "submit", "cancel", "pause", "requeue", "worker", "reap", "compare",
-            "jobs", "show", "export", "bench", "tasks", "algorithms", "serve", "db", "keys"}
+            "jobs", "show", "export", "predict", "bench", "tasks", "algorithms", "serve", "db",
+            "keys"}
 
 
 def help_text(*args: str, columns: int, home: Path) -> str:

@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from evo.algorithms import Algorithm, get_algorithm
+from evo.candidate import Candidate
 from evo.events import InProcessBus, JobEnded, JobStarted
 from evo.programs import ProgramTask
 from evo.spec import JobSpec
@@ -50,10 +52,37 @@ class JobResult:
     seed: Entry | None
     stats: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
+    # the job's task and model for ``predict`` (set by ``evo.optimize``)
+    predictor: Any = field(default=None, repr=False, compare=False)
 
     @property
     def best(self) -> Entry | None:
         return self.leaderboard[0] if self.leaderboard else None
+
+    def predict(
+        self, inputs: str | Sequence[str], candidate: Entry | Candidate | str | None = None
+    ) -> str | list[str]:
+        """A prompt of this job applied to new input(s): the best (default), a leaderboard
+        entry, a candidate, or the id (or unique prefix) of one on the leaderboard or the best
+        seed. See ``Entry.predict``."""
+        if self.predictor is None:
+            raise RuntimeError(f"job {self.job_id} has no model to predict with here: use "
+                               f"`evo predict {self.job_id[:8]}`")
+        if candidate is None:
+            if self.best is None:
+                from evo.app.export import NoBestPrompt
+
+                raise NoBestPrompt(self.job_id, self.status)
+            candidate = self.best
+        if isinstance(candidate, str):
+            entries = self.leaderboard + ([self.seed] if self.seed else [])
+            found = {e.candidate.id: e for e in entries if e.candidate.id.startswith(candidate)}
+            if len(found) != 1:
+                raise LookupError(f"{len(found) or 'no'} candidate(s) of the leaderboard or the "
+                                  f"best seed start with {candidate!r}")
+            candidate = next(iter(found.values()))
+        chosen = candidate.candidate if isinstance(candidate, Entry) else candidate
+        return self.predictor.outputs(chosen, inputs)
 
 
 class Driver:

@@ -42,6 +42,17 @@ class Entry:
     test_scores: tuple[float, ...] = field(default=(), repr=False)
     test_predictions: tuple[str, ...] = field(default=(), repr=False)
     dev_predictions: tuple[str, ...] = field(default=(), repr=False)
+    # the job's task and model, set by ``evo.optimize`` (``workers/predict.py``)
+    predictor: Any = field(default=None, repr=False, compare=False)
+
+    def predict(self, inputs: str | Sequence[str]) -> str | list[str]:
+        """This prompt applied to new input(s) with the job's model and template, read as the
+        job read its answers: one input gives its output (a label task's label, else the
+        model's text), a list the list of outputs."""
+        if self.predictor is None:
+            raise RuntimeError("this entry is not bound to its job's model: use the result of "
+                               "evo.optimize, or `evo predict JOB` for a stored job")
+        return self.predictor.outputs(self.candidate, inputs)
 
     @classmethod
     def of(cls, candidate: Candidate, dev: Score) -> Entry:

@@ -48,7 +48,8 @@ def optimize(
     subscribe: Iterable[Callable] = (),
     clients: Mapping[str, LLMClient] | None = None,
 ) -> JobResult:
-    """Run one job to completion and return its leaderboard.
+    """Run one job to completion and return its leaderboard, whose prompts apply to new inputs
+    with the job's model (``result.best.predict(x)``, ``workers/predict.py``).
 
     ``spec`` is a JobSpec, a mapping, or a path to a YAML/JSON file. ``clients`` (``{"task": ...,
     "meta": ...}``) replaces the spec's model endpoints with ready client objects, in process.
@@ -66,12 +67,18 @@ def optimize(
     for fn in subscribe:
         bus.subscribe(fn)
     try:
-        return asyncio.run(run_job(spec, store=store, settings=settings, bus=bus, clients=clients,
-                                   task=task))
+        result = asyncio.run(run_job(spec, store=store, settings=settings, bus=bus,
+                                     clients=clients, task=task))
     finally:
         _close(bus)
         if own_store:
             store.close()
+    # ``result.best.predict(x)``: the job's task model, in this process (built on first use)
+    from workers.predict import Predictor, bind
+
+    client = (clients or {}).get("task")
+    return bind(result, Predictor(spec, task, client=client, settings=settings,
+                                  job_id=result.job_id))
 
 
 async def run_job(

@@ -1,8 +1,8 @@
 """The ``evo`` command line: run, resume, submit, cancel, pause, requeue, worker, serve, keys, db,
-jobs, show, export, compare, tasks, algorithms.
+jobs, show, export, predict, compare, tasks, algorithms.
 
-The commands live in ``cli_run``, ``cli_queue``, ``cli_inspect`` and ``cli_service``; this module
-puts them together and turns errors into exit statuses."""
+The commands live in ``cli_run``, ``cli_queue``, ``cli_inspect``, ``cli_predict`` and
+``cli_service``; this module puts them together and turns errors into exit statuses."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from evo.app import cli_inspect, cli_queue, cli_run, cli_service
+from evo.app import cli_inspect, cli_predict, cli_queue, cli_run, cli_service
 from evo.app.cli_common import Command, Group, JobFailed, UserError, err, store_location
 
 app = typer.Typer(
@@ -28,7 +28,7 @@ app = typer.Typer(
 for command in (
     cli_run.run, cli_run.resume, cli_queue.submit, cli_queue.cancel, cli_queue.pause,
     cli_queue.requeue, cli_queue.worker, cli_queue.reap, cli_run.compare, cli_inspect.jobs,
-    cli_inspect.show, cli_inspect.export,
+    cli_inspect.show, cli_inspect.export, cli_predict.predict,
 ):
     app.command(cls=Command)(command)
 app.command(cls=Command, context_settings=cli_run.BENCH_CONTEXT)(cli_run.bench)

@@ -95,9 +95,13 @@ def run(
     if result.reason:
         console.print(f"[yellow]{result.reason}[/]")
     fmt = "jsonl" if is_dataset_algorithm(job_spec.algorithm.name) else "md"
+    short = result.job_id[:8]
+    # a prompt can be tried on the user's own inputs; a program is run on instances
+    tried = (f" · evo predict {short} -i TEXT" if result.best is not None
+             and result.best.candidate.kind in ("prompt", "soft_prompt") else "")
     console.print(
         f"job [bold]{result.job_id}[/] {result.status} — "
-        f"evo show {result.job_id[:8]} · evo export {result.job_id[:8]} --format {fmt}"
+        f"evo show {short} · evo export {short} --format {fmt}{tried}", highlight=False
     )
 
 
