@@ -100,7 +100,7 @@ def scripted_job(
 
     merged = {"task": "toy", "evaluation": {"top_k": 2}, "budget": {"calls": 100_000}, **spec}
     # the algorithm's own keys, checked against a built-in task of the same kind
-    if merged["task"] in PROBLEMS:
+    if isinstance(merged["task"], str) and merged["task"] in PROBLEMS:
         checked = merged["task"]
     else:
         checked = "binpacking" if isinstance(task, ProgramTask) else "sentiment"

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from evo.app.export import NoBestPrompt
+from evo.app.export import NoBestPrompt, best_on_dev
 from evo.app.settings import Settings
 from evo.candidate import Candidate
 from evo.llm import LLMClient, LLMRequest, LLMResponse
@@ -86,11 +86,11 @@ class Prediction:
 
 
 def pick_candidate(store: Any, job: Any, ref: str | None = None) -> Candidate:
-    """The job's best candidate on the full dev split (as ``evo export`` picks it), or the one
-    whose id is ``ref`` or starts with it (at least ``MIN_PREFIX`` characters). Raises
+    """The job's best candidate on the full dev split (its winner, as ``evo export`` picks it),
+    or the one whose id is ``ref`` or starts with it (at least ``MIN_PREFIX`` characters). Raises
     ``NoBestPrompt`` (no best yet), ``CandidateNotFound`` or ``CannotPredict`` (ambiguous)."""
     if ref is None:
-        board = store.leaderboard(job.id, split="dev", k=1)
+        board = best_on_dev(store, job, 1)
         if not board:
             raise NoBestPrompt(job.id, job.status)
         return board[0][0]

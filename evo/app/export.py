@@ -45,12 +45,22 @@ class DataSetJob(NoBestPrompt):
         self.job_id, self.status = job_id, status
 
 
+def best_on_dev(store: Any, job: Any, top: int) -> list[tuple[Any, Any]]:
+    """The best ``top`` candidates on the full dev split, the job's own winner first: where dev
+    scores tie, it is the one the job chose (``evo show``, ``result.best`` and the dashboard say
+    the same), not whichever the store lists first."""
+    board = store.leaderboard(job.id, split="dev", k=top + 50)  # ties of the best score
+    winner = getattr(job, "best_candidate_id", None)
+    first = [row for row in board if row[0].id == winner]
+    return (first + [row for row in board if row[0].id != winner])[:top]
+
+
 def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
     """The best ``top`` prompts on the full dev split, with everything needed to reuse them.
     Raises ``NoBestPrompt`` when there is none (``DataSetJob`` for a data-set job)."""
     if is_dataset_algorithm(job.algorithm):
         raise DataSetJob(job.id, job.status, job.algorithm)
-    best = store.leaderboard(job.id, split="dev", k=top)
+    best = best_on_dev(store, job, top)
     if not best:
         raise NoBestPrompt(job.id, job.status)
     spec = job.spec or {}

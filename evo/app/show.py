@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evo.app.dataset import DataSet, dataset_of, is_dataset_algorithm
+from evo.app.export import best_on_dev
 from evo.app.tables import BoardRow, ByWidth, board, fmt, table_width
 
 
@@ -74,7 +75,7 @@ def show_job(console: Console, store: Any, job: Any) -> None:
         return
     console.print(generations_table(store, job))
     rows = [BoardRow(str(i), ev.value, ev.n, cand.generation, cand.operator, cand.text)
-            for i, (cand, ev) in enumerate(store.leaderboard(job.id, split="dev", k=5), 1)]
+            for i, (cand, ev) in enumerate(best_on_dev(store, job, 5), 1)]
     if rows:
         console.print(board(rows, title="Best on full dev", with_test=False))
     else:
