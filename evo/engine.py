@@ -54,6 +54,8 @@ Rejection = Literal[
     "syntax_error",  # a program that does not parse
     "missing_function",  # a program without the function asked for
     "run_failed",  # a program that failed in the sandbox (the detail says how)
+    "no_choice",  # a choice among options that names none of them (the default is taken)
+    "lost_detail",  # a restated problem that drops a number of the original
 ]
 REJECTIONS: frozenset[str] = frozenset(get_args(Rejection))
 KINDS: frozenset[str] = frozenset(get_args(Kind))

@@ -9,9 +9,10 @@ from evo.algorithms.evoprompt_de import EvoPromptDE
 from evo.algorithms.gps import GPS
 from evo.algorithms.grips import GrIPS
 from evo.algorithms.opro import OPRO
+from evo.algorithms.zero_shot_eot import ZeroShotEoT
 
 REGISTRY: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (EvoPromptGA, OPRO, EoH, GPS, GrIPS, EvoPromptDE)
+    cls.name: cls for cls in (EvoPromptGA, OPRO, EoH, GPS, GrIPS, EvoPromptDE, ZeroShotEoT)
 }
 
 

@@ -34,6 +34,8 @@ class Algorithm(ABC):
     params_model: ClassVar[type[Params]]
     templates: ClassVar[Mapping[str, str]]
     kinds: ClassVar[tuple[str, ...]] = ("prompt",)  # the candidate kinds it searches
+    # the evaluation strategy its candidates are answered with (None: the spec's own)
+    strategy: ClassVar[str | None] = None
 
     def __init__(self, params: Params, templates: Mapping[str, str] | None = None) -> None:
         self.params = params
