@@ -14,7 +14,8 @@ the calls are paid for and batched (``workers/scoring.py`` sends every chain's c
 job's cache, budget and ledger, a round at a time). The last call's response is what the task
 scores. A step whose answer cannot be used falls back to a stated default and says so in
 ``Answer.notes``: an unparsable choice takes the pool's first prompt, an empty restatement or
-one that drops a number of the problem gives way to the problem as written.
+one that drops a number of the problem gives way to the problem as written. Steps of reasoning
+are not cut at a blank line (a small model separates its steps by them) but by their length.
 """
 
 from __future__ import annotations
@@ -53,17 +54,19 @@ Approaches:
 Which approach fits this problem best? Reply with its number only."""
 SELECT_PREFILL = "Best approach: number"
 
-REWRITE_PROMPT = """Restate the problem below in plain words so that it is easy to solve. Keep \
-every number, every name and the question itself; do not solve it. It will be solved this way: \
+REWRITE_PROMPT = """Rewrite the problem below as a numbered list: one fact per line, each with \
+its number, and a last line that asks the question. Do not solve it. It will be solved this way: \
 {approach}
 
 Problem: {problem}"""
-REWRITE_PREFILL = "Restated problem:"
+# a list is what a small model restates most faithfully; the answer keeps the "1."
+REWRITE_PREFILL = "Facts:\n1."
 REWRITE_TOKENS = 120
 
 _INT = re.compile(r"\d+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WS = re.compile(r"\s+")
+_QUESTION = re.compile(r"[^.!?\n]*\?\s*$")  # the closing question of a problem
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,8 @@ async def answer(
 
 def reasoning_request(task: Task, prompt: str, example: Example) -> LLMRequest:
     base = task.request(prompt, example, label_scoring=False)
-    return replace(base, prefill=REASONING_CUE,
+    # no stop: the steps of a small model's reasoning are often set apart by blank lines
+    return replace(base, prefill=REASONING_CUE, stop=(),
                    max_tokens=max(REASONING_TOKENS, task.max_answer_tokens))
 
 
@@ -145,7 +149,8 @@ async def zero_shot_cot(task: Task, prompt: str, example: Example, ask: Ask) -> 
     if steps.error:
         return Answer(steps)  # scored as the failed call it is
     said = f"{REASONING_CUE} {steps.text.strip()}".rstrip()
-    final = replace(first, prefill=f"{said}\n{ANSWER_CUE}", max_tokens=task.max_answer_tokens)
+    final = replace(first, prefill=f"{said}\n{ANSWER_CUE}", max_tokens=task.max_answer_tokens,
+                    stop=task.stop_sequences)
     return Answer(await ask(final, "evaluate"))
 
 
@@ -178,13 +183,19 @@ def rewrite_request(approach: str, example: Example) -> LLMRequest:
 
 
 def restated(original: str, rewrite: str) -> tuple[str | None, Rejection | None]:
-    """The restatement to answer, or (None, why) when it cannot replace the original: empty,
-    or missing a number the original gives (the answer would be computed from other facts)."""
-    text = _WS.sub(" ", rewrite).strip()
-    if not text:
+    """The restatement to answer (the list the model wrote, its "1." put back, and the
+    original's closing question when the list leaves it out), or (None, why) when it cannot
+    replace the original: empty, or missing a number the original gives (the answer would be
+    computed from other facts)."""
+    lines = [line.strip() for line in rewrite.strip().splitlines() if line.strip()]
+    if not lines:
         return None, "empty"
+    text = "\n".join(["1. " + lines[0], *lines[1:]])
     if set(_NUMBER.findall(original)) - set(_NUMBER.findall(text)):
         return None, "lost_detail"
+    question = _QUESTION.search(original)
+    if question and "?" not in text:
+        text += "\n" + question.group(0).strip()
     return text, None
 
 
@@ -207,7 +218,8 @@ async def eot(task: Task, pool: Sequence[str], example: Example, ask: Ask) -> An
         notes.append((REWRITE, why or "empty"))
         text = example.input
     final = task.request(prompt, replace(example, input=text), label_scoring=False)
-    final = replace(final, max_tokens=max(REASONING_TOKENS, task.max_answer_tokens))
+    # the chain-of-thought prompt asks for steps: room for them, and no stop between them
+    final = replace(final, max_tokens=max(REASONING_TOKENS, task.max_answer_tokens), stop=())
     return Answer(await ask(final, "evaluate"), chosen, tuple(notes))
 
 

@@ -79,12 +79,12 @@ def test_zero_shot_cot_reasons_then_reads_the_answer_off_its_reasoning() -> None
     out = run(strategies.answer("zero_shot_cot", task, ["Add."], SUM, model))
     assert model.purposes == ["cot_reason", "evaluate"]
     reason, final = (r for _, r in model.asked)
-    assert reason.prefill == strategies.REASONING_CUE
+    assert reason.prefill == strategies.REASONING_CUE and reason.stop == ()
     assert reason.max_tokens >= strategies.REASONING_TOKENS
     assert reason.messages == final.messages == task.request("Add.", SUM,
                                                              label_scoring=False).messages
     assert final.prefill == f"{strategies.REASONING_CUE} 3 and 4 make 7.\n{strategies.ANSWER_CUE}"
-    assert final.max_tokens == task.max_answer_tokens
+    assert final.max_tokens == task.max_answer_tokens and final.stop == task.stop_sequences
     assert task.score(SUM, out.response).score == 1.0
 
 
@@ -103,7 +103,8 @@ def test_eot_selects_restates_with_the_chosen_prompt_and_answers_the_restatement
     assert SUM.input in shown and all(f"{i}. {p}" in shown for i, p in enumerate(POOL, 1))
     assert out.chosen == 1 and out.notes == ()
     assert POOL[1] in rewrite.messages[-1].content and SUM.input in rewrite.messages[-1].content
-    assert final.messages[-1].content == f"{POOL[1]}\n\nQ: Ann had 3 pens, got 4 more: total?"
+    assert final.messages[-1].content == f"{POOL[1]}\n\nQ: 1. Ann had 3 pens, got 4 more: total?"
+    assert final.stop == () and final.max_tokens >= strategies.REASONING_TOKENS
     assert task.score(SUM, out.response).score == 1.0
 
 
@@ -141,6 +142,13 @@ def test_an_unusable_restatement_gives_way_to_the_problem_as_written(
     out = run(strategies.answer("eot", sum_task(), list(POOL), SUM, model))
     assert out.notes == (("eot_rewrite", why),)
     assert model.asked[-1][1].messages[-1].content == f"{POOL[1]}\n\nQ: {SUM.input}"
+
+
+def test_a_restatement_is_the_list_the_model_wrote_with_the_question_kept() -> None:
+    text, why = strategies.restated(SUM.input, " Ann has 3 pens\n\n2. She gets 4 more\n")
+    assert why is None and text == "1. Ann has 3 pens\n2. She gets 4 more\nHow many pens?"
+    text, _ = strategies.restated(SUM.input, " Ann has 3 pens, gets 4.\n2. How many now?")
+    assert text == "1. Ann has 3 pens, gets 4.\n2. How many now?"
 
 
 def test_a_single_prompt_asks_no_choice() -> None:
@@ -329,7 +337,7 @@ def job_model(request: LLMRequest) -> str:
         return " nope" if "5 pens" in text else " 2"
     if "Restate the problem" in text:
         return " " + text.rsplit("Problem: ", 1)[1]
-    i, j = map(int, re.findall(r"\d+", text.rsplit("Q: ", 1)[1])[:2])
+    i, j = map(int, re.search(r"has (\d+) pens and gets (\d+)", text).groups())
     return f"It is {i + j}" if "plan" in text.split("\n\nQ: ")[0] else "It is 0"
 
 

@@ -170,7 +170,7 @@ def test_a_task_definition_and_the_algorithm_are_checked_together() -> None:
         "task.colums": "unknown field; did you mean columns?",
         "task.template": "missing {input}",  # no "Value error, template: " before it
         "algorithm.name": "unknown algorithm 'opra'; known: eoh, evoprompt-de, evoprompt-ga, "
-                          "gps, grips, opro; did you mean opro?",
+                          "gps, grips, opro, zero-shot-eot; did you mean opro?",
     }
 
 

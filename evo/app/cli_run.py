@@ -208,7 +208,7 @@ def compare(
 
 
 BENCHMARKS = ("orchestration", "local_model", "store", "savings", "task_difficulty", "quality",
-              "client_cpu", "docs_figures")
+              "client_cpu", "docs_figures", "eot")
 
 # Everything after NAME, --help included, is the benchmark's own to parse.
 BENCH_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True,
