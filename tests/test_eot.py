@@ -229,10 +229,10 @@ class Breeder:
 
     def __call__(self, ask: Ask) -> str | None:
         self.asked.append(ask)
-        if ask.prompt.endswith("Joined:"):
+        if ask.purpose == "crossover":
             n = sum(a.purpose == "crossover" for a in self.asked) - 1
             return "" if n % 2 else f"Reason in steps and plan first, variant {n}.</prompt>"
-        parent = re.search(r"Instruction: (.*)\nChanged:$", ask.prompt).group(1)
+        parent = re.search(r"Instruction: (.*)\n\nWrite a new version", ask.prompt).group(1)
         return f"Carefully, {parent.lower()}</prompt>"
 
 
@@ -329,9 +329,9 @@ def job_model(request: LLMRequest) -> str:
     """Breeds like ``breeder``; chooses approach 2 unless told 'nope'; restates faithfully; the
     answer is right only under a prompt that says 'plan'."""
     text = request.messages[-1].content
-    if text.endswith("Joined:"):
+    if "takes the best idea of each" in text:
         return "Reason in steps and plan first.</prompt>"
-    if text.endswith("Changed:"):
+    if "Write a new version" in text:
         return "Carefully reason in steps and make a plan.</prompt>"
     if "Which approach fits" in text:
         return " nope" if "5 pens" in text else " 2"

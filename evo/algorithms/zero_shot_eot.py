@@ -36,27 +36,21 @@ COT_SEEDS = (
     "carry it out to reach the answer.",
 )
 
-# Worked examples about made-up things (zorbs, wugs), so that a proposal copying one is caught by
-# words no task uses (``MetaPrompt.echo``).
-CROSSOVER = """Each instruction below tells a solver how to reason its way to an answer. Write \
-one new instruction that joins the useful parts of both. Keep it to one or two sentences.
-
-Instruction A: Look closely at the zorb, describe what it does, then name it.
-Instruction B: Compare the zorb with a wug before you decide.
-Joined: <prompt>Compare the zorb with a wug, describe what it does, then name it.</prompt>
+# No worked example: the bundled model copies one (or its first parent) instead of writing anew.
+CROSSOVER = """Here are two instructions that tell a solver how to reason its way to an answer.
 
 Instruction A: {parent_a}
 Instruction B: {parent_b}
-Joined:"""
 
-MUTATION = """Change the instruction below into a new one: ask for the same careful reasoning in \
-other words, or add one step that would help. Keep it to one or two sentences.
+Write one new instruction, different from both, that takes the best idea of each. One or two \
+sentences, between <prompt> and </prompt>."""
 
-Instruction: Compare the zorb with a wug before you decide.
-Changed: <prompt>Before deciding, set the zorb beside a wug and note how the two differ.</prompt>
+MUTATION = """Here is an instruction that tells a solver how to reason its way to an answer.
 
 Instruction: {prompt}
-Changed:"""
+
+Write a new version of it: say it in other words, or add one step that would help. One or two \
+sentences, between <prompt> and </prompt>."""
 
 
 class EoTParams(Params):
