@@ -69,17 +69,18 @@ def test_zero_shot_eot_on_the_local_model(tmp_path: Path) -> None:
     from evo.algorithms.zero_shot_eot import COT_SEEDS
 
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'job.db'}", executor="inprocess")
-    task = {**small_copy(tmp_path, "arithmetic", n=2), "seed_prompts": ["Solve the problem."]}
+    # one example per split, no test scoring: every example costs a chain of up to 3 calls
+    task = {**small_copy(tmp_path, "arithmetic", n=1), "seed_prompts": ["Solve the problem."]}
     result = optimize({
         "task": task,
         "algorithm": {"name": "zero-shot-eot", "crossovers": 1},
         "models": {"task": {"provider": "local", "workers": 1}},
-        "evaluation": {"top_k": 1},
+        "evaluation": {"top_k": 1, "test": False},
         "budget": {"calls": 300},
         "seed": 1,
     }, settings=settings)
     assert result.status == "completed", result.reason
-    assert result.best is not None and result.best.test is not None
+    assert result.best is not None
     with Store(settings.database_url) as store:
         cands = store.candidates(result.job_id)
         calls = store.llm_calls(result.job_id)
