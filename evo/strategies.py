@@ -6,7 +6,7 @@
     eot            (zero-shot EoT, Jin, Liu, Tan, NLPCC 2024; the candidate is a pool of
                    chain-of-thought prompts, see ``evo/algorithms/zero_shot_eot.py``)
                    k      ← LLM(which prompt of the pool suits x?)        (skipped for a pool of 1)
-                   x'     ← LLM(restate x, guided by pool[k])
+                   x'     ← LLM(restate x as a list of its facts, guided by pool[k])
                    answer ← LLM(template(pool[k], x'))                                 3 calls
 
 Each strategy is plain async code over ``ask(request, purpose)``: whoever runs it decides how
