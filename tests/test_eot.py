@@ -18,7 +18,7 @@ from evo.spec_io import SpecError, parse_spec
 from evo.task import Example, Task, load_task
 from evo.testing import Ask, FakeEngine
 from storage import Store
-from tests.helpers import crash_and_resume, job_record, scripted_job
+from tests.helpers import Crash, crash_and_resume, job_record, scripted_job
 from workers.admission import check_job
 from workers.chains import lockstep
 
@@ -392,3 +392,29 @@ async def test_resumes_from_its_checkpoint_as_if_never_stopped(
     monkeypatch.setattr("tests.helpers.toy_task", lambda seeds=None: sum_task())
     straight, resumed = await crash_and_resume(EOT_SPEC, job_model, store, None, crash_at=2)
     assert job_record(store, resumed) == job_record(store, straight)
+
+
+async def test_calls_paid_in_the_middle_of_the_chains_are_replayed_on_resume(store: Store) -> None:
+    """Crashed just after the pool's choices were paid, before any was used: the resumed job
+    asks none of them again and ends with the record of a job that never stopped."""
+    straight, _, _ = scripted_job(EOT_SPEC, job_model, store, task=sum_task())
+    await straight.run()
+    crashing, _, _ = scripted_job(EOT_SPEC, job_model, store, task=sum_task())
+    calls = crashing.search.calls
+    original = calls.call
+
+    async def call(pool: object, requests: list[LLMRequest], purpose: str,
+                   owners: list[str | None]) -> list[LLMResponse]:
+        out = await original(pool, requests, purpose, owners)
+        if purpose == strategies.SELECT:
+            raise Crash
+        return out
+
+    calls.call = call  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await crashing.run()
+    resumed, client, _ = scripted_job(EOT_SPEC, job_model, store, task=sum_task(),
+                                      job_id=crashing.job_id)
+    await resumed.run(resume=True)
+    assert job_record(store, resumed.job_id) == job_record(store, straight.job_id)
+    assert not any("Which approach fits" in r.messages[-1].content for r in client.requests)
