@@ -60,6 +60,8 @@ Rejection = Literal[
     "too_short",  # fewer words than an instruction of a data set needs
     "no_gain",  # an evolved instruction that asks for nothing its parent did not
     "unanswerable",  # the task model refused it, or answered with no content word
+    "no_choice",  # a choice among options that names none of them (the default is taken)
+    "lost_detail",  # a restated problem that drops a number of the original
 ]
 REJECTIONS: frozenset[str] = frozenset(get_args(Rejection))
 # Which model ``generate`` asks: the meta-LLM that writes candidates, or the task model.

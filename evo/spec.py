@@ -125,6 +125,11 @@ class EvaluationSpec(BaseModel):
     resample_subsets: bool = Field(
         False, description="draw a new random dev subset each generation (else one for the job)"
     )
+    strategy: Literal["direct", "zero_shot_cot", "eot"] = Field(
+        "direct", description="how a prompt answers an example: direct (one call), "
+        "zero_shot_cot (reason, then read off the answer: two calls) or eot (choose a prompt of "
+        "the candidate's pool, restate the example, answer: three calls); evo/strategies.py",
+    )
 
 
 class JobSpec(BaseModel):

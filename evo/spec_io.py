@@ -71,12 +71,16 @@ def parse_spec(
         problems += [problem(JobSpec, e) for e in errors or exc.errors()]
     problems += _task_problems(data.get("task"))
     problems += _algorithm_problems(data.get("algorithm", {}), data.get("task"))
+    problems += _strategy_problems(data)
     if not problems and spec is not None:
         cls = get_algorithm(spec.algorithm.name)
         problems += cls.spec_problems(spec, _task_labels(spec.task))
     if problems:
         raise SpecError(_located(problems, lines or {}, origins or {}), source)
     assert spec is not None  # no problem means the model validated
+    own = REGISTRY[spec.algorithm.name].strategy
+    if own is not None and "strategy" not in spec.evaluation.model_fields_set:
+        spec.evaluation.strategy = own  # type: ignore[assignment]  # one of the Literal's
     return spec
 
 
@@ -142,6 +146,21 @@ def _algorithm_problems(raw: object, task: object) -> list[tuple[Loc, str]]:
         texts = {k: v for k, v in templates.items() if isinstance(v, str)}
         problems += [(("algorithm", "templates"), p) for p in cls.check_templates(texts)]
     return problems
+
+
+def _strategy_problems(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """An evaluation strategy other than the one the algorithm's candidates are made for."""
+    raw, evaluation = data.get("algorithm", {}), data.get("evaluation", {})
+    if not isinstance(raw, Mapping) or not isinstance(evaluation, Mapping):
+        return []
+    cls = REGISTRY.get(raw.get("name", AlgorithmSpec.model_fields["name"].default))
+    given = evaluation.get("strategy")
+    if cls is None or cls.strategy is None or given is None or given == cls.strategy:
+        return []
+    return [(("evaluation", "strategy"), f"{cls.name} makes candidates that are answered with "
+                                         f"the {cls.strategy!r} strategy; leave "
+                                         f"evaluation.strategy unset or set it to "
+                                         f"{cls.strategy!r}")]
 
 
 def _located(

@@ -158,3 +158,36 @@ def test_evoprompting_on_the_local_model(tmp_path: Path) -> None:
         ops = {c.operator for c in store.candidates(result.job_id)}
     assert [c.purpose for c in calls] == ["cross_mut", "cross_mut"]
     assert "seed" in ops and ops <= {"seed", "cross_mut"}
+
+
+def test_zero_shot_eot_on_the_local_model(tmp_path: Path) -> None:
+    from collections import Counter
+
+    from evo.algorithms.zero_shot_eot import COT_SEEDS
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'job.db'}", executor="inprocess")
+    # one example per split, no test scoring: every example costs a chain of up to 3 calls
+    task = {**small_copy(tmp_path, "arithmetic", n=1), "seed_prompts": ["Solve the problem."]}
+    result = optimize({
+        "task": task,
+        "algorithm": {"name": "zero-shot-eot", "crossovers": 1},
+        "models": {"task": {"provider": "local", "workers": 1}},
+        "evaluation": {"top_k": 1, "test": False},
+        "budget": {"calls": 300},
+        "seed": 1,
+    }, settings=settings)
+    assert result.status == "completed", result.reason
+    assert result.best is not None
+    with Store(settings.database_url) as store:
+        cands = store.candidates(result.job_id)
+        calls = store.llm_calls(result.job_id)
+    ops = {c.operator for c in cands}
+    assert {"seed", "cot_seed", "eot_pool"} <= ops
+    assert ops <= {"seed", "cot_seed", "crossover", "mutation", "eot_pool"}
+    pool = next(c for c in cands if c.operator == "eot_pool")
+    assert pool.meta["pool"][:2] == list(COT_SEEDS)
+    # each example the pool answers costs a choice, a restatement and an answer
+    steps = Counter(c.purpose for c in calls if c.candidate_id == pool.id)
+    assert set(steps) == {"eot_select", "eot_rewrite", "evaluate"}
+    assert len(set(steps.values())) == 1
+    assert "crossover" in {c.purpose for c in calls}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from evo.programs import ProgramTask
 from evo.spec import JobSpec, ModelSpec
 from evo.spec_io import FieldError, SpecError
+from evo.strategies import MOST_CALLS, usable
 from evo.task import Task
 from workers import capacity as cap
 
@@ -26,11 +27,25 @@ def check_job(
     """Raise ``SpecError`` naming every field that stops the job from running here (the
     cluster's fit is checked only when its ``capacity`` is known)."""
     errors = [*budget_problems(spec, task), *sample_problems(spec, task),
-              *context_problems(spec)]
+              *context_problems(spec), *strategy_problems(spec, task)]
     if capacity is not None:
         errors += [FieldError(loc, why) for loc, why in cap.problems(spec, capacity)]
     if errors:
         raise SpecError(errors)
+
+
+def strategy_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]:
+    """An evaluation strategy that cannot answer the task's examples: a program is run, not
+    asked; a label-scored answer leaves no text to reason in (``evo.strategies.usable``)."""
+    strategy = spec.evaluation.strategy
+    if strategy == "direct":
+        return []
+    if isinstance(task, ProgramTask):
+        return [FieldError(("evaluation", "strategy"), f"evaluation.strategy {strategy!r} "
+                           "answers examples with chains of model calls, but this task scores "
+                           "programs by running them; leave it at 'direct'")]
+    why = usable(task, strategy, label_scoring=spec.evaluation.label_scoring)
+    return [FieldError(("evaluation", "strategy"), why)] if why else []
 
 
 def budget_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]:
@@ -42,10 +57,13 @@ def budget_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]
     if calls is None or calls > reserve.total or isinstance(task, ProgramTask):
         return []
     ev, dev = spec.evaluation, len(task.split("dev"))
+    each = f"{dev} dev examples"
+    if ev.strategy != "direct":  # each example a chain of calls (evo/strategies.py)
+        each += f" x {MOST_CALLS[ev.strategy]} calls"
     parts = [
-        (reserve.seeds, f"{reserve.seed_prompts} seed prompts x {dev} dev examples: "
+        (reserve.seeds, f"{reserve.seed_prompts} seed prompts x {each}: "
                         f"{reserve.seeds}"),
-        (reserve.candidates, f"top_k={ev.top_k} candidates x {dev} dev examples: "
+        (reserve.candidates, f"top_k={ev.top_k} candidates x {each}: "
                              f"{reserve.candidates}"),
     ]
     if reserve.test:

@@ -11,11 +11,13 @@ import math
 import os
 import random
 from collections.abc import Callable, Sequence
+from functools import partial
 
+from evo import strategies
 from evo.candidate import Candidate, Outcome, Score
 from evo.events import CandidateScored, InProcessBus
 from evo.gather import fan_out
-from evo.llm import LLMRequest
+from evo.llm import LLMRequest, LLMResponse
 from evo.programs import ProgramTask
 from evo.soft_prompt import SoftPrompt
 from evo.spec import JobSpec
@@ -24,6 +26,7 @@ from storage import EvaluationRecord
 from workers.answers import Answers
 from workers.budget import Budget
 from workers.calls import Calls
+from workers.chains import lockstep
 from workers.pool import Pool
 from workers.racing import survivors
 from workers.recorder import Recorder
@@ -72,15 +75,20 @@ class Scorer:
         task = self.task
         examples = self.examples(split, subset)
         label = self.spec.evaluation.label_scoring and bool(task.labels)
+        strategy = self.spec.evaluation.strategy
         made: dict[str, list[LLMRequest]] = {}
 
         def asks(cand: Candidate) -> list[LLMRequest]:
-            """The candidate's request per example, made once (with their cache keys)."""
+            """The candidate's request per example (a chain's first), made once (with their
+            cache keys)."""
             if cand.id not in made:
                 soft = soft_prompt_of(cand)
-                made[cand.id] = [self._moded(task.request(cand.text, ex, label_scoring=label,
-                                                          soft=soft))
-                                 for ex in examples]
+                made[cand.id] = [
+                    self._moded(task.request(cand.text, ex, label_scoring=label, soft=soft))
+                    if strategy == "direct"
+                    else self._moded(strategies.first_request(strategy, task, _pool(cand), ex))
+                    for ex in examples
+                ]
             return made[cand.id]
 
         calibrate = label and self.spec.evaluation.calibrate
@@ -90,7 +98,10 @@ class Scorer:
                     ] if calibrate else []
             return asks(cand) + free
 
-        todo = list(candidates[: self._affordable(candidates, costs)])
+        def per(cand: Candidate) -> int:
+            return strategies.calls_per_example(strategy, len(_pool(cand)))
+
+        todo = list(candidates[: self._affordable(candidates, costs, per)])
         offsets = await self._calibration(todo) if calibrate else {}
         race = self.spec.evaluation.racing
         racing = race.enabled and not self.budget.final
@@ -101,9 +112,12 @@ class Scorer:
         key = (split, subset)
         for i, start in enumerate(starts):
             block = examples[start : start + step]
-            requests = [r for c in alive for r in asks(c)[start : start + step]]
-            owners = [c.id for c in alive for _ in block]
-            responses = iter(await self.calls.call(self.pool, requests, "evaluate", owners))
+            if strategy == "direct":
+                requests = [r for c in alive for r in asks(c)[start : start + step]]
+                owners = [c.id for c in alive for _ in block]
+                responses = iter(await self.calls.call(self.pool, requests, "evaluate", owners))
+            else:
+                responses = iter(await self._chains(alive, block))
             for cand in alive:
                 for ex in block:
                     response = next(responses)
@@ -133,6 +147,30 @@ class Scorer:
             if complete and (best is None or score.value > best[0]):
                 self.incumbents[key] = (score.value, {o.example_id: o.score for o in outs})
         return scores
+
+    async def _chains(
+        self, cands: list[Candidate], block: Sequence[Example]
+    ) -> list[LLMResponse]:
+        """Each candidate's answer to each example by the job's evaluation strategy: a chain of
+        calls per example, all paid like any call, sent a round at a time; a step that fell
+        back to its default is counted as a rejection of that step."""
+        task, strategy = self.task, self.spec.evaluation.strategy
+        assert isinstance(task, Task)
+        chains = [partial(strategies.answer, strategy, task, _pool(c), ex)
+                  for c in cands for ex in block]
+        owners: list[str | None] = [c.id for c in cands for _ in block]
+
+        async def send(
+            requests: list[LLMRequest], purpose: str, who: list[str | None]
+        ) -> list[LLMResponse]:
+            return await self.calls.call(self.pool, [self._moded(r) for r in requests], purpose,
+                                         who)
+
+        answers = await lockstep(chains, owners, send)
+        for a in answers:
+            for step, reason in a.notes:
+                self.reject(step, reason, "")
+        return [a.response for a in answers]
 
     async def _calibration(self, cands: list[Candidate]) -> dict[str, dict[str, float]]:
         """Each prompt's label scores for the content-free input (a failed call: none)."""
@@ -191,9 +229,13 @@ class Scorer:
         return [c for c in alive if c.id in keep]
 
     def _affordable(
-        self, candidates: Sequence[Candidate], asks: Callable[[Candidate], list[LLMRequest]]
+        self,
+        candidates: Sequence[Candidate],
+        asks: Callable[[Candidate], list[LLMRequest]],
+        per: Callable[[Candidate], int] = lambda cand: 1,
     ) -> int:
-        """How many candidates (in order) the budget can score completely, cache hits being free."""
+        """How many candidates (in order) the budget can score completely, cache hits being free.
+        ``per``: the calls behind each request not cached (a chain behind its first)."""
         unlimited = 10**12
         left = self.budget.affordable(unlimited)
         if left == unlimited:
@@ -201,10 +243,10 @@ class Scorer:
         seen: set[str] = set()
         for k, cand in enumerate(candidates):
             keys = {r.cache_key(self.pool.model) for r in asks(cand)}
-            new = self.calls.unanswered(sorted(keys - seen))
-            if len(new) > left:
+            new = len(self.calls.unanswered(sorted(keys - seen))) * per(cand)
+            if new > left:
                 return k
-            left -= len(new)
+            left -= new
             seen |= keys
         return len(candidates)
 
@@ -242,6 +284,10 @@ class Scorer:
 def soft_prompt_of(cand: Candidate) -> SoftPrompt | None:
     """A soft-prompt candidate's vectors, as a request carries them (None for text)."""
     return SoftPrompt.from_meta(cand.meta) if cand.kind == "soft_prompt" else None
+
+
+def _pool(cand: Candidate) -> list[str]:
+    return strategies.pool_of(cand.text, cand.meta)
 
 
 def program_score(

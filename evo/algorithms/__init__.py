@@ -15,6 +15,7 @@ from evo.algorithms.gps import GPS
 from evo.algorithms.grips import GrIPS
 from evo.algorithms.opro import OPRO
 from evo.algorithms.promptbreeder import Promptbreeder
+from evo.algorithms.zero_shot_eot import ZeroShotEoT
 
 REGISTRY: dict[str, type[Algorithm]] = {
     cls.name: cls
@@ -31,6 +32,7 @@ REGISTRY: dict[str, type[Algorithm]] = {
         BDPL,
         FunSearch,
         EvoPrompting,
+        ZeroShotEoT,
     )
 }
 

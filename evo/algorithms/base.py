@@ -42,6 +42,8 @@ class Algorithm(ABC):
     result: ClassVar[Literal["best", "dataset"]] = "best"
     # parameters that name a file: a spec file's relative path is resolved against its folder
     file_params: ClassVar[tuple[str, ...]] = ()
+    # the evaluation strategy its candidates are answered with (None: the spec's own)
+    strategy: ClassVar[str | None] = None
 
     def __init__(self, params: Params, templates: Mapping[str, str] | None = None) -> None:
         self.params = params
