@@ -1,4 +1,5 @@
-"""GPS, GrIPS, EvoPrompt-DE and BDPL end to end on the real bundled model, with tiny settings.
+"""Every search method but those with a full run elsewhere (EvoPrompt-GA, OPRO, EoH) end to end
+on the real bundled model, with tiny settings.
 
 The small model's proposals are often unusable (and then rejected), so these check that a job
 completes and that what it recorded carries the expected operator names, not that it improved.
