@@ -1,4 +1,4 @@
-"""Every search method but those with a full run elsewhere (EvoPrompt-GA, OPRO, EoH) end to end
+"""Every search method but those run in tests/test_e2e_local.py (EvoPrompt-GA, OPRO, EoH) end to end
 on the real bundled model, with tiny settings.
 
 The small model's proposals are often unusable (and then rejected), so these check that a job
