@@ -9,6 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from evo.task import TaskSpec
 
 
+class Price(BaseModel):
+    """What a model's calls cost, in US dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(0.0, ge=0, description="USD per million prompt tokens")
+    output: float = Field(0.0, ge=0, description="USD per million completion tokens")
+
+
 class ModelSpec(BaseModel):
     """A model endpoint. ``provider: local`` runs a GGUF file with llama.cpp (the bundled SmolLM2 by
     default); ``provider: openai`` talks to any OpenAI-compatible endpoint. The key is read from the
@@ -44,6 +53,9 @@ class ModelSpec(BaseModel):
     mode: Literal["chat", "completion"] = Field(
         "chat", description="chat: messages through the chat template (/chat/completions); "
         "completion: their text as a plain prompt (/completions), for base models",
+    )
+    price: Price | None = Field(
+        None, description="USD per million input and output tokens (None: spend not counted)"
     )
 
 
@@ -81,6 +93,9 @@ class BudgetSpec(BaseModel):
     calls: int | None = Field(5000, ge=1, description="LLM calls (cache hits are free)")
     tokens: int | None = Field(None, ge=1, description="prompt + completion tokens")
     seconds: float | None = Field(None, gt=0, description="wall time of the search")
+    usd: float | None = Field(
+        None, gt=0, description="spend in US dollars, by the models' prices (never exceeded)"
+    )
 
 
 class RacingSpec(BaseModel):

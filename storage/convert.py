@@ -85,7 +85,7 @@ EVALUATION_COLUMNS = (
 )
 LLM_CALL_COLUMNS = (
     "job_id", "candidate_id", "purpose", "model", "prompt_tokens", "completion_tokens",
-    "latency_s", "cached", "error", "created_at",
+    "latency_s", "cached", "error", "usd", "created_at",
 )
 
 
@@ -125,7 +125,7 @@ def llm_call_rows(job_id: str, calls: Sequence[LLMCallRecord], now: datetime) ->
     # one comprehension, not a function call a row: the ledger is most of a batch's rows
     return [
         (job_id, c.candidate_id, c.purpose, c.model, c.prompt_tokens, c.completion_tokens,
-         c.latency_s, c.cached, c.error, c.created_at or now)
+         c.latency_s, c.cached, c.error, c.usd, c.created_at or now)
         for c in calls
     ]
 

@@ -233,6 +233,7 @@ class LLMCallRow(Base):
     latency_s: Mapped[float] = mapped_column(Float)
     cached: Mapped[bool]
     error: Mapped[str | None] = mapped_column(Text)
+    usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -253,8 +253,9 @@ def call_totals(session: Session, job_id: str) -> dict[str, Any]:
         paid_sum(LLMCallRow.completion_tokens),
         func.count().filter(LLMCallRow.error.is_not(None)),
         paid_sum(LLMCallRow.latency_s),
+        paid_sum(LLMCallRow.usd),
     ).where(LLMCallRow.job_id == job_id)
-    calls, cached, prompt, completion, errors, latency = session.execute(stmt).one()
+    calls, cached, prompt, completion, errors, latency, usd = session.execute(stmt).one()
     return {
         "calls": calls,
         "cached": cached,
@@ -262,6 +263,7 @@ def call_totals(session: Session, job_id: str) -> dict[str, Any]:
         "completion_tokens": int(completion),
         "errors": errors,
         "latency_s": float(latency),
+        "usd": float(usd),
     }
 
 

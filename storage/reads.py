@@ -169,8 +169,8 @@ class ReadStore(StoreBase):
 
     def call_totals(self, job_id: str) -> dict[str, Any]:
         """``calls``: calls sent to a model (cache misses); ``cached``: cache hits; tokens and
-        ``latency_s``: summed over the calls sent, i.e. what the job paid; ``errors``: failed
-        calls."""
+        ``latency_s``, ``usd``: summed over the calls sent, i.e. what the job paid; ``errors``:
+        failed calls."""
         with self._read() as session:
             return q.call_totals(session, job_id)
 

@@ -127,6 +127,7 @@ class LLMCallRecord:
     cached: bool = False
     error: str | None = None
     created_at: datetime | None = field(default=None, compare=False)
+    usd: float = 0.0  # what it cost by the model's price (0 for a cache hit)
 
 
 @dataclass(frozen=True)

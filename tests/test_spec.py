@@ -154,7 +154,7 @@ def test_an_unknown_field_far_from_any_lists_the_known_ones() -> None:
                     "algorithm": {"name": "opro", "xyz": 1}})
     messages = {e.path: e.message for e in info.value.errors}
     assert messages == {
-        "budget.dollars": "unknown field; known fields: calls, tokens, seconds",
+        "budget.dollars": "unknown field; known fields: calls, tokens, seconds, usd",
         "algorithm.xyz": "unknown field; known fields: steps, samples_per_step, shown, "
                          "exemplars, temperature, patience, train_subset, split, name, templates",
     }

@@ -782,9 +782,9 @@ def test_call_totals(store: Store) -> None:
     job = new_job(store)
     store.write_batch(job, candidates=[cand("a", 0)])
     calls = [
-        LLMCallRecord(job, "a", "evaluate", "m", 100, 10, 0.5),
+        LLMCallRecord(job, "a", "evaluate", "m", 100, 10, 0.5, usd=0.25),
         LLMCallRecord(job, "a", "evaluate", "m", 100, 10, 0.0, cached=True),
-        LLMCallRecord(job, None, "generate", "m", 50, 40, 1.25),
+        LLMCallRecord(job, None, "generate", "m", 50, 40, 1.25, usd=0.5),
         LLMCallRecord(job, None, "generate", "m", 50, 0, 2.0, error="timeout"),
     ]
     assert store.call_totals(job)["calls"] == 0
@@ -796,6 +796,7 @@ def test_call_totals(store: Store) -> None:
         "completion_tokens": 50,
         "errors": 1,
         "latency_s": pytest.approx(3.75),
+        "usd": pytest.approx(0.75),  # the paid calls' cost, as stored on each
     }
     with pytest.raises(ValueError, match="job"):
         store.write_batch(job, llm_calls=[LLMCallRecord("other", None, "generate", "m")])

@@ -26,7 +26,8 @@ def check_job(
 ) -> None:
     """Raise ``SpecError`` naming every field that stops the job from running here (the
     cluster's fit is checked only when its ``capacity`` is known)."""
-    errors = [*budget_problems(spec, task), *sample_problems(spec, task),
+    errors = [*budget_problems(spec, task), *money_problems(spec, task),
+              *sample_problems(spec, task),
               *context_problems(spec), *strategy_problems(spec, task)]
     if capacity is not None:
         errors += [FieldError(loc, why) for loc, why in cap.problems(spec, capacity)]
@@ -75,6 +76,43 @@ def budget_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]
         f"{reserve.total} ({'; '.join(text for _, text in parts)}); raise budget.calls"
         + _cheaper_final(spec, task, calls, reserve),
     )]
+
+
+def money_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]:
+    """A money budget that cannot be held: a model without a price, a chain of calls whose later
+    prompts carry what the model writes (no bound before the search), or a budget smaller than
+    the most the final scoring can cost."""
+    from workers.final import call_bound, final_reserve, prompt_bound, usd_reserve
+
+    usd = spec.budget.usd
+    if usd is None:
+        return []
+    out = [FieldError(("models", role, "price"), f"budget.usd is set, but models.{role} has no "
+                      "price: give its USD per million input and output tokens")
+           for role, model in _priced_models(spec) if model.price is None]
+    if out:
+        return out
+    if spec.evaluation.strategy != "direct" and not isinstance(task, ProgramTask):
+        return [FieldError(("budget", "usd"), "a money budget needs evaluation.strategy 'direct': "
+                           f"the later calls of {spec.evaluation.strategy!r} carry text the "
+                           "model writes, so their cost has no bound before they are made")]
+    need = usd_reserve(spec, task)
+    if need < usd:
+        return []
+    assert isinstance(task, Task)  # a program task reserves nothing
+    calls = final_reserve(spec, task)
+    return [FieldError(("budget", "usd"), f"{usd:g} USD cannot pay for the search: the final "
+                       f"scoring alone reserves {need:.6g} USD ({calls} calls x at most "
+                       f"{call_bound(spec, task):.6g} USD each, for prompts of up to "
+                       f"{prompt_bound(spec, task)} tokens); raise budget.usd")]
+
+
+def _priced_models(spec: JobSpec) -> list[tuple[str, ModelSpec]]:
+    """The models a job pays for, by their role (the meta-LLM is the task model without one)."""
+    roles = [("task", spec.models.task)]
+    if spec.models.meta is not None:
+        roles.append(("meta", spec.models.meta))
+    return roles
 
 
 def _cheaper_final(spec: JobSpec, task: Task, calls: int, reserve: Reserve) -> str:

@@ -11,23 +11,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from evo.events import CallsMade, InProcessBus
 from evo.llm import LLMRequest, LLMResponse
+from evo.spec import Price
 from storage import LLMCallRecord
 from workers.budget import Budget
 from workers.cache import ResponseCache
+from workers.cost import cost, costs_bound
 from workers.pool import Pool
 from workers.recorder import Recorder
 
 _RESPONSE_FIELDS = frozenset(LLMResponse.__dataclass_fields__)
 
 
+class PriceOf(Protocol):
+    """The price of the model a pool serves (None: its calls are not counted in money)."""
+
+    def __call__(self, pool: Pool) -> Price | None: ...
+
+
 class Calls:
     def __init__(self, job_id: str, cache: ResponseCache, budget: Budget, recorder: Recorder,
-                 bus: InProcessBus) -> None:
+                 bus: InProcessBus, price_of: PriceOf = lambda pool: None) -> None:
         self.job_id = job_id
+        self.price_of = price_of
         self.cache = cache
         self.budget = budget
         self.recorder = recorder
@@ -54,7 +63,9 @@ class Calls:
         est = sum(len(m.content) // 3 for r in uniq for m in r.messages) + sum(
             r.max_tokens for r in uniq
         )
-        self.budget.take(len(uniq), est)
+        price = self.price_of(pool)
+        bound = costs_bound(uniq, price)
+        self.budget.take(len(uniq), est, bound)
         fresh = [k for k in misses if k not in self.replay]
         try:
             answered = (
@@ -63,15 +74,19 @@ class Calls:
         except asyncio.CancelledError:
             # stopped mid-flight: only answered calls count, so the ledger and stats agree
             self.budget.calls -= len(uniq)
+            self.budget.settle(bound, 0.0)
             self.abandoned += len(fresh)
             raise
         answers = dict(zip(fresh, answered, strict=True))
         ledger, paid, answered_now = [], [], []
+        spent = 0.0
         for key, idx in misses.items():
             replayed = self.replay.pop(key, None)
             answer = response_of(replayed) if replayed is not None else answers[key]
+            usd = cost(answer, price)
+            spent += usd  # a replayed call was paid before the checkpoint's spend was taken
             if replayed is None:  # a replayed call already has its ledger row
-                ledger.append(self.ledger_row(owners[idx[0]], purpose, answer))
+                ledger.append(self.ledger_row(owners[idx[0]], purpose, answer, usd))
                 if answer.error is None:  # a failed call is asked again, not replayed
                     record = answer.as_dict()
                     if purpose != "evaluate":  # meta-prompts are few: keep them, for lineage
@@ -82,6 +97,7 @@ class Calls:
             self.budget.spend_tokens(answer.tokens)
             for j, i in enumerate(idx):
                 out[i] = answer if j == 0 else replace(answer, cached=True, latency_s=0.0)
+        self.budget.settle(bound, spent)
         self.remember(answered_now)
         if ledger:  # stored in the background, in order, while the next round goes out
             self.recorder.paid(ledger, paid)
@@ -115,8 +131,12 @@ class Calls:
         self.remember([(key, response_of(response)) for key, response in paid[:upto]])
         self.replay = dict(paid[upto:])
 
+    def bound(self, pool: Pool, requests: Sequence[LLMRequest]) -> float:
+        """The most ``requests`` can cost on ``pool`` (see ``workers/cost.py``)."""
+        return costs_bound(requests, self.price_of(pool))
+
     def ledger_row(
-        self, owner: str | None, purpose: str, resp: LLMResponse | None
+        self, owner: str | None, purpose: str, resp: LLMResponse | None, usd: float = 0.0
     ) -> LLMCallRecord:
         assert resp is not None
         return LLMCallRecord(
@@ -129,6 +149,7 @@ class Calls:
             latency_s=resp.latency_s,
             cached=resp.cached,
             error=resp.error,
+            usd=usd,
         )
 
 

@@ -35,6 +35,7 @@ class DriverState:
     incumbents: Incumbents = field(default_factory=dict)
     answers: dict[str, Any] = field(default_factory=dict)  # how answers were read (Answers)
     warnings: list[dict[str, str]] = field(default_factory=list)  # said once: never again
+    usd: float = 0.0  # spent, by the models' prices
 
     def to_json(self) -> dict[str, Any]:
         version, internal, gauss = self.rng
@@ -46,7 +47,7 @@ class DriverState:
             "generation": self.generation,
             "paid": self.paid,
             "budget": {"calls": self.calls, "tokens": self.tokens, "cached": self.cached,
-                       "elapsed": self.elapsed},
+                       "elapsed": self.elapsed, "usd": self.usd},
             "rejections": dict(self.rejections),
             "racing_saved": self.racing_saved,
             "preferred": dict(self.preferred),
@@ -89,4 +90,5 @@ class DriverState:
             # checkpoints from before they were kept: nothing counted, nothing said
             answers=dict(d.get("answers", {})),
             warnings=[dict(w) for w in d.get("warnings", [])],
+            usd=budget.get("usd", 0.0),  # checkpoints from before money was counted: none
         )

@@ -269,3 +269,43 @@ def seed_count(task: Task, final_seeds: int | None = None) -> int:
     ``final_seeds`` when it is given."""
     distinct = len(dict.fromkeys(task.seed_prompts)) or 1
     return distinct if final_seeds is None else min(distinct, final_seeds)
+
+
+# A finalist written by the meta-LLM is assumed no longer, in task-model tokens, than this or
+# the algorithm's own ``max_tokens`` (what it lets the meta-LLM write), whichever is more.
+GENERATED_PROMPT_TOKENS = 512
+
+
+def prompt_bound(spec: JobSpec, task: Task) -> int:
+    """The longest finalist prompt the money reserve pays for, in tokens: the longest seed
+    prompt (its UTF-8 bytes bound its tokens, see ``workers/cost.py``) or a generated one."""
+    written = spec.algorithm.params.get("max_tokens")
+    generated = max(GENERATED_PROMPT_TOKENS, written if isinstance(written, int) else 0)
+    return max(generated, *(len(p.encode()) for p in task.seed_prompts))
+
+
+def call_bound(spec: JobSpec, task: Task) -> float:
+    """The most one final-phase call can cost: the task model asked an example of dev or test
+    (or the content-free input, calibrated) under a prompt of ``prompt_bound`` bytes."""
+    from workers.cost import cost_bound
+
+    price = spec.models.task.price
+    if price is None:
+        return 0.0
+    label = spec.evaluation.label_scoring and bool(task.labels)
+    filler = "x" * prompt_bound(spec, task)  # one byte, so at most one token, per character
+    examples = [*task.split("dev"), *(task.split("test") if spec.evaluation.test else ())]
+    requests = [task.request(filler, ex, label_scoring=label) for ex in examples]
+    if spec.evaluation.calibrate and label:
+        requests.append(task.content_free_request(filler))
+    return max((cost_bound(r, price) for r in requests), default=0.0)
+
+
+def usd_reserve(spec: JobSpec, task: Task | ProgramTask) -> float:
+    """Money held back for the final phase: its calls (``final_reserve``), each at the most one
+    can cost (``call_bound``); nothing without ``budget.usd``. Direct answers only: a chain's
+    later calls carry text the model writes (``workers/admission.py`` refuses the pair)."""
+    calls = final_reserve(spec, task)
+    if spec.budget.usd is None or calls == 0 or isinstance(task, ProgramTask):
+        return 0.0
+    return calls * call_bound(spec, task)

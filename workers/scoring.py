@@ -238,16 +238,25 @@ class Scorer:
         ``per``: the calls behind each request not cached (a chain behind its first)."""
         unlimited = 10**12
         left = self.budget.affordable(unlimited)
-        if left == unlimited:
+        money = self.budget.usd_left()  # None: no money budget
+        if left == unlimited and money is None:
             return len(candidates)
         seen: set[str] = set()
         for k, cand in enumerate(candidates):
-            keys = {r.cache_key(self.pool.model) for r in asks(cand)}
-            new = len(self.calls.unanswered(sorted(keys - seen))) * per(cand)
+            requests = {r.cache_key(self.pool.model): r for r in asks(cand)}
+            unpaid = self.calls.unanswered(sorted(requests.keys() - seen))
+            new = len(unpaid) * per(cand)
             if new > left:
+                self.budget.short = "calls"
                 return k
+            if money is not None:  # its most, so that no call of it is refused half way
+                most = self.calls.bound(self.pool, [requests[key] for key in sorted(unpaid)])
+                if most * per(cand) > money:
+                    self.budget.short = "usd"
+                    return k
+                money -= most * per(cand)
             left -= new
-            seen |= keys
+            seen |= requests.keys()
         return len(candidates)
 
     def examples(self, split: str, subset: int | None) -> tuple[Example, ...]:

@@ -34,7 +34,7 @@ from evo.events import Event, GenerationDone, InProcessBus, PhaseChanged, Search
 from evo.gather import Strand, enter, strand
 from evo.llm import LLMRequest, Message
 from evo.programs import ProgramTask
-from evo.spec import JobSpec
+from evo.spec import JobSpec, Price
 from evo.task import Task
 from storage.protocols import RunRecorder
 from workers.answers import Answers
@@ -42,7 +42,14 @@ from workers.budget import Budget
 from workers.cache import ResponseCache
 from workers.calls import Calls
 from workers.checkpoint import DriverState
-from workers.final import Entry, final_phase, final_reserve, label_bias, versus_seed
+from workers.final import (
+    Entry,
+    final_phase,
+    final_reserve,
+    label_bias,
+    usd_reserve,
+    versus_seed,
+)
 from workers.pool import Pool
 from workers.recorder import Recorder
 from workers.sandbox import Sandbox
@@ -79,8 +86,9 @@ class Search:
         self.task_pool, self.meta_pool = task_pool, meta_pool
         self.rng = random.Random(spec.seed)
         self.budget = Budget(spec.budget.calls, spec.budget.tokens, spec.budget.seconds,
-                             final_reserve(spec, task))
-        self.calls = Calls(job_id, cache, self.budget, recorder, bus)
+                             final_reserve(spec, task), max_usd=spec.budget.usd,
+                             reserve_usd=usd_reserve(spec, task))
+        self.calls = Calls(job_id, cache, self.budget, recorder, bus, price_of=self.price_of)
         self.scoring = Scorer(
             spec, task, job_id=job_id, calls=self.calls, pool=task_pool, budget=self.budget,
             sandbox=sandbox, recorder=recorder, bus=bus, reject=self.reject,
@@ -96,6 +104,11 @@ class Search:
         self.epoch = 0
         self.driver_id = driver_id
         self.pause_requested: Callable[[], bool] = lambda: False
+
+    def price_of(self, pool: Pool) -> Price | None:
+        """The price of the model ``pool`` serves: the task model's, or the meta-LLM's."""
+        models = self.spec.models
+        return (models.task if pool is self.task_pool else models.optimizer).price
 
     @property
     def search_scores(self) -> dict[str, Score]:
@@ -181,7 +194,7 @@ class Search:
     ) -> list[Score]:
         scores = await self.scoring.score(candidates, split, subset)
         if len(scores) < len(candidates):
-            raise BudgetExhausted("wall time" if self.budget.time_up() else "calls")
+            raise BudgetExhausted(self.budget.short_of())
         return scores
 
     async def generation_done(
@@ -266,7 +279,7 @@ class Search:
             forks=self._root.forks,
             generation=self.scoring.generation,
             paid=self.calls.paid,
-            calls=b.calls, tokens=b.tokens, cached=b.cached, elapsed=b.elapsed(),
+            calls=b.calls, tokens=b.tokens, cached=b.cached, elapsed=b.elapsed(), usd=b.usd,
             rejections=dict(self.rejections),
             racing_saved=self.scoring.racing_saved,
             preferred=dict(self.preferred),
@@ -291,6 +304,7 @@ class Search:
         self._root = Strand(forks=d.forks, asked=Counter(d.asked))
         self.budget.calls, self.budget.tokens, self.budget.cached = d.calls, d.tokens, d.cached
         self.budget.started -= d.elapsed
+        self.budget.usd = d.usd
         self.rejections = Counter(d.rejections)
         self.preferred = dict(d.preferred)
         self.warnings = [dict(w) for w in d.warnings]
@@ -315,6 +329,7 @@ class Search:
         stats: dict[str, Any] = {
             "calls": self.budget.calls,
             "tokens": self.budget.tokens,
+            "usd": self.budget.usd,
             "cached": self.budget.cached,
             "candidates": len(s.search_scores),
             "best_search": s.best_search,
