@@ -201,7 +201,8 @@ def stop_running(
     # its last step count too, so that stats and ledger agree however the job stopped.
     totals = call_totals(session, job_id)
     stats = {**(moved.stats or {}), "calls": totals["calls"], "cached": totals["cached"],
-             "tokens": totals["prompt_tokens"] + totals["completion_tokens"]}
+             "tokens": totals["prompt_tokens"] + totals["completion_tokens"],
+             "usd": totals["usd"]}
     session.execute(update(JobRow).where(JobRow.id == job_id).values(stats=stats),
                     execution_options=_NO_SYNC)
     payload = {"kind": "JobEnded", "job_id": job_id, "status": moved.status,

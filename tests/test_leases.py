@@ -31,7 +31,7 @@ def queued(store: Store, job_id: str = "j" * 32) -> str:
 
 def call(job_id: str) -> LLMCallRecord:
     return LLMCallRecord(job_id=job_id, candidate_id=None, purpose="evaluate", model="m",
-                         prompt_tokens=3, completion_tokens=1, latency_s=0.1)
+                         prompt_tokens=3, completion_tokens=1, latency_s=0.1, usd=0.25)
 
 
 def test_a_claim_raises_the_epoch_once_and_keeps_its_holder(store: Store) -> None:
@@ -151,7 +151,7 @@ def test_a_job_whose_driver_died_ends_as_its_pending_cancel_asked(store: Store) 
     assert (job.status, job.reason, job.control) == ("cancelled", "cancelled by request", None)
     assert job.ended_at is not None
     # what it paid after its last step counts: stats agree with the ledger
-    assert job.stats == {"calls": 2, "cached": 0, "tokens": 8, "best_search": 0.5}
+    assert job.stats == {"calls": 2, "cached": 0, "tokens": 8, "usd": 0.5, "best_search": 0.5}
     ((_, ended),) = store.events(job_id, kind="JobEnded")
     assert (ended["status"], ended["stats"]) == ("cancelled", job.stats)
     assert store.stop_running(job_id, lease.epoch, "interrupted", "again") is None

@@ -212,3 +212,41 @@ def test_rounds_in_flight_hold_their_bound_and_the_reserve_opens_for_the_final_p
     b.take(1, usd_bound=7.0)  # the final phase spends the reserve too, and no more
     with pytest.raises(BudgetExhausted):
         b.take(1, usd_bound=0.01)
+
+
+# ---- where the spend is shown ------------------------------------------------------------------
+
+
+def test_the_api_the_cli_and_compare_show_the_ledger_s_spend(tmp_path) -> None:
+    """A job over the API that runs out of money: GET /jobs/{id} carries the stats' spend, which is
+    the ledger's; `evo show` and `evo compare` print it next to calls and tokens."""
+    import io
+
+    from rich.console import Console
+
+    from evo.app.compare import cells, run_of_job, summarize
+    from evo.app.settings import Settings
+    from evo.app.show import show_job
+    from evo.spec_io import parse_spec
+    from evo.task import load_task
+    from tests.api_helpers import LiveApi, scripted_spec, wait_status
+
+    spec = scripted_spec(generations=40, seed=2)
+    spec["models"]["task"]["price"] = TASK_PRICE
+    need = usd_reserve(parse_spec({**spec, "budget": {"usd": 1.0}}), load_task("sentiment"))
+    spec["budget"]["usd"] = need + 20.0
+    url = f"sqlite:///{tmp_path / 'evo.db'}"
+    with Store(url) as store, LiveApi(store, Settings(database_url=url, executor="inprocess")) \
+            as api, api.client(api.key("alice")) as client:
+        posted = client.post("/jobs", json=spec)
+        assert posted.status_code == 201, posted.text
+        job = wait_status(client, posted.json()["id"], "completed")
+        usd = job["stats"]["usd"]
+        assert "usd" in job["reason"] and 0 < usd <= spec["budget"]["usd"]
+        assert ledger_usd(store, job["id"]) == pytest.approx(usd, abs=1e-12)
+        record = store.get_job(job["id"])
+        console = Console(file=io.StringIO(), width=200)
+        show_job(console, store, record)
+        assert f"· ${usd:,.4f} ·" in console.file.getvalue()
+        row = summarize([run_of_job("evoprompt-ga", 0, record)])[0]
+        assert f"{usd:.4f}" in cells(row)

@@ -32,6 +32,7 @@ class Run:
     calls: int
     tokens: int
     wall_s: float
+    usd: float = 0.0  # by the models' prices
 
 
 def run_of_job(algorithm: str, repeat: int, job: Any) -> Run:
@@ -47,6 +48,7 @@ def run_of_job(algorithm: str, repeat: int, job: Any) -> Run:
         int(stats.get("calls", 0)),
         int(stats.get("tokens", 0)),
         float(stats.get("elapsed_s", 0.0)),
+        float(stats.get("usd", 0.0)),
     )
 
 
@@ -62,6 +64,7 @@ class Row:
     calls: float
     tokens: float
     wall_s: float
+    usd: float = 0.0
 
 
 def run_specs(
@@ -127,6 +130,7 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
                 statistics.fmean(r.calls for r in mine),
                 statistics.fmean(r.tokens for r in mine),
                 statistics.fmean(r.wall_s for r in mine),
+                statistics.fmean(r.usd for r in mine),
             )
         )
     return rows
@@ -186,7 +190,7 @@ def pairs_markdown(pairs: Sequence[Pair]) -> str:
     return "\n".join(lines) + "\n"
 
 
-COLUMNS = ("algorithm", "runs", "best dev", "test (95% CI)", "calls", "tokens", "wall s")
+COLUMNS = ("algorithm", "runs", "best dev", "test (95% CI)", "calls", "tokens", "USD", "wall s")
 
 
 def cells(row: Row) -> list[str]:
@@ -208,6 +212,7 @@ def cells(row: Row) -> list[str]:
         test,
         f"{row.calls:.0f}",
         f"{row.tokens:.0f}",
+        f"{row.usd:.4f}",
         f"{row.wall_s:.1f}",
     ]
 
@@ -234,6 +239,7 @@ def to_csv(rows: Sequence[Row]) -> str:
             "test_ci_high",
             "calls",
             "tokens",
+            "usd",
             "wall_s",
         ]
     )
@@ -249,6 +255,7 @@ def to_csv(rows: Sequence[Row]) -> str:
                 _num(r.test_high),
                 f"{r.calls:.1f}",
                 f"{r.tokens:.1f}",
+                f"{r.usd:.6f}",
                 f"{r.wall_s:.2f}",
             ]
         )

@@ -53,6 +53,12 @@ def leaderboard_table(result: Any) -> ByWidth:
                  caption=versus_seed(result.stats))
 
 
+def spend(stats: dict[str, Any]) -> str:
+    """What the job's calls cost, by the models' prices (nothing when none was given)."""
+    usd = stats.get("usd")
+    return f" · ${usd:,.4f}" if usd else ""
+
+
 def show_job(console: Console, store: Any, job: Any) -> None:
     stats = job.stats or {}
     # the status in brackets is text, not rich markup
@@ -60,7 +66,7 @@ def show_job(console: Console, store: Any, job: Any) -> None:
                   + (f"  — {escape(job.reason)}" if job.reason else ""), highlight=False)
     console.print(f"task {job.task} · algorithm {job.algorithm} · seed {job.seed} · calls "
                   f"{stats.get('calls', 0):,} (+{stats.get('cached', 0):,} cached) · tokens "
-                  f"{stats.get('tokens', 0):,} · {stats.get('elapsed_s', 0)} s",
+                  f"{stats.get('tokens', 0):,}{spend(stats)} · {stats.get('elapsed_s', 0)} s",
                   highlight=False, markup=False)
     if line := label_scoring(stats):
         console.print(line, highlight=False, markup=False)

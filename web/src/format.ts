@@ -10,6 +10,11 @@ export function count(v: number | null | undefined): string {
   return v === null || v === undefined ? "—" : integer.format(v);
 }
 
+// Spend in US dollars, by the models' prices: cents are too coarse for small jobs.
+export function usd(v: number | null | undefined): string {
+  return v === null || v === undefined ? "—" : `$${v.toFixed(4)}`;
+}
+
 export function shortId(id: string): string {
   return id.slice(0, 8);
 }

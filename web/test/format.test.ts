@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { scoreBasis } from "../src/format";
+import { scoreBasis, usd } from "../src/format";
 import { type Part, whoseJobs, whyNoJobs } from "../src/tenancy";
 
 test("a score names its split and how many examples it is on", () => {
@@ -12,6 +12,12 @@ test("a score names its split and how many examples it is on", () => {
   assert.equal(scoreBasis({ split: "dev", subset: "20:raced@8", n: 8 }), "dev sample, cut short · n=8 of 20");
   assert.equal(scoreBasis({ split: "dev", subset: "all:raced@30", n: 30 }), "dev, cut short · n=30");
   assert.equal(scoreBasis(null), "");
+});
+
+test("spend is shown in dollars to a hundredth of a cent, and a dash when not counted", () => {
+  assert.equal(usd(0.012345), "$0.0123");
+  assert.equal(usd(12), "$12.0000");
+  assert.equal(usd(undefined), "—");
 });
 
 const text = (paragraphs: Part[][]): string =>

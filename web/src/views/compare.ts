@@ -39,7 +39,8 @@ export function compareView(root: HTMLElement, signal: AbortSignal, ids: string[
           h("th", null, "Task"), h("th", { class: "num" }, "Gens"),
           h("th", { class: "num" }, "Best dev"), h("th", { class: "num" }, "Test"),
           h("th", { class: "num" }, "Seed dev"), h("th", { class: "num" }, "Seed test"),
-          h("th", { class: "num" }, "Calls"), h("th", { class: "num" }, "Tokens"), h("th", { class: "num" }, "Time"),
+          h("th", { class: "num" }, "Calls"), h("th", { class: "num" }, "Tokens"), h("th", { class: "num" }, "USD"),
+          h("th", { class: "num" }, "Time"),
           h("th", null, ""))),
         body))),
     h("section", { class: "card" }, h("h2", null, "Add jobs"), picker),
@@ -106,6 +107,7 @@ export function compareView(root: HTMLElement, signal: AbortSignal, ids: string[
         h("td", { class: "num" }, fmt.score(s.seed_test ?? null)),
         h("td", { class: "num" }, fmt.count(s.calls ?? r.gens.at(-1)?.calls_total ?? null)),
         h("td", { class: "num" }, fmt.count(s.tokens ?? r.gens.at(-1)?.tokens_total ?? null)),
+        h("td", { class: "num" }, fmt.usd(s.usd ?? null)),
         h("td", { class: "num" }, fmt.seconds(s.elapsed_s ?? fmt.elapsed(r.job.started_at, r.job.ended_at))),
         h("td", null, h("button", {
           type: "button", class: "small link", onclick: () => {

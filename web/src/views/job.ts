@@ -144,6 +144,10 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
           stats.cached ? `${fmt.count(stats.cached)} answered from the cache (free)` : ""]
           .filter(Boolean).join(" · ") || undefined),
       meter("Tokens", usedTokens, budget.tokens ?? null, fmt.count),
+      // spend by the models' prices, as of the last stored generation while the job runs
+      stats.usd || budget.usd
+        ? meter("Spend", stats.usd ?? null, budget.usd ?? null, fmt.usd)
+        : null,
       meter("Time", seconds, budget.seconds ?? null, fmt.seconds,
         ended ? "search and final scoring" : undefined),
     );
