@@ -60,7 +60,9 @@ class JobOut(BaseModel):
         description="a request (cancel, pause) the running job has not acted on yet",
         validation_alias=AliasChoices("pending_control", "control"),  # JobRecord.control
     )
-    stats: dict[str, Any] = Field(description="calls, tokens, scores... (after the job ends)")
+    stats: dict[str, Any] = Field(
+        description="calls, tokens, usd (spend by the models' prices), scores... (after the job "
+        "ends)")
     spec: dict[str, Any] = Field(description="the job spec as stored: defaults filled, no keys")
 
     @field_validator("stats", "spec", mode="before")
