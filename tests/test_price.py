@@ -250,3 +250,28 @@ def test_the_api_the_cli_and_compare_show_the_ledger_s_spend(tmp_path) -> None:
         assert f"· ${usd:,.4f} ·" in console.file.getvalue()
         row = summarize([run_of_job("evoprompt-ga", 0, record)])[0]
         assert f"{usd:.4f}" in cells(row)
+
+
+@pytest.mark.model
+def test_the_bundled_model_never_bills_more_than_the_bound() -> None:
+    """The shortest requests are where the template's share is largest (SmolLM2's adds a default
+    system message when a request has none)."""
+    from workers.llm_local import LocalLlamaClient
+
+    requests = [
+        LLMRequest((Message("user", "Hi"),), max_tokens=4),
+        LLMRequest((Message("user", "?"),), max_tokens=4, prefill="<p>"),
+        LLMRequest((Message("system", "x"), Message("user", "y"), Message("assistant", "z"),
+                    Message("user", "w")), max_tokens=4),
+        LLMRequest((Message("user", "Ça va? 東京 🙂"),), max_tokens=4, mode="completion"),
+        LLMRequest((Message("user", "Is it good or bad?"),), labels=("good", "bad")),
+    ]
+    client = LocalLlamaClient(threads=1)
+    try:
+        for request in requests:
+            r = client.call_sync(request)
+            assert r.error is None
+            assert 0 < r.prompt_tokens <= input_bound(request), request
+            assert r.completion_tokens <= request.max_tokens
+    finally:
+        client.close()
