@@ -3,6 +3,7 @@ the job's stats, and ``budget.usd``, never exceeded, with the final scoring's sh
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -54,11 +55,21 @@ def spec_of(usd: float | None = None, generations: int = 6, **budget) -> dict:
     }
 
 
-def driver_of(spec: dict, store: Store) -> Driver:
+class WorstCase(ScriptedClient):
+    """Bills every call the most its bound allows: what a bound that holds only just does."""
+
+    def call_sync(self, request: LLMRequest) -> LLMResponse:
+        out = super().call_sync(request)
+        return dataclasses.replace(out, prompt_tokens=input_bound(request),
+                                   completion_tokens=request.max_tokens)
+
+
+def driver_of(spec: dict, store: Store, client: type[ScriptedClient] = ScriptedClient,
+              answer=None) -> Driver:
     """A job whose task and meta-LLM are two scripted models, each with its price."""
-    task_pool = Pool([LocalWorker(ScriptedClient(reply, model="scripted-task"))],
+    task_pool = Pool([LocalWorker(client(reply, model="scripted-task"))],
                      model="scripted-task")
-    meta_pool = Pool([LocalWorker(ScriptedClient(reply, model="scripted-meta"))],
+    meta_pool = Pool([LocalWorker(client(answer or reply, model="scripted-meta"))],
                      model="scripted-meta")
     return Driver(JobSpec.model_validate(spec), toy_task(), store=store, task_pool=task_pool,
                   meta_pool=meta_pool, cache=MemoryCache(),
@@ -165,6 +176,43 @@ async def test_a_money_budget_is_never_exceeded_and_the_final_phase_is_paid(
     assert store.get_job(driver.job_id).stats["usd"] == spent
     assert result.stats["best_test"] is not None and result.stats["seed_test"] is not None
     assert result.stats["calls"] < 100_000
+
+
+@pytest.mark.parametrize("room", [10.0, 25.0])
+async def test_calls_billed_at_their_bound_still_fit_the_money_budget(
+    store: Store, room: float
+) -> None:
+    """Every call billed the most its bound allows (as if the bound were tight): the job still
+    ends within budget.usd, with its final scoring paid."""
+    budget = usd_reserve(JobSpec.model_validate(spec_of(usd=1.0)), toy_task()) + room
+    driver = driver_of(spec_of(usd=budget, generations=50), store, WorstCase)
+    result = await driver.run()
+    spent = result.stats["usd"]
+    assert result.status == "completed" and "usd" in (result.reason or "")
+    assert spent <= budget
+    assert ledger_usd(store, driver.job_id) == pytest.approx(spent, abs=1e-12)
+    assert result.stats["best_test"] is not None
+
+
+async def test_a_final_phase_its_reserve_cannot_pay_is_cut_short_not_overspent(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Finalists costlier than the reserve assumed (here: a reserve of almost nothing) leave
+    scores out; the job still completes within budget.usd."""
+    import workers.search
+
+    monkeypatch.setattr(workers.search, "usd_reserve", lambda spec, task: 0.5)
+    budget = 20.0
+    spec = spec_of(usd=budget, generations=50)
+    spec["algorithm"]["dev_subset"] = 4  # the finalists are re-scored on the whole dev split
+    spec["models"]["meta"]["price"] = {"input": 0, "output": 0}  # the search ends on scoring
+    driver = driver_of(spec, store, WorstCase)
+    with caplog.at_level("WARNING"):
+        result = await driver.run()
+    assert result.status == "completed"
+    assert result.stats["usd"] <= budget
+    assert ledger_usd(store, driver.job_id) == pytest.approx(result.stats["usd"], abs=1e-12)
+    assert "scoring cut short by the budget" in caplog.text
 
 
 async def test_a_resumed_job_keeps_its_spend(store: Store) -> None:
