@@ -66,6 +66,7 @@ def test_cli_compare_writes_markdown_and_csv(tmp_path: Path) -> None:
         [sys.executable, "-m", "evo.app.cli", "compare", "quickstart", "--algorithms",
          "evoprompt-ga,opro", "--repeats", "2", "--set", "models.task.provider=scripted",
          "--set", "algorithm.generations=1", "--set", "budget.calls=2000",
+         "--set", "models.task.price.input=1000",
          "--markdown", str(tmp_path / "t.md"), "--csv", str(tmp_path / "t.csv"),
          "--db", f"sqlite:///{tmp_path / 'c.db'}"],
         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
@@ -74,6 +75,7 @@ def test_cli_compare_writes_markdown_and_csv(tmp_path: Path) -> None:
     rows = list(csv.DictReader((tmp_path / "t.csv").open()))
     assert [r["algorithm"] for r in rows] == ["evoprompt-ga", "opro"]
     assert all(r["runs"] == "2" and float(r["calls"]) <= 2000 for r in rows)
+    assert all(float(r["usd"]) > 0 for r in rows)  # priced: the mean spend of its runs
     assert (tmp_path / "t.md").read_text().count("\n|") >= 3
     # the two methods compared example by example on the same test split
     assert "| evoprompt-ga − opro |" in (tmp_path / "t.md").read_text()
@@ -86,6 +88,7 @@ def test_cli_compare_writes_markdown_and_csv(tmp_path: Path) -> None:
         [sys.executable, "-m", "evo.app.cli", "compare", "quickstart", "--algorithms",
          "evoprompt-ga,opro", "--repeats", "2", "--set", "models.task.provider=scripted",
          "--set", "algorithm.generations=1", "--set", "budget.calls=2000",
+         "--set", "models.task.price.input=1000",
          "--csv", str(tmp_path / "t.csv"), "--db", f"sqlite:///{tmp_path / 'c.db'}"],
         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert again.returncode == 0, again.stderr

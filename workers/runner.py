@@ -302,6 +302,7 @@ def compare_runs(
                     int(result.stats.get("calls", 0)),
                     int(result.stats.get("tokens", 0)),
                     float(result.stats.get("elapsed_s", 0.0)),
+                    float(result.stats.get("usd", 0.0)),
                 )
             )
         on_run(runs)

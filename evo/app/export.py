@@ -119,7 +119,7 @@ def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
         "versus_seed": stats.get("vs_seed"),
         # answers per label of the winner and the best seed on test, against the true labels
         "label_bias": stats.get("label_bias"),
-        "cost": {k: stats.get(k) for k in ("calls", "cached", "tokens", "elapsed_s")},
+        "cost": {k: stats.get(k) for k in ("calls", "cached", "tokens", "usd", "elapsed_s")},
         "prompts": prompts,
     }
 
