@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evo.candidate import Candidate
 from storage import EvaluationRecord, JobRecord, JobStatus, LineageEdge, ScoredCandidate
@@ -36,6 +36,16 @@ def plain(value: Any) -> Any:
 def fields_of(record: Any) -> dict[str, Any]:
     """A dataclass record's fields by name (not copied: validation copies what it keeps)."""
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
+class ParetoPoint(BaseModel):
+    candidate_id: str
+    score: float = Field(description="full-dev score")
+    prompt_tokens: int | None = Field(
+        None, description="the prompt's length in tokens (evaluation.objectives -prompt_tokens)")
+    cost_per_call: float | None = Field(
+        None, description="USD per task call (evaluation.objectives -cost_per_call)")
+    text: str
 
 
 class JobOut(BaseModel):
@@ -64,11 +74,20 @@ class JobOut(BaseModel):
         description="calls, tokens, usd (spend by the models' prices), scores... (after the job "
         "ends)")
     spec: dict[str, Any] = Field(description="the job spec as stored: defaults filled, no keys")
+    pareto: list[ParetoPoint] | None = Field(
+        None, description="with two evaluation.objectives: the finalists no other beats on both "
+        "score and cost per use, best score first (None: one objective, or not ended yet)")
 
     @field_validator("stats", "spec", mode="before")
     @classmethod
     def _json_safe(cls, value: Any) -> Any:
         return plain(value or {})
+
+    @model_validator(mode="after")
+    def _front(self) -> JobOut:
+        if self.pareto is None and self.stats.get("pareto"):
+            self.pareto = [ParetoPoint.model_validate(p) for p in self.stats["pareto"]]
+        return self
 
     @classmethod
     def of(cls, job: JobRecord) -> JobOut:

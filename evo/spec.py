@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from evo.task import TaskSpec
 
@@ -145,6 +145,20 @@ class EvaluationSpec(BaseModel):
         "zero_shot_cot (reason, then read off the answer: two calls) or eot (choose a prompt of "
         "the candidate's pool, restate the example, answer: three calls); evo/strategies.py",
     )
+    objectives: list[Literal["score", "-prompt_tokens", "-cost_per_call"]] = Field(
+        default_factory=lambda: ["score"], min_length=1, max_length=2,
+        description="what the final phase weighs: the score alone, or the score and the "
+        "prompt's length in tokens or its cost per call (the front of finalists no other "
+        "beats on both is stored with the job; the winner stays the best by score)",
+    )
+
+    @model_validator(mode="after")
+    def _objectives(self) -> EvaluationSpec:
+        if "score" not in self.objectives:
+            raise ValueError("evaluation.objectives must include 'score'")
+        if len(set(self.objectives)) < len(self.objectives):
+            raise ValueError("evaluation.objectives lists an objective twice")
+        return self
 
 
 class JobSpec(BaseModel):
@@ -159,6 +173,13 @@ class JobSpec(BaseModel):
     seed: int = Field(0, description="drives every random choice of the job")
     # where relative data paths in ``task`` resolve: the spec file's folder (not stored)
     _base_dir: str | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _cost_objective(self) -> JobSpec:
+        if "-cost_per_call" in self.evaluation.objectives and self.models.task.price is None:
+            raise ValueError("evaluation.objectives has '-cost_per_call' but models.task.price "
+                             "is not set: a call's cost needs the task model's price")
+        return self
 
     def public_dict(self) -> dict[str, Any]:
         """What may be stored and shown: no secrets (inline keys are excluded by the field)."""

@@ -28,6 +28,7 @@ from workers import jobs
 from workers.cache import ResponseCache
 from workers.final import Entry
 from workers.lease import JobWatch, LeaseKeeper, holder_name
+from workers.pareto import cost_per_call, front_of
 from workers.pool import Pool
 from workers.reasons import tenant_reason
 from workers.recorder import Recorder
@@ -188,12 +189,32 @@ class Driver:
         finally:
             work.cancel()
         stats = self.search.stats(board, seed)
+        try:
+            if board and len(self.spec.evaluation.objectives) > 1:
+                stats["pareto"] = await self._pareto(board, seed, stats)
+        except LeaseLost:
+            return self._lost()
         best_id = board[0].candidate.id if board else None
         try:
             await self._end("completed", reason, best_id, stats)
         except LeaseLost:
             return self._lost()
         return JobResult(self.job_id, "completed", board, seed, stats, reason)
+
+    async def _pareto(
+        self, board: list[Entry], seed: Entry | None, stats: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The finalists' front by score and the second objective (``workers/pareto.py``); a
+        cost per call is read from the job's ledger, once all of it is stored."""
+        objective = self.spec.evaluation.objectives[1]
+        finalists = board + ([seed] if seed is not None else [])
+        costs = None
+        price = self.spec.models.task.price
+        if objective == "-cost_per_call" and price is not None:
+            await self.recorder.flush(stats)
+            calls = await asyncio.to_thread(self.store.llm_calls, self.job_id)
+            costs = cost_per_call(calls, price)
+        return front_of(finalists, objective, costs)
 
     def _claim(self, resume: bool) -> Lease:
         holder = holder_name("driver")

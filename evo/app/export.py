@@ -103,6 +103,8 @@ def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
             }
         )
     models = spec.get("models", {})
+    # two objectives: the finalists no other beats on both, with each one's score and cost per use
+    front = {"pareto": stats["pareto"]} if stats.get("pareto") else {}
     return {
         "job_id": job.id,
         "name": job.name,
@@ -121,6 +123,7 @@ def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
         "label_bias": stats.get("label_bias"),
         "cost": {k: stats.get(k) for k in ("calls", "cached", "tokens", "usd", "elapsed_s")},
         "prompts": prompts,
+        **front,
     }
 
 

@@ -31,8 +31,25 @@ def markdown(d: dict[str, Any]) -> str:
             lines += ["**The winner is a seed prompt**: the search found no prompt better than "
                       "it on the full dev split.", ""]
         lines += ["```text", p["prompt"], "```", "", origin(p), ""]
+    lines += pareto(d.get("pareto"))
     lines += usage(d["task_format"])
     return "\n".join(lines)
+
+
+def pareto(front: list[dict[str, Any]] | None) -> list[str]:
+    """The finalists no other beats on both score and cost per use, best score first."""
+    if not front:
+        return []
+    per_use = "prompt tokens" if "prompt_tokens" in front[0] else "USD per call"
+    lines = ["## Pareto front", "", "The finalists no other beats on both the full-dev score and "
+             f"the cost per use ({per_use}):", "", f"| dev score | {per_use} | prompt |",
+             "|---|---|---|"]
+    for p in front:
+        cost = p.get("prompt_tokens", p.get("cost_per_call"))
+        shown = f"{cost:.3g}" if isinstance(cost, float) else f"{cost}"
+        text = " ".join(p["text"].split()).replace("|", "\\|")
+        lines.append(f"| {_f(p['score'])} | {shown} | {text[:80]} |")
+    return [*lines, ""]
 
 
 def model_lines(models: dict[str, dict[str, Any]]) -> list[str]:

@@ -93,6 +93,20 @@ def show_job(console: Console, store: Any, job: Any) -> None:
                          if stats.get("seed_test") is not None else ""), highlight=False)
     if line := versus_seed(stats):
         console.print(line, highlight=False, markup=False)
+    if stats.get("pareto"):
+        console.print(pareto_table(stats["pareto"]))
+
+
+def pareto_table(front: list[dict[str, Any]]) -> Table:
+    """The finalists no other beats on both the score and the cost per use."""
+    name = "prompt_tokens" if "prompt_tokens" in front[0] else "cost_per_call"
+    table = Table("dev", name.replace("_", " "), "candidate", "prompt",
+                  title="Pareto front (score against cost per use)")
+    for p in front:
+        cost = p[name]
+        table.add_row(f"{p['score']:.3f}", f"{cost:.3g}" if isinstance(cost, float) else str(cost),
+                      p["candidate_id"][:8], " ".join(p["text"].split())[:60])
+    return table
 
 
 def rounds_table(data: DataSet) -> Table:
