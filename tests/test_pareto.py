@@ -4,14 +4,17 @@ score, and the export and the API's job response carry the front."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 import yaml
 from pydantic import ValidationError
+from rich.console import Console
 
 from api.schemas import JobOut
 from evo.app.export import render_export
+from evo.app.show import show_job
 from evo.candidate import Candidate
 from evo.spec import EvaluationSpec, JobSpec
 from storage import LLMCallRecord, Store
@@ -118,6 +121,11 @@ async def test_a_length_objective_hands_back_the_known_front(store: Store) -> No
     md = render_export(store, job, "md")
     assert "## Pareto front" in md and "| 0.500 | 7 | q=0.5 Answer. |" in md
     assert "q=0.3" not in md.split("## Pareto front")[1]
+    # evo show prints it
+    console = Console(file=io.StringIO(), width=160)
+    show_job(console, store, job)
+    shown = console.file.getvalue().split("Pareto front")[1]
+    assert "q=0.5 Answer." in shown and "q=0.5 Answer now." not in shown and "q=0.3" not in shown
     # the API's job response carries it
     out = JobOut.of(job)
     assert out.pareto is not None
