@@ -1,5 +1,7 @@
 // The REST API under /api/v1, called with the key the person signed in with.
 
+import type { ParetoPoint } from "./pareto";
+
 export const PREFIX = "/api/v1";
 const KEY = "evo.apiKey";
 
@@ -24,6 +26,7 @@ export interface Job {
   pending_control: string | null;
   stats: Record<string, unknown>;
   spec: Record<string, unknown>;
+  pareto?: ParetoPoint[] | null; // two evaluation.objectives: the finalists' front
 }
 
 export interface Page<T> {

@@ -4,6 +4,7 @@
 
 import { ApiError, type ExportData, getJson, type Job, LIVE, plannedGenerations, request } from "../api";
 import { LineChart } from "../chart";
+import { paretoChart } from "../pareto";
 import { debounce, every, h, replace } from "../dom";
 import * as fmt from "../format";
 import { follow, type StreamState } from "../sse";
@@ -202,6 +203,14 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
         top.versus_seed ? h("p", { id: "versus-seed", class: "why" }, versusSeed(top.versus_seed)) : null,
         (top.label_bias?.warnings ?? []).map((w) =>
           h("p", { class: "why label-bias" }, `Warning: ${w}.`)),
+        j.pareto?.length
+          ? h("div", { id: "pareto-front" },
+            h("h3", null, "Pareto front"),
+            h("p", { class: "muted small" },
+              "The finalists no other beats on both the full-dev score and the cost per use "
+              + "(evaluation.objectives); the winner above is the best by score."),
+            paretoChart(j.pareto))
+          : null,
         h("div", { class: "table-wrap" }, h("table", { id: "leaderboard-table" },
           h("thead", null, h("tr", null,
             h("th", { class: "num" }, "#"),
