@@ -85,6 +85,20 @@ class Algorithm(ABC):
         with the generation after it, from that state (candidates via ``engine.lookup``)."""
 
 
+def label_problems(name: str, spec: JobSpec, labels: Sequence[str] | None,
+                   why: str = "") -> list[tuple[tuple, str]]:
+    """What keeps a method that learns from label log-probabilities (BBT, BDPL) from a spec:
+    label scoring turned off, or a task without labels (``why``: what else needs them)."""
+    problems: list[tuple[tuple, str]] = []
+    if not spec.evaluation.label_scoring:
+        problems.append((("evaluation", "label_scoring"), f"{name} learns from label "
+                         "log-probabilities: it needs label_scoring: true"))
+    if labels is not None and not labels:
+        problems.append((("task",), f"{name} learns from label log-probabilities{why}: it needs "
+                                    "a task with labels"))
+    return problems
+
+
 class PopulationAlgorithm(Algorithm):
     """A method that keeps a scored population: it says how generation 0 is made and how a
     candidate is scored; this class starts the search or picks it up from a checkpoint."""

@@ -29,7 +29,7 @@ import numpy as np
 from deap import base, cma
 from pydantic import Field
 
-from evo.algorithms.base import Algorithm, Params, Resume
+from evo.algorithms.base import Algorithm, Params, Resume, label_problems
 from evo.candidate import Candidate
 from evo.engine import SEED, Engine
 from evo.losses import Loss, mean_loss
@@ -95,14 +95,7 @@ class BBT(Algorithm):
                 f"bbt feeds a soft prompt to the model as input embeddings, which only a local "
                 f"GGUF model run by llama.cpp accepts (provider: local); provider {provider!r} "
                 "takes text only")))
-        if not spec.evaluation.label_scoring:
-            problems.append((("evaluation", "label_scoring"),
-                             "bbt learns from label log-probabilities: it needs label_scoring: "
-                             "true"))
-        if labels is not None and not labels:
-            problems.append((("task",), "bbt learns from label log-probabilities: it needs a "
-                                        "task with labels"))
-        return problems
+        return problems + label_problems(cls.name, spec, labels)
 
     async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from evo.algorithms.base import Algorithm, Params, Resume
+from evo.algorithms.base import Algorithm, Params, Resume, label_problems
 from evo.candidate import Candidate, Score
 from evo.categorical import Categorical
 from evo.engine import SEED, Engine
@@ -75,16 +75,8 @@ class BDPL(Algorithm):
 
     @classmethod
     def spec_problems(cls, spec: JobSpec, labels: Sequence[str] | None) -> list[tuple[tuple, str]]:
-        problems: list[tuple[tuple, str]] = []
-        if not spec.evaluation.label_scoring:
-            problems.append((("evaluation", "label_scoring"),
-                             "bdpl learns from label log-probabilities: it needs label_scoring: "
-                             "true"))
-        if labels is not None and not labels:
-            problems.append((("task",), "bdpl learns from label log-probabilities and picks its "
-                                        "vocabulary by PMI with the labels: it needs a task with "
-                                        "labels"))
-        return problems
+        return label_problems(cls.name, spec, labels,
+                              " and picks its vocabulary by PMI with the labels")
 
     async def run(self, engine: Engine, resume: Resume | None = None) -> None:
         p = self.params
