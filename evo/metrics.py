@@ -15,12 +15,14 @@ import string
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from evo.rubric import Rubric
     from evo.task import Example
 
-BUILTIN_METRICS = ("label_accuracy", "exact_match", "numeric", "contains", "f1")
+BUILTIN_METRICS = ("label_accuracy", "exact_match", "numeric", "contains", "f1", "judge",
+                   "json_schema")
 
 
 @runtime_checkable
@@ -201,9 +203,28 @@ def load_user_metric(ref: str) -> UserMetric:
     return UserMetric(name=ref, fn=obj)
 
 
-def get_metric(name: str, *, verbalizers: Mapping[str, str] | None = None) -> Metric:
+def get_metric(
+    name: str,
+    *,
+    verbalizers: Mapping[str, str] | None = None,
+    rubric: Rubric | None = None,
+    schema: Mapping[str, Any] | None = None,
+) -> Metric:
     """A metric by built-in name, or a user function given as ``module:function``."""
     from evo.task import TaskError
+
+    if name == "judge":
+        from evo.judge import JudgeMetric  # deferred: it builds requests (evo.llm)
+
+        if rubric is None:
+            raise TaskError("metric 'judge' needs a rubric (task.rubric)")
+        return JudgeMetric(rubric)
+    if name == "json_schema":
+        from evo.metrics_json import JsonSchemaMetric
+
+        if schema is None:
+            raise TaskError("metric 'json_schema' needs a JSON Schema (task.json_schema)")
+        return JsonSchemaMetric(dict(schema))
 
     if name == "label_accuracy":
         if not verbalizers:

@@ -79,10 +79,22 @@ class ModelsSpec(BaseModel):
 
     task: ModelSpec = Field(default_factory=ModelSpec, description="answers the task examples")
     meta: ModelSpec | None = Field(None, description="writes new candidates (default: task model)")
+    judge: ModelSpec | None = Field(
+        None, description="scores answers under metric: judge (default: the task model)"
+    )
 
     @property
     def optimizer(self) -> ModelSpec:
         return self.meta or self.task
+
+    @property
+    def grader(self) -> ModelSpec:
+        return self.judge or self.task
+
+    def roles(self) -> list[tuple[str, ModelSpec]]:
+        """The models the spec names, by role (the task model, then meta and judge if given)."""
+        named = [("task", self.task), ("meta", self.meta), ("judge", self.judge)]
+        return [(role, model) for role, model in named if model is not None]
 
 
 class BudgetSpec(BaseModel):

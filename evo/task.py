@@ -18,7 +18,13 @@ from evo.llm import LLMRequest, LLMResponse, Message
 from evo.metrics import Metric, ParsingMetric, get_metric
 from evo.programs import ProgramTask
 from evo.soft_prompt import MARKER, SoftPrompt
-from evo.task_spec import SPLIT_NAMES, TaskError, TaskSpec, check_template
+from evo.task_spec import (
+    SPLIT_NAMES,
+    TaskError,
+    TaskSpec,
+    check_template,
+    metric_parts_problem,
+)
 
 DEFAULT_TEMPLATE = "{prompt}\n\n{input}"
 DEFAULT_FRACTIONS = {"train": 0.3, "dev": 0.3, "test": 0.4}
@@ -107,6 +113,11 @@ class Task:
         return (f"Task(name={self.name!r}, metric={self.metric.name!r}, labels={self.labels!r}, "
                 f"splits=({sizes}))")
 
+    @property
+    def judged(self) -> bool:
+        """Whether a judge model scores the answers (``metric: judge``)."""
+        return bool(getattr(self.metric, "judged", False))
+
     def split(self, name: str) -> tuple[Example, ...]:
         try:
             return self.splits[name]
@@ -176,6 +187,8 @@ class Task:
         text = response.text.strip()
         if isinstance(self.metric, ParsingMetric) and self.metric.parse(text) is None:
             return ExampleResult(0.0, text, "unparsed")
+        if self.judged:  # its score is the judge model's (workers/judging.py)
+            return ExampleResult(0.0, text)
         try:
             value = float(self.metric(text, example))
         except Exception as exc:  # a user metric must not end the job; the failure is recorded
@@ -272,6 +285,9 @@ def _build(spec: TaskSpec, base_dir: Path) -> Task:
     from evo import loaders  # deferred: evo.loaders imports this module
 
     assert spec.data is not None  # guaranteed by TaskSpec's validator
+    problem = metric_parts_problem(spec)
+    if problem:
+        raise TaskError(problem)
     metric_name = spec.metric or ("label_accuracy" if spec.labels else "exact_match")
     labels = list(spec.labels or [])
     splits = loaders.load_splits(
@@ -297,7 +313,8 @@ def _build(spec: TaskSpec, base_dir: Path) -> Task:
     verbalizers = {label: label for label in labels}
     # Only labels the task has: a built-in's verbalizers may outlive labels a spec replaced.
     verbalizers.update({k: v for k, v in (spec.verbalizers or {}).items() if k in verbalizers})
-    metric = get_metric(metric_name, verbalizers=verbalizers if labels else None)
+    metric = get_metric(metric_name, verbalizers=verbalizers if labels else None,
+                        rubric=spec.rubric, schema=spec.json_schema)
     label_task = bool(labels)
     data_name = spec.data if isinstance(spec.data, str) else spec.data["train"]
     return Task(

@@ -4,11 +4,12 @@ spec reader validates before a task is loaded (``evo.task`` builds the task from
 from __future__ import annotations
 
 import string
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evo.metrics import BUILTIN_METRICS
+from evo.rubric import Rubric
 
 SPLIT_NAMES = ("train", "dev", "test")
 
@@ -31,6 +32,18 @@ def check_template(template: str) -> str:
         raise TaskError(f"template: unknown field(s) {', '.join(sorted(extra))!s}; only {{prompt}} "
                         "and {input} are filled in (write literal braces as '{{' and '}}')")
     return template
+
+
+def metric_parts_problem(spec: TaskSpec) -> str | None:
+    """What is wrong with the parts a metric needs (a rubric, a JSON Schema), if anything."""
+    for metric, part in {"judge": "rubric", "json_schema": "json_schema"}.items():
+        given = getattr(spec, part) is not None
+        if spec.metric == metric and not given:
+            return f"metric '{metric}' needs task.{part}"
+        if given and spec.metric != metric:
+            return (f"task.{part} is only used with metric '{metric}' (metric is "
+                    f"{spec.metric or 'the default'!r})")
+    return None
 
 
 # --- specs -------------------------------------------------------------------------------------
@@ -67,6 +80,9 @@ class TaskSpec(BaseModel):
     verbalizers: dict[str, str] | None = None
     seed_prompts: list[str] | None = None
     metric: str | None = Field(None, description=f"{' | '.join(BUILTIN_METRICS)} | module:function")
+    rubric: Rubric | None = Field(None, description="metric judge: what the judge model weighs")
+    json_schema: dict[str, Any] | None = Field(
+        None, description="metric json_schema: the JSON Schema an answer must validate against")
     max_answer_tokens: int | None = Field(None, ge=1, le=8192)
     system: str | None = None
     stop: list[str] | None = None
@@ -117,6 +133,29 @@ class TaskSpec(BaseModel):
             if not (sep and module and attr):
                 raise ValueError(f"use one of {', '.join(BUILTIN_METRICS)} or 'module:function'")
         return v
+
+    @field_validator("json_schema")
+    @classmethod
+    def _check_schema(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is None:
+            return v
+        from jsonschema import SchemaError, validators
+
+        try:
+            validators.validator_for(v).check_schema(v)
+        except SchemaError as exc:
+            where = "/".join(str(p) for p in exc.path)
+            raise ValueError(f"not a valid JSON Schema{f' (at {where})' if where else ''}: "
+                             f"{exc.message}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _check_metric_parts(self) -> TaskSpec:
+        if self.builtin is None:  # else checked once the built-in's own parts are in
+            problem = metric_parts_problem(self)
+            if problem:
+                raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _check_parts(self) -> TaskSpec:

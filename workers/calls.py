@@ -44,6 +44,7 @@ class Calls:
         self.paid = 0  # responses paid so far, in order
         self.abandoned = 0  # calls in flight when the job was stopped, never answered
         self.replay: dict[str, dict] = {}  # paid before a crash, not yet asked again
+        self.hits_stored = 0  # cache hits a crashed run stored after its checkpoint
 
     async def call(
         self,
@@ -103,7 +104,10 @@ class Calls:
             self.recorder.paid(ledger, paid)
         firsts = {idx[0] for idx in misses.values()}
         hits = [i for i in range(len(out)) if i not in firsts]
-        self.recorder.cached([self.ledger_row(owners[i], purpose, out[i]) for i in hits])
+        # a resumed job meets again, in the same order, the hits its crashed run stored
+        skip = min(self.hits_stored, len(hits))
+        self.hits_stored -= skip
+        self.recorder.cached([self.ledger_row(owners[i], purpose, out[i]) for i in hits[skip:]])
         self.budget.cached += len(hits)
         self.bus.publish(CallsMade(self.job_id, self.budget.calls, self.budget.tokens, len(hits)))
         return out  # type: ignore[return-value]  # every slot is filled by now
@@ -124,10 +128,12 @@ class Calls:
         for key, answer in answers:
             self.cache.put(key, answer)
 
-    def restore(self, paid: list[tuple[str, dict[str, Any]]], upto: int) -> None:
+    def restore(self, paid: list[tuple[str, dict[str, Any]]], upto: int, hits: int = 0) -> None:
         """After a crash: responses paid before the checkpoint (the first ``upto``) fill the cache
-        as they did the first time; those paid after it are replayed when asked again."""
+        as they did the first time; those paid after it are replayed when asked again. ``hits``
+        cache hits were stored after the checkpoint: their ledger rows are not written twice."""
         self.paid = upto
+        self.hits_stored = hits
         self.remember([(key, response_of(response)) for key, response in paid[:upto]])
         self.replay = dict(paid[upto:])
 

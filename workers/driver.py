@@ -24,7 +24,7 @@ from evo.programs import ProgramTask
 from evo.spec import JobSpec
 from evo.task import Task
 from storage import JOB_STATUSES, JobUpdate, Lease, LeaseLost, Store
-from workers import jobs
+from workers import faults, jobs
 from workers.cache import ResponseCache
 from workers.final import Entry
 from workers.lease import JobWatch, LeaseKeeper, holder_name
@@ -195,6 +195,7 @@ class Driver:
         except LeaseLost:
             return self._lost()
         best_id = board[0].candidate.id if board else None
+        faults.point("end")
         try:
             await self._end("completed", reason, best_id, stats)
         except LeaseLost:

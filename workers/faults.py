@@ -1,6 +1,7 @@
 """Crash injection for the crash-safety tests: ``EVO_FAULTS=call:40`` kills this process with
 SIGKILL when the 40th model request is being answered; ``paid:3`` after the 3rd write of paid
-calls; ``commit:5`` inside the 5th store transaction, before it commits. Unset, it does nothing.
+calls; ``commit:5`` inside the 5th store transaction, before it commits; ``end`` once a job is
+scored and stored, before its end is written. Unset, it does nothing.
 
 SIGKILL gives no chance to clean up, like a machine that loses power, which is the point.
 """

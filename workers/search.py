@@ -293,9 +293,9 @@ class Search:
     async def restore(self) -> tuple[int, dict[str, Any]] | None:
         """Load the last checkpoint: stored candidates, the driver's state, and the responses
         this job paid for (see ``Calls.restore``)."""
-        paid, last, stored = await asyncio.to_thread(self._stored)
+        paid, last, stored, hits = await asyncio.to_thread(self._stored)
         if last is None:
-            self.calls.restore(paid, 0)
+            self.calls.restore(paid, 0, hits)
             return None
         generation, checkpoint = last
         d = DriverState.from_json(checkpoint["driver"])
@@ -315,14 +315,15 @@ class Search:
         s.answers = Answers.from_json(d.answers)
         self.candidates.update((c.id, c) for c in stored)
         self.recorder.known(stored)
-        self.calls.restore(paid, d.paid)
+        self.calls.restore(paid, d.paid, hits - d.cached)
         return generation, checkpoint["algorithm"]
 
-    def _stored(self) -> tuple[list, tuple[int, dict[str, Any]] | None, list[Candidate]]:
-        """What a resumed job reads from the store: its paid responses, its last checkpoint and
-        its candidates (one thread, off the event loop)."""
+    def _stored(self) -> tuple[list, tuple[int, dict[str, Any]] | None, list[Candidate], int]:
+        """What a resumed job reads from the store: its paid responses, its last checkpoint, its
+        candidates and its stored cache hits (one thread, off the event loop)."""
         return (self.store.paid_responses(self.job_id), self.store.latest_checkpoint(self.job_id),
-                self.store.candidates(self.job_id))
+                self.store.candidates(self.job_id),
+                self.store.call_totals(self.job_id)["cached"])
 
     def stats(self, board: Sequence[Entry] = (), seed: Entry | None = None) -> dict[str, Any]:
         s = self.scoring
