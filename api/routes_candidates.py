@@ -129,10 +129,12 @@ def outcomes(
     candidate_id: str,
     caller: CallerDep,
     state: StateDep,
-    split: Annotated[Literal["dev", "test"], Query(description="which split")] = "test",
+    split: Annotated[Literal["dev", "test", "search"], Query(
+        description="which split; search: its last scoring in the search (metric judge)")] = "test",
 ) -> OutcomesOut:
     """What it scored on each example of the split, for the prompts scored in the final phase:
-    two candidates' lists pair up by `example_id` for a paired comparison."""
+    two candidates' lists pair up by `example_id` for a paired comparison. Under metric judge,
+    every candidate's last scoring in the search too (`search`), with the judge's verdicts."""
     visible_candidate_job(state, caller, candidate_id)
     found = state.store.outcomes(candidate_id, split)
     return OutcomesOut(candidate_id=candidate_id, split=split,

@@ -246,6 +246,9 @@ class OutcomeOut(BaseModel):
     score: float | None
     prediction: str = Field(description="what the model answered (the label chosen)")
     failure: str | None = Field(description="why the example scored 0 without an answer")
+    judge: dict[str, Any] | None = Field(
+        None, description="metric judge: the judge's criterion scores (pointwise) or winners in "
+        "each order (pairwise), its reasoning, and how many of its answers were unreadable")
 
     @field_validator("score", mode="before")
     @classmethod

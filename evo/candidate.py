@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 # prompt: instruction text; program: code run in the sandbox; soft_prompt: continuous vectors fed
 # in place of token embeddings (BBT); mutation_prompt: a prompt that rewrites task-prompts
@@ -37,6 +37,8 @@ class Outcome:
     # label -> log-probability the model gave it (calibrated when calibration is on); None where
     # the answer was generated, not label-scored, or the call failed. For losses (BBT, BDPL).
     label_logprobs: dict[str, float] | None = field(default=None, compare=False)
+    # metric judge: the judge's criterion scores or winners, its reasoning (evo/judge.py)
+    judge: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

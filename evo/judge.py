@@ -7,10 +7,10 @@
                 score   = mean over the readable verdicts of 1 (answer wins), ½ (tie), 0
 
 A small judge follows formats loosely, so each request pre-fills the opening of its answer and
-the reading is lenient about spacing, case and "4/5" for 4; what still cannot be read is a
-``None`` verdict. The scorer records it as ``judge_unparsable`` and leaves that example out of
-the candidate's mean: an unreadable judge says nothing about the answer, and a 0 in its place
-would punish the prompt for the judge's failure.
+the reading is lenient about spacing, case and "4/5" for 4. What still cannot be read has no
+value: the example scores 0 like an unparsed answer of any task, but with the failure
+``judge_unparsable`` (the judge's reasoning kept), counted in the candidate's failures and the
+job's stats, so that a judge that cannot follow the format shows rather than hides.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ Response B: {second}
 Judge them on:
 {criteria}
 
-Write one short sentence of reasoning, then a last line "Winner: A", "Winner: B" or "Winner: tie"."""
+Write one short sentence of reasoning, then a last line "Winner: A", "Winner: B" or \
+"Winner: tie"."""
 
 PREFILL = "Reasoning:"
 _WINNER = re.compile(r"winner\W{0,3}(?:is\s+)?(?:response\s+)?(a|b|tie)\b", re.I)
@@ -81,9 +82,16 @@ class Verdict:
     scores: dict[str, int] | None = None
     winners: tuple[str | None, ...] = ()
     unparsable: int = 0
+    failure: str | None = None  # why there is no value: unparsable, or the judge's call failed
+
+    def __post_init__(self) -> None:
+        if self.value is None and self.failure is None:
+            object.__setattr__(self, "failure", UNPARSABLE)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"reasoning": list(self.reasoning), "unparsable": self.unparsable}
+        if self.value is not None:
+            out["value"] = self.value
         if self.scores is not None:
             out["scores"] = dict(self.scores)
         if self.winners:

@@ -131,7 +131,8 @@ def llm_call_rows(job_id: str, calls: Sequence[LLMCallRecord], now: datetime) ->
 
 
 OUTCOME_COLUMNS = (
-    "job_id", "candidate_id", "split", "example_id", "score", "prediction", "failure", "created_at",
+    "job_id", "candidate_id", "split", "example_id", "score", "prediction", "failure", "judge",
+    "created_at",
 )
 
 
@@ -139,10 +140,10 @@ def outcome_rows(
     job_id: str, outcomes: Iterable[tuple[str, str, Outcome]], now: datetime
 ) -> list[tuple]:
     """(candidate id, split, outcome) as rows in ``OUTCOME_COLUMNS`` order."""
-    return [(job_id, cid, split, o.example_id, o.score, o.prediction, o.failure, now)
+    return [(job_id, cid, split, o.example_id, o.score, o.prediction, o.failure, o.judge, now)
             for cid, split, o in outcomes]
 
 
 def outcome(row: Any) -> Outcome:
     """The Outcome of a row (its target is not stored: the task has it)."""
-    return Outcome(row.example_id, "", row.prediction, row.score, row.failure)
+    return Outcome(row.example_id, "", row.prediction, row.score, row.failure, judge=row.judge)

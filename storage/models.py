@@ -239,7 +239,8 @@ class LLMCallRow(Base):
 
 class OutcomeRow(Base):
     """One example's result for a candidate scored in the final phase (finalists and seeds, on
-    full dev and on test): what pairs two prompts example by example."""
+    full dev and on test): what pairs two prompts example by example. Under metric judge, every
+    search scoring too (split ``search``), for the judge's reasons."""
 
     __tablename__ = "outcomes"
     __table_args__ = (Index("ix_outcomes_candidate_split", "candidate_id", "split"),)
@@ -252,6 +253,8 @@ class OutcomeRow(Base):
     score: Mapped[float] = mapped_column(Float)
     prediction: Mapped[str] = mapped_column(Text)
     failure: Mapped[str | None] = mapped_column(Text)
+    # metric judge: the judge's scores or winners and its reasoning (evo/judge.py)
+    judge: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

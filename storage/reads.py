@@ -123,10 +123,11 @@ class ReadStore(StoreBase):
             return q.evaluations_of(session, candidate_ids, split)
 
     def outcomes(self, candidate_id: str, split: str) -> list[Outcome]:
-        """Per-example results of a candidate scored in the final phase on ``split``, in example
-        order (the last scoring, if it was scored more than once)."""
+        """Per-example results of a candidate scored in the final phase on ``split`` (or, under
+        metric judge, in the search: ``search``), in example order (the last scoring, if it was
+        scored more than once)."""
         stmt = (select(OutcomeRow.example_id, OutcomeRow.score, OutcomeRow.prediction,
-                       OutcomeRow.failure, OutcomeRow.created_at)
+                       OutcomeRow.failure, OutcomeRow.judge, OutcomeRow.created_at)
                 .where(OutcomeRow.candidate_id == candidate_id, OutcomeRow.split == split)
                 .order_by(OutcomeRow.id))
         with self._read() as session:

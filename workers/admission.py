@@ -27,7 +27,7 @@ def check_job(
     """Raise ``SpecError`` naming every field that stops the job from running here (the
     cluster's fit is checked only when its ``capacity`` is known)."""
     errors = [*budget_problems(spec, task), *money_problems(spec, task),
-              *sample_problems(spec, task),
+              *sample_problems(spec, task), *judge_problems(spec, task),
               *context_problems(spec), *strategy_problems(spec, task)]
     if capacity is not None:
         errors += [FieldError(loc, why) for loc, why in cap.problems(spec, capacity)]
@@ -47,6 +47,27 @@ def strategy_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldErro
                            "programs by running them; leave it at 'direct'")]
     why = usable(task, strategy, label_scoring=spec.evaluation.label_scoring)
     return [FieldError(("evaluation", "strategy"), why)] if why else []
+
+
+def judge_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]:
+    """A judge that cannot grade: none configured for a judged task that needs one, or one
+    configured for a task that has no use for it."""
+    judged = isinstance(task, Task) and task.judged
+    if spec.models.judge is not None and not judged:
+        return [FieldError(("models", "judge"), "a judge model is configured, but the task's "
+                           "metric is not 'judge'; remove models.judge or set task.metric")]
+    if not judged:
+        return []
+    judge = spec.models.grader
+    where = ("models", "judge") if spec.models.judge is not None else ("models", "task")
+    if judge.mode != "chat":
+        return [FieldError(("models", "judge"), "metric 'judge' needs a judge model in chat "
+                           f"mode, and models.{where[1]} runs in {judge.mode!r} mode (a base "
+                           "model does not follow a rubric): configure models.judge")]
+    if judge.provider == "openai" and not judge.model:
+        return [FieldError((*where, "model"), "the judge model is not configured: name the "
+                           "model its OpenAI-compatible endpoint serves")]
+    return []
 
 
 def budget_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]:
@@ -96,6 +117,11 @@ def money_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]:
         return [FieldError(("budget", "usd"), "a money budget needs evaluation.strategy 'direct': "
                            f"the later calls of {spec.evaluation.strategy!r} carry text the "
                            "model writes, so their cost has no bound before they are made")]
+    if isinstance(task, Task) and task.judged:
+        return [FieldError(("budget", "usd"), "a money budget cannot hold metric 'judge': the "
+                           "judge's prompts carry the answers it grades, so their cost has no "
+                           "bound before the answers are written; use budget.calls or "
+                           "budget.tokens")]
     need = usd_reserve(spec, task)
     if need < usd:
         return []
@@ -108,11 +134,9 @@ def money_problems(spec: JobSpec, task: Task | ProgramTask) -> list[FieldError]:
 
 
 def _priced_models(spec: JobSpec) -> list[tuple[str, ModelSpec]]:
-    """The models a job pays for, by their role (the meta-LLM is the task model without one)."""
-    roles = [("task", spec.models.task)]
-    if spec.models.meta is not None:
-        roles.append(("meta", spec.models.meta))
-    return roles
+    """The models a job pays for, by their role (the meta-LLM and the judge are the task model
+    without one of their own)."""
+    return spec.models.roles()
 
 
 def _cheaper_final(spec: JobSpec, task: Task, calls: int, reserve: Reserve) -> str:
@@ -175,7 +199,4 @@ def context_problems(spec: JobSpec) -> list[FieldError]:
 
 
 def _local_models(spec: JobSpec) -> list[tuple[str, ModelSpec]]:
-    roles = [("task", spec.models.task)]
-    if spec.models.meta is not None:
-        roles.append(("meta", spec.models.meta))
-    return [(role, m) for role, m in roles if m.provider == "local"]
+    return [(role, m) for role, m in spec.models.roles() if m.provider == "local"]

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from evo.judge import UNPARSABLE, Verdict
 from evo.llm import LLMResponse
 from evo.metrics import ParsingMetric
 from evo.task import ExampleResult, Task
@@ -25,9 +26,19 @@ class Answers:
     unparsed: int = 0  # answers that named no label (or that the metric could not parse)
     errors: int = 0  # failed calls
     labels: Counter[str] = field(default_factory=Counter)  # label tasks: which label was read
+    judged: int = 0  # metric judge: answers the judge gave a score
+    judge_unparsable: int = 0  # metric judge: judge answers that could not be read
+    judge_errors: int = 0  # metric judge: answers left without a verdict by a failed call
 
-    def add(self, task: Task, response: LLMResponse, result: ExampleResult) -> None:
+    def add(
+        self, task: Task, response: LLMResponse, result: ExampleResult,
+        verdict: Verdict | None = None,
+    ) -> None:
         self.total += 1
+        if verdict is not None:
+            self.judged += verdict.value is not None
+            self.judge_unparsable += verdict.unparsable
+            self.judge_errors += verdict.value is None and verdict.failure != UNPARSABLE
         if response.error:
             self.errors += 1
             return
@@ -48,11 +59,18 @@ class Answers:
     def label_scoring(self) -> dict[str, int]:
         return {"logprobs": self.logprobs, "parsed": self.parsed}
 
+    def judge_counts(self) -> dict[str, int]:
+        return {"judged": self.judged, "unparsable": self.judge_unparsable,
+                "errors": self.judge_errors}
+
     def to_json(self) -> dict[str, Any]:
         return {"total": self.total, "logprobs": self.logprobs, "parsed": self.parsed,
-                "unparsed": self.unparsed, "errors": self.errors, "labels": dict(self.labels)}
+                "unparsed": self.unparsed, "errors": self.errors, "labels": dict(self.labels),
+                "judge": self.judge_counts()}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Answers:
+        j = d.get("judge", {})  # checkpoints from before judges: none
         return cls(d.get("total", 0), d.get("logprobs", 0), d.get("parsed", 0),
-                   d.get("unparsed", 0), d.get("errors", 0), Counter(d.get("labels", {})))
+                   d.get("unparsed", 0), d.get("errors", 0), Counter(d.get("labels", {})),
+                   j.get("judged", 0), j.get("unparsable", 0), j.get("errors", 0))

@@ -79,9 +79,7 @@ def shortfall(threads: int, cpus: float, capacity: Capacity) -> str | None:
 def problems(spec: JobSpec, capacity: Capacity) -> list[tuple[tuple[str, ...], str]]:
     """(field location, why) for each model pool of the spec that the cluster cannot hold, even
     idle, beside the job's other pool."""
-    roles: list[tuple[str, ModelSpec]] = [("task", spec.models.task)]
-    if spec.models.meta is not None:
-        roles.append(("meta", spec.models.meta))
+    roles = spec.models.roles()
     out = []
     taken = 0.0
     for role, model in roles:
@@ -97,5 +95,5 @@ def problems(spec: JobSpec, capacity: Capacity) -> list[tuple[tuple[str, ...], s
             out.append(((("models", role, "workers")), f"the cluster cannot run this job: "
                         f"{size} workers x {model.threads} threads need {size * model.threads} "
                         f"CPUs, and the cluster has {capacity.total:g}"
-                        + (" beside the task model's workers" if role == "meta" else "")))
+                        + (" beside the task model's workers" if role != "task" else "")))
     return out

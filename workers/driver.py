@@ -104,6 +104,7 @@ class Driver:
         lease: Lease | None = None,
         watch: JobWatch | None = None,
         lease_s: float = 30.0,
+        judge_pool: Pool | None = None,
     ) -> None:
         self.spec = spec
         self.task = task
@@ -121,6 +122,7 @@ class Driver:
             spec, task, job_id=job_id, store=store, recorder=self.recorder, task_pool=task_pool,
             meta_pool=meta_pool, cache=cache, bus=self.bus,
             sandbox=sandbox or SubprocessSandbox(), driver_id=self.driver_id,
+            judge_pool=judge_pool,
         )
         self.search.epoch = lease.epoch if lease else 0
         self.search.pause_requested = self._pause_requested

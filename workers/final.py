@@ -25,7 +25,7 @@ from evo.significance import compare
 from evo.spec import EvaluationSpec, JobSpec
 from evo.strategies import MOST_CALLS
 from evo.task import Task
-from workers.scoring import Scorer
+from workers.scoring import Scorer, judge_calls
 
 log = logging.getLogger(__name__)
 
@@ -249,10 +249,12 @@ def reserve_of(spec: JobSpec, task: Task | ProgramTask) -> Reserve:
     if isinstance(task, ProgramTask) or get_algorithm(spec.algorithm.name).result == "dataset":
         return Reserve(0, 0, 0, 0, 0)
     dev = len(task.split("dev"))
-    test = len(task.split("test")) * MOST_CALLS[ev.strategy] if ev.test else 0
+    # a strategy's chain costs up to MOST_CALLS per example (evo/strategies.py), and a judge
+    # its own calls per answer
+    each = MOST_CALLS[ev.strategy] + judge_calls(task)
+    test = len(task.split("test")) * each if ev.test else 0
     # calibrated: one content-free call per finalist (test asks the same one again, cached)
-    # a strategy's chain costs up to MOST_CALLS per example (evo/strategies.py)
-    per_prompt = dev * MOST_CALLS[ev.strategy] + (
+    per_prompt = dev * each + (
         1 if ev.calibrate and ev.label_scoring and task.labels else 0)
     seeds = seed_count(task, ev.final_seeds)
     return Reserve(per_prompt, ev.top_k * per_prompt, seeds * per_prompt, 2 * test, seeds)

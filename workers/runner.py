@@ -21,7 +21,7 @@ from evo.app.settings import Settings, default_database_url, default_store_path
 from evo.events import InProcessBus, JobEnded
 from evo.llm import LLMClient
 from evo.programs import ProgramTask
-from evo.spec import JobSpec
+from evo.spec import JobSpec, ModelSpec
 from evo.spec_io import load_spec, parse_spec
 from evo.task import Task, load_task
 from storage import JobUpdate, Lease, LeaseLost, Store
@@ -116,7 +116,7 @@ async def run_job(
         try:
             if task is None:
                 task = await asyncio.to_thread(load_task, spec.task, base_dir=spec._base_dir)
-            task_pool, meta_pool = await _start_pools(watch, pools, spec, clients)
+            task_pool, meta_pool, judge_pool = await _start_pools(watch, pools, spec, clients)
         except JobStopped as stop:
             return await end_unstarted(store, bus, lease, *STOPS.get(stop.kind, (LOST, "")))
         except Exception as exc:
@@ -132,6 +132,7 @@ async def run_job(
             store=store,
             task_pool=task_pool,
             meta_pool=meta_pool,
+            judge_pool=judge_pool,
             cache=cache,
             bus=bus,
             job_id=lease.job_id,
@@ -145,16 +146,21 @@ async def run_job(
 async def _start_pools(
     watch: JobWatch, pools: PoolFactory, spec: JobSpec,
     clients: Mapping[str, LLMClient] | None,
-) -> tuple[Pool, Pool]:
-    """The task and meta pools, built in a thread so the job's watch goes on meanwhile; a stop
-    ends the wait (the thread notices ``stopping`` and gives up within a second)."""
+) -> tuple[Pool, Pool, Pool]:
+    """The task, meta and judge pools (a role without a model of its own is served by the task
+    pool), built in a thread so the job's watch goes on meanwhile; a stop ends the wait (the
+    thread notices ``stopping`` and gives up within a second)."""
     clients = clients or {}
 
-    def build() -> tuple[Pool, Pool]:
+    def build() -> tuple[Pool, Pool, Pool]:
         task_pool = pools.build(spec.models.task, clients.get("task"))
-        if spec.models.meta is None and not clients.get("meta"):
-            return task_pool, task_pool
-        return task_pool, pools.build(spec.models.optimizer, clients.get("meta"))
+
+        def own(role: str, model: ModelSpec | None) -> Pool:
+            if model is None and not clients.get(role):
+                return task_pool
+            return pools.build(model or spec.models.task, clients.get(role))
+
+        return task_pool, own("meta", spec.models.meta), own("judge", spec.models.judge)
 
     started = asyncio.ensure_future(asyncio.to_thread(build))
     try:

@@ -13,24 +13,28 @@ import random
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from evo import strategies
+from evo import judge, strategies
 from evo.candidate import Candidate, Outcome, Score
 from evo.events import CandidateScored, InProcessBus
 from evo.gather import fan_out
+from evo.judge import Verdict
 from evo.llm import LLMRequest, LLMResponse
 from evo.programs import ProgramTask
 from evo.soft_prompt import SoftPrompt
 from evo.spec import JobSpec
-from evo.task import Example, Task
+from evo.task import Example, ExampleResult, Task
 from storage import EvaluationRecord
 from workers.answers import Answers
 from workers.budget import Budget
 from workers.calls import Calls
 from workers.chains import lockstep
+from workers.judging import Judge, Judged
 from workers.pool import Pool
 from workers.racing import survivors
 from workers.recorder import Recorder
 from workers.sandbox import Limits, RunResult, Sandbox
+
+SEARCH = "search"  # where a judged candidate's outcomes in the search are stored
 
 # per example set (split, subset): the best complete mean and its per-example scores
 Incumbents = dict[tuple[str, int | None], tuple[float, dict[str, float]]]
@@ -50,6 +54,7 @@ class Scorer:
         recorder: Recorder,
         bus: InProcessBus,
         reject: Callable[[str, str, str], None],
+        judge_pool: Pool | None = None,
     ) -> None:
         self.spec, self.task, self.job_id = spec, task, job_id
         self.calls, self.pool, self.budget, self.sandbox = calls, pool, budget, sandbox
@@ -60,6 +65,10 @@ class Scorer:
         self.incumbents: Incumbents = {}
         self.racing_saved = 0
         self.answers = Answers()  # how every task answer scored was read, cached ones too
+        self.judge: Judge | None = None  # metric judge: who scores the answers
+        if isinstance(task, Task) and task.judged:
+            rubric = task.metric.rubric  # type: ignore[attr-defined]  # a JudgeMetric's
+            self.judge = Judge(task, rubric, calls, judge_pool or pool, pool, self._moded)
         self._subsets: dict[tuple[str, int, int], tuple[Example, ...]] = {}
 
     async def score(
@@ -98,8 +107,10 @@ class Scorer:
                     ] if calibrate else []
             return asks(cand) + free
 
+        judging = judge_calls(task)
+
         def per(cand: Candidate) -> int:
-            return strategies.calls_per_example(strategy, len(_pool(cand)))
+            return strategies.calls_per_example(strategy, len(_pool(cand))) + judging
 
         todo = list(candidates[: self._affordable(candidates, costs, per)])
         offsets = await self._calibration(todo) if calibrate else {}
@@ -118,16 +129,20 @@ class Scorer:
                 responses = iter(await self.calls.call(self.pool, requests, "evaluate", owners))
             else:
                 responses = iter(await self._chains(alive, block))
-            for cand in alive:
-                for ex in block:
-                    response = next(responses)
-                    offset = offsets.get(cand.id)
-                    r = task.score(ex, response, offset)
-                    self.answers.add(task, response, r)
-                    outcomes[cand.id].append(Outcome(
-                        ex.id, ex.target, r.prediction, r.score, r.failure,
-                        task.label_logprobs(response, offset),
-                    ))
+            pairs = [(cand, ex, next(responses)) for cand in alive for ex in block]
+            results = [task.score(ex, response, offsets.get(cand.id))
+                       for cand, ex, response in pairs]
+            verdicts = await self._verdicts(pairs, results)
+            for (cand, ex, response), r, v in zip(pairs, results, verdicts, strict=True):
+                offset = offsets.get(cand.id)
+                self.answers.add(task, response, r, v)
+                value, failure = r.score, r.failure
+                if v is not None:
+                    value, failure = v.value or 0.0, v.failure
+                outcomes[cand.id].append(Outcome(
+                    ex.id, ex.target, r.prediction, value, failure,
+                    task.label_logprobs(response, offset), v.to_json() if v else None,
+                ))
             seen += len(block)
             if racing and seen >= race.min_examples and i < len(starts) - 1:
                 alive = self._race(alive, outcomes, key, race.confidence, len(examples) - seen)
@@ -171,6 +186,17 @@ class Scorer:
             for step, reason in a.notes:
                 self.reject(step, reason, "")
         return [a.response for a in answers]
+
+    async def _verdicts(
+        self, pairs: list[tuple[Candidate, Example, LLMResponse]], results: list[ExampleResult]
+    ) -> list[Verdict | None]:
+        """The judge's verdict on each answer (``metric: judge``; None for other metrics and
+        for answers with nothing to judge)."""
+        if self.judge is None:
+            return [None] * len(pairs)
+        items = [Judged(cand.id, ex, r.prediction if r.failure is None else None)
+                 for (cand, ex, _), r in zip(pairs, results, strict=True)]
+        return await self.judge.verdicts(items)
 
     async def _calibration(self, cands: list[Candidate]) -> dict[str, dict[str, float]]:
         """Each prompt's label scores for the content-free input (a failed call: none)."""
@@ -282,12 +308,24 @@ class Scorer:
                 self.best_search = score.value
         if self.budget.final and score.n > 0:  # what pairs two finalists example by example
             self.recorder.outcomes(cand.id, score.split, score.outcomes)
+        elif self.judge is not None and score.n > 0:  # the judge's reasons, for every candidate
+            self.recorder.outcomes(cand.id, SEARCH, score.outcomes)
         self.recorder.scored(cand, EvaluationRecord(
             candidate_id=cand.id, split=score.split, value=score.value, n=score.n,
             failures=score.failures, subset=score.subset, generation=cand.generation,
         ))
         self.bus.publish(CandidateScored(self.job_id, cand.id, cand.generation, cand.operator,
                                          score.split, score.value, score.n))
+
+
+def judge_calls(task: Task) -> int:
+    """The most judge calls one answer costs (a pairwise baseline from the seed prompt is one
+    more, paid once per example for the job and counted here as if for every candidate)."""
+    if not task.judged:
+        return 0
+    rubric = task.metric.rubric  # type: ignore[attr-defined]  # a JudgeMetric's
+    return judge.calls_per_example(rubric) + (rubric.mode == "pairwise"
+                                              and rubric.against == "seed")
 
 
 def soft_prompt_of(cand: Candidate) -> SoftPrompt | None:

@@ -13,6 +13,7 @@ import random
 import re
 from collections.abc import Callable
 
+from evo import judge
 from evo.llm import LLMRequest, LLMResponse
 
 Reply = Callable[[LLMRequest], "str | dict[str, float]"]
@@ -20,10 +21,20 @@ Reply = Callable[[LLMRequest], "str | dict[str, float]"]
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]+")
 
 
+_CRITERION = re.compile(r"^- (.+?) \(1-(\d+)\):", re.M)
+
+
 def hashed_reply(request: LLMRequest) -> str | dict[str, float]:
     rng = random.Random(hashlib.sha256(request.cache_key("scripted").encode()).digest())
     if request.labels:
         return {label: -rng.random() * 5 for label in request.labels}
+    if request.prefill == judge.PREFILL:  # a judge's verdict in the format it is asked for
+        asked = request.messages[-1].content
+        criteria = _CRITERION.findall(asked)
+        if criteria:
+            return " Scored by hash.\n" + "\n".join(f"{name}: {rng.randint(1, int(top))}"
+                                                     for name, top in criteria)
+        return f" Picked by hash.\nWinner: {rng.choice(['A', 'B', 'tie'])}"
     # words of the meta-prompt's last paragraph: what was filled in (parents, the task), not
     # the worked example above it, whose words a real optimizer is told not to copy
     words = _WORDS.findall(request.messages[-1].content.rsplit("\n\n", 1)[-1])

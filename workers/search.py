@@ -80,10 +80,12 @@ class Search:
         bus: InProcessBus,
         sandbox: Sandbox,
         driver_id: str,
+        judge_pool: Pool | None = None,
     ) -> None:
         self.spec, self.task, self.job_id, self.store = spec, task, job_id, store
         self.recorder, self.bus = recorder, bus
         self.task_pool, self.meta_pool = task_pool, meta_pool
+        self.judge_pool = judge_pool or task_pool  # metric judge: the task model by default
         self.rng = random.Random(spec.seed)
         self.budget = Budget(spec.budget.calls, spec.budget.tokens, spec.budget.seconds,
                              final_reserve(spec, task), max_usd=spec.budget.usd,
@@ -92,6 +94,7 @@ class Search:
         self.scoring = Scorer(
             spec, task, job_id=job_id, calls=self.calls, pool=task_pool, budget=self.budget,
             sandbox=sandbox, recorder=recorder, bus=bus, reject=self.reject,
+            judge_pool=self.judge_pool,
         )
         self._count = 0  # candidates made: what their ids are numbered by
         self._root = Strand()  # the algorithm's main line: what it asked is checkpointed
@@ -106,9 +109,12 @@ class Search:
         self.pause_requested: Callable[[], bool] = lambda: False
 
     def price_of(self, pool: Pool) -> Price | None:
-        """The price of the model ``pool`` serves: the task model's, or the meta-LLM's."""
+        """The price of the model ``pool`` serves: the task model's, the meta-LLM's or the
+        judge's."""
         models = self.spec.models
-        return (models.task if pool is self.task_pool else models.optimizer).price
+        if pool is self.task_pool:
+            return models.task.price
+        return (models.grader if pool is self.judge_pool else models.optimizer).price
 
     @property
     def search_scores(self) -> dict[str, Score]:

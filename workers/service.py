@@ -37,7 +37,7 @@ from workers.reasons import tenant_reason
 
 log = logging.getLogger(__name__)
 
-Secrets = dict[str, str]  # model role ("task" | "meta") → inline API key
+Secrets = dict[str, str]  # model role ("task" | "meta" | "judge") → inline API key
 
 DRIVER_GONE = ("its driver process ended without ending the job; it resumes from its last "
                "checkpoint")
@@ -48,20 +48,15 @@ def with_secrets(spec: JobSpec, secrets: Mapping[str, str]) -> JobSpec:
     """The stored (public) spec with the inline keys given at submission put back."""
     from pydantic import SecretStr
 
-    if "task" in secrets:
-        spec.models.task.api_key = SecretStr(secrets["task"])
-    if "meta" in secrets and spec.models.meta is not None:
-        spec.models.meta.api_key = SecretStr(secrets["meta"])
+    for role, model in spec.models.roles():
+        if role in secrets:
+            model.api_key = SecretStr(secrets[role])
     return spec
 
 
 def secrets_of(spec: JobSpec) -> Secrets:
-    out = {}
-    if spec.models.task.api_key is not None:
-        out["task"] = spec.models.task.api_key.get_secret_value()
-    if spec.models.meta is not None and spec.models.meta.api_key is not None:
-        out["meta"] = spec.models.meta.api_key.get_secret_value()
-    return out
+    return {role: model.api_key.get_secret_value() for role, model in spec.models.roles()
+            if model.api_key is not None}
 
 
 async def run_stored(
