@@ -348,6 +348,8 @@ class Search:
         }
         if self.task.labels:  # how labels were read: log-probabilities or parsed from text
             stats["label_scoring"] = s.answers.label_scoring()
+        if s.judge is not None:  # answers the judge scored, and its answers it could not read
+            stats["judge"] = s.answers.judge_counts()
         if self.warnings:
             stats["warnings"] = [dict(w) for w in self.warnings]
         if board:
