@@ -1,16 +1,18 @@
 """A model as the judge of free-text answers: the requests it is sent and how its answers are read.
 
-    pointwise   verdict ← JUDGE(input, [reference], answer, criteria)       1 call per example
-                score   = weighted mean of the criterion scores, each mapped to [0, 1]
+    pointwise   s_c   ← JUDGE(input, [reference], answer, criterion c)   1 call per criterion
+                score = weighted mean of the s_c, each mapped from 1..scale to [0, 1]
     pairwise    v1 ← JUDGE(input, A = answer, B = baseline, criteria)
-                v2 ← JUDGE(input, A = baseline, B = answer, criteria)        2 calls per example
-                score   = mean over the readable verdicts of 1 (answer wins), ½ (tie), 0
+                v2 ← JUDGE(input, A = baseline, B = answer, criteria)    2 calls per example
+                score = mean over the readable verdicts of 1 (answer wins), ½ (tie), 0
 
-A small judge follows formats loosely, so each request pre-fills the opening of its answer and
-the reading is lenient about spacing, case and "4/5" for 4. What still cannot be read has no
-value: the example scores 0 like an unparsed answer of any task, but with the failure
-``judge_unparsable`` (the judge's reasoning kept), counted in the candidate's failures and the
-job's stats, so that a judge that cannot follow the format shows rather than hides.
+One criterion a call, as G-Eval does: a small judge asked for several scores in one answer
+rarely gives them all. Each answer is pre-filled up to the verdict ("Score:", "Winner:"), the
+reason comes after it (a small model told to reason first seldom gets to the verdict), and the
+reading is lenient about spacing, case and "4/5" for 4. What still cannot be read has no value:
+the example scores 0 like an unparsed answer of any task, but with the failure
+``judge_unparsable`` (the judge's text kept), counted in the candidate's failures and the job's
+stats, so that a judge that cannot follow the format shows rather than hides.
 """
 
 from __future__ import annotations
@@ -20,21 +22,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evo.llm import LLMRequest, Message
-from evo.rubric import Rubric
+from evo.rubric import Criterion, Rubric
 
 JUDGE, BASELINE = "judge", "baseline"  # the ledger's purposes for judge and baseline calls
 UNPARSABLE = "judge_unparsable"
 
-POINTWISE = """Grade the response below.
+POINTWISE = """Grade the response below on one criterion.
 
 Task: {task}
 Input: {input}{reference}
 Response: {answer}
 
-Score the response on each criterion, 1 being the worst:
-{criteria}
+Criterion: {name}: {description}
 
-Write one short sentence of reasoning, then one line per criterion in the form "name: score"."""
+How well does the response meet it? Reply with a whole number from 1 to {scale} ({scale} is \
+best), then one line "Reason:" with a short reason."""
 
 PAIRWISE = """Two responses were written for the input below. Decide which one is better.
 
@@ -48,10 +50,12 @@ Response B: {second}
 Judge them on:
 {criteria}
 
-Write one short sentence of reasoning, then a last line "Winner: A", "Winner: B" or \
-"Winner: tie"."""
+Reply with a line "Winner: A", "Winner: B" or "Winner: tie", then one line "Reason:" with a \
+short reason."""
 
-PREFILL = "Reasoning:"
+SCORE, WINNER = "Score:", "Winner:"  # the pre-filled openings of the two kinds of answer
+_SCORE = re.compile(r"score\W{0,6}?(\d+)[*_]*(?:\s*(?:/|out of)\s*\d+)?", re.I)
+_REASON = re.compile(r"reason(?:ing)?\s*:\s*", re.I)
 _WINNER = re.compile(r"winner\W{0,3}(?:is\s+)?(?:response\s+)?(a|b|tie)\b", re.I)
 
 
@@ -99,24 +103,34 @@ class Verdict:
         return out
 
 
-def _criteria(rubric: Rubric, with_scale: bool = True) -> str:
-    return "\n".join(
-        f"- {c.name}" + (f" (1-{c.scale})" if with_scale else "") + f": {c.description}"
-        for c in rubric.criteria
-    )
+def _criteria(rubric: Rubric) -> str:
+    return "\n".join(f"- {c.name}: {c.description}" for c in rubric.criteria)
 
 
-def _request(text: str, rubric: Rubric) -> LLMRequest:
+def _request(text: str, rubric: Rubric, prefill: str) -> LLMRequest:
     return LLMRequest(messages=(Message("user", text),), max_tokens=rubric.max_tokens,
-                      temperature=0.0, prefill=PREFILL)
+                      temperature=0.0, prefill=prefill)
 
 
-def pointwise_request(
+def is_judge_request(request: LLMRequest) -> bool:
+    text = request.messages[-1].content if request.messages else ""
+    return text.startswith((POINTWISE[:20], PAIRWISE[:20]))
+
+
+def answer_of(request: LLMRequest, text: str) -> str:
+    """The judge's whole answer: the pre-filled opening and what the model wrote after it."""
+    return request.prefill + text
+
+
+def pointwise_requests(
     rubric: Rubric, task: str, example_input: str, answer: str, reference: str | None = None
-) -> LLMRequest:
+) -> list[LLMRequest]:
+    """One request per criterion, in the rubric's order."""
     ref = f"\nReference answer: {reference}" if reference is not None else ""
-    return _request(POINTWISE.format(task=task, input=example_input, reference=ref,
-                                     answer=answer, criteria=_criteria(rubric)), rubric)
+    return [_request(POINTWISE.format(task=task, input=example_input, reference=ref,
+                                      answer=answer, name=c.name, description=c.description,
+                                      scale=c.scale), rubric, SCORE)
+            for c in rubric.criteria]
 
 
 def pairwise_requests(
@@ -126,50 +140,49 @@ def pairwise_requests(
 
     def one(first: str, second: str) -> LLMRequest:
         return _request(PAIRWISE.format(task=task, input=example_input, first=first,
-                                        second=second, criteria=_criteria(rubric, False)), rubric)
+                                        second=second, criteria=_criteria(rubric)),
+                        rubric, WINNER)
 
     return one(answer, baseline), one(baseline, answer)
 
 
-def _score_line(name: str) -> re.Pattern[str]:
-    # "accuracy: 4", "- Accuracy = 4/5", "**accuracy**: 4 out of 5"
-    return re.compile(rf"{re.escape(name)}\W{{0,6}}?(\d+)(?:\s*(?:/|out of)\s*\d+)?", re.I)
+def _reason(text: str, verdict: re.Match[str]) -> str:
+    """The judge's reason: what follows its last "Reason:", else its words after the verdict."""
+    found = list(_REASON.finditer(text))
+    rest = text[found[-1].end():] if found else text[verdict.end():]
+    return " ".join(rest.split()).lstrip(".,;:- ")
 
 
-def read_pointwise(text: str, rubric: Rubric) -> tuple[dict[str, int] | None, str]:
-    """The criterion scores in a judge's answer (None unless every criterion has one in its
-    range; the last mention counts) and the reasoning before the first of them."""
-    scores: dict[str, int] = {}
-    first = len(text)
-    for c in rubric.criteria:
-        found = list(_score_line(c.name).finditer(text))
-        if not found:
-            return None, text.strip()
-        value = int(found[-1].group(1))
-        if not 1 <= value <= c.scale:
-            return None, text.strip()
-        scores[c.name] = value
-        first = min(first, found[-1].start())
-    return scores, text[:first].strip()
+def read_score(text: str, criterion: Criterion) -> tuple[int | None, str]:
+    """The score in a judge's answer on ``criterion`` (None: none in 1..scale), and its reason."""
+    found = _SCORE.search(text)
+    if found is None or not 1 <= int(found.group(1)) <= criterion.scale:
+        return None, " ".join(text.split())
+    return int(found.group(1)), _reason(text, found)
 
 
 def read_winner(text: str) -> tuple[str | None, str]:
-    """"A", "B" or "tie" from a judge's last "Winner: ..." line (None: none), and its reasoning."""
-    found = list(_WINNER.finditer(text))
-    if not found:
-        return None, text.strip()
-    word = found[-1].group(1).lower()
-    return ("tie" if word == "tie" else word.upper()), text[: found[-1].start()].strip()
+    """"A", "B" or "tie" from a judge's first "Winner: ..." (None: none), and its reason."""
+    found = _WINNER.search(text)
+    if found is None:
+        return None, " ".join(text.split())
+    word = found.group(1).lower()
+    return ("tie" if word == "tie" else word.upper()), _reason(text, found)
 
 
-def pointwise_verdict(text: str | None, rubric: Rubric) -> Verdict:
-    """``text``: the judge's answer (None: the call failed)."""
-    if text is None:
-        return Verdict(None, unparsable=1)
-    scores, reasoning = read_pointwise(text, rubric)
-    if scores is None:
-        return Verdict(None, (reasoning,), unparsable=1)
-    return Verdict(rubric.value(scores), (reasoning,), scores=scores)
+def pointwise_verdict(texts: list[str | None], rubric: Rubric) -> Verdict:
+    """``texts``: the judge's answer on each criterion (None: that call failed). A value needs
+    every criterion's score."""
+    scores: dict[str, int] = {}
+    reasons = []
+    for text, c in zip(texts, rubric.criteria, strict=True):
+        value, reason = read_score(text, c) if text is not None else (None, "")
+        reasons.append(reason)
+        if value is not None:
+            scores[c.name] = value
+    missing = len(rubric.criteria) - len(scores)
+    value = rubric.value(scores) if not missing else None
+    return Verdict(value, tuple(reasons), scores=scores, unparsable=missing)
 
 
 def pairwise_verdict(first: str | None, second: str | None) -> Verdict:
@@ -191,4 +204,4 @@ def pairwise_verdict(first: str | None, second: str | None) -> Verdict:
 def calls_per_example(rubric: Rubric) -> int:
     """Judge calls per answer (the baseline's answer, when it is the seed's, is one more call
     per example, shared by every candidate)."""
-    return 2 if rubric.mode == "pairwise" else 1
+    return 2 if rubric.mode == "pairwise" else len(rubric.criteria)

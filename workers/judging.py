@@ -51,12 +51,16 @@ class Judge:
             return out
         rubric, about = self.rubric, self.task.description
         if rubric.mode == "pointwise":
-            requests = [judge.pointwise_request(
+            k = len(rubric.criteria)
+            requests = [q for i in todo for q in judge.pointwise_requests(
                 rubric, about, items[i].example.input, items[i].answer or "",
-                items[i].example.target if rubric.reference else None) for i in todo]
-            texts = await self._ask(requests, [items[i].owner for i in todo])
-            for i, (text, error) in zip(todo, texts, strict=True):
-                out[i] = _failed(error) if error else judge.pointwise_verdict(text, rubric)
+                items[i].example.target if rubric.reference else None)]
+            texts = await self._ask(requests, [items[i].owner for i in todo for _ in range(k)])
+            for n, i in enumerate(todo):
+                got = texts[n * k : (n + 1) * k]
+                errors = [e for _, e in got if e]
+                out[i] = _failed(errors[0]) if len(errors) == k else judge.pointwise_verdict(
+                    [None if e else t for t, e in got], rubric)
             return out
         baselines = await self._baselines([items[i].example for i in todo])
         requests, owners = [], []
@@ -81,11 +85,12 @@ class Judge:
     async def _ask(
         self, requests: list[LLMRequest], owners: list[str | None]
     ) -> list[tuple[str, str | None]]:
-        """The judge's answers as (text, error)."""
+        """The judge's whole answers (pre-fill included) as (text, error)."""
         if not requests:
             return []
         responses = await self.calls.call(self.judge_pool, requests, judge.JUDGE, owners)
-        return [(r.text, r.error) for r in responses]
+        return [(judge.answer_of(q, r.text), r.error)
+                for q, r in zip(requests, responses, strict=True)]
 
     async def _baselines(self, examples: list[Example]) -> list[str | None]:
         """What each example is compared with in a pairwise judgment (None: its call failed)."""

@@ -21,20 +21,18 @@ Reply = Callable[[LLMRequest], "str | dict[str, float]"]
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]+")
 
 
-_CRITERION = re.compile(r"^- (.+?) \(1-(\d+)\):", re.M)
+_SCALE = re.compile(r"from 1 to (\d+)")
 
 
 def hashed_reply(request: LLMRequest) -> str | dict[str, float]:
     rng = random.Random(hashlib.sha256(request.cache_key("scripted").encode()).digest())
     if request.labels:
         return {label: -rng.random() * 5 for label in request.labels}
-    if request.prefill == judge.PREFILL:  # a judge's verdict in the format it is asked for
-        asked = request.messages[-1].content
-        criteria = _CRITERION.findall(asked)
-        if criteria:
-            return " Scored by hash.\n" + "\n".join(f"{name}: {rng.randint(1, int(top))}"
-                                                     for name, top in criteria)
-        return f" Picked by hash.\nWinner: {rng.choice(['A', 'B', 'tie'])}"
+    if judge.is_judge_request(request):  # a verdict in the format asked for, after the pre-fill
+        top = _SCALE.search(request.messages[-1].content)
+        if top:
+            return f" {rng.randint(1, int(top.group(1)))}\nReason: scored by hash."
+        return f" {rng.choice(['A', 'B', 'tie'])}\nReason: picked by hash."
     # words of the meta-prompt's last paragraph: what was filled in (parents, the task), not
     # the worked example above it, whose words a real optimizer is told not to copy
     words = _WORDS.findall(request.messages[-1].content.rsplit("\n\n", 1)[-1])
