@@ -792,7 +792,7 @@ def test_a_job_submitted_from_the_command_line_is_seen_by_the_key_of_its_owner(
 
 def test_tasks_and_algorithms_describe_what_a_spec_may_use(alice: httpx.Client) -> None:
     tasks = {t["name"]: t for t in alice.get("/tasks").json()}
-    assert {"sentiment", "topic", "arithmetic", "binpacking", "tsp"} <= set(tasks)
+    assert {"sentiment", "topic", "arithmetic", "summary", "binpacking", "tsp"} <= set(tasks)
     assert tasks["sentiment"]["kind"] == "prompt" and tasks["sentiment"]["splits"]["dev"] == 100
     assert set(tasks["sentiment"]["labels"]) == {"positive", "negative"}
     assert tasks["binpacking"]["kind"] == "program"

@@ -281,7 +281,7 @@ def test_a_task_named_by_a_string_is_a_built_in_one_in_schema_and_server(
     doc = httpx.get(f"{live.base_url}{PREFIX}/openapi.json").json()
     valid = schema_validator(doc, {"$ref": "#/components/schemas/JobSpec"})
     names = [t["name"] for t in httpx.get(f"{live.base_url}{PREFIX}/tasks", headers=admin).json()]
-    assert {"sentiment", "arithmetic", "tsp"} <= set(names)
+    assert {"sentiment", "arithmetic", "summary", "tsp"} <= set(names)
     url = f"{live.base_url}{PREFIX}/jobs"
     budget = {"calls": 1}  # within this server's maximum: the task is what is looked at
     for task in ["", "poetry", "Sentiment", "sentiment ", {"builtin": "poetry"},

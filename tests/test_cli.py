@@ -158,7 +158,7 @@ def test_unknown_job_and_format(tmp_path: Path, db: str) -> None:
 
 def test_tasks_and_algorithms_listed(tmp_path: Path, db: str) -> None:
     tasks = evo("tasks", db=db, cwd=tmp_path).stdout
-    for name in ("sentiment", "topic", "arithmetic"):
+    for name in ("sentiment", "topic", "arithmetic", "summary"):
         assert name in tasks
     algos = evo("algorithms", db=db, cwd=tmp_path).stdout
     assert "evoprompt-ga" in algos and "opro" in algos

@@ -14,7 +14,7 @@ from evo.task import Example, ExampleResult, Task, TaskError, TaskSpec, builtin_
 from evo.tasks import BUILTINS, DATA_DIR
 from evo.tasks.generate import SPLITS, build, file_name, main, stale_files, write_all
 
-NAMES = ("sentiment", "topic", "arithmetic")
+NAMES = ("sentiment", "topic", "arithmetic", "summary")
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -101,6 +101,8 @@ def test_every_builtin_loads(name: str) -> None:
     assert task.split("dev")[0].id == f"{name}-dev-000"
     if name == "arithmetic":
         assert task.labels == () and task.metric.name == "numeric"
+    elif name == "summary":
+        assert task.labels == () and task.judged
     else:
         assert task.labels and set(task.verbalizers) == set(task.labels)
         assert task.metric.name == "label_accuracy"

@@ -58,6 +58,35 @@ BUILTINS: dict[str, dict[str, Any]] = {
             "Think step by step, then write the final answer as a number.",
         ],
     },
+    "summary": {
+        "description": "One-sentence summaries of short news, incident and support paragraphs; a "
+        "judge model scores them against a reference.",
+        "template": "{prompt}\n\nText: {input}",
+        "labels": None,
+        "metric": "judge",
+        "max_answer_tokens": 60,  # the references are 21-35 words
+        "stop": ["\n\n"],  # one sentence needs no second paragraph
+        "seed_prompts": [
+            "Summarize the text in one sentence, keeping the names, places and numbers that "
+            "matter and leaving out side details.",
+            "Summarize this.",
+            "What is this text about?",
+        ],
+        "rubric": {
+            "criteria": [
+                {"name": "faithfulness", "weight": 3, "scale": 5,
+                 "description": "Every fact it states (names, places, days, numbers) is in the "
+                 "text, unchanged; nothing is added."},
+                {"name": "coverage", "weight": 2, "scale": 5,
+                 "description": "It gives the key facts of the reference: who, what happened, "
+                 "where, and the main number."},
+                {"name": "brevity", "weight": 1, "scale": 5,
+                 "description": "One sentence, without the text's side details or any preamble."},
+            ],
+            "mode": "pointwise",
+            "reference": True,
+        },
+    },
 }
 
 

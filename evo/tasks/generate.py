@@ -20,6 +20,7 @@ from random import Random
 from evo.tasks.generate_arithmetic import ARITH_KINDS, arithmetic_records
 from evo.tasks.generate_common import Record
 from evo.tasks.generate_sentiment import sentiment_records
+from evo.tasks.generate_summary import SUMMARY_KINDS, summary_records
 from evo.tasks.generate_topic import TOPICS, topic_records
 
 SEED = 2024
@@ -30,9 +31,11 @@ GENERATORS: dict[str, Callable[[Random], Iterator[Record]]] = {
     "sentiment": sentiment_records,
     "topic": topic_records,
     "arithmetic": arithmetic_records,
+    "summary": summary_records,
 }
-# Classification data is balanced per split on the target; arithmetic is stratified on the kind.
+# Classification data is balanced per split on the target; the others are stratified on the kind.
 _STRATIFY_ON_TARGET = {"sentiment": True, "topic": True, "arithmetic": False}
+_STRATIFY_ON_TARGET["summary"] = False  # free-text references: stratified on the paragraph kind
 
 
 def _shares(total: int, weights: dict[str, int]) -> dict[str, int]:
@@ -56,6 +59,8 @@ def build(name: str, seed: int = SEED) -> dict[str, list[dict[str, str]]]:
     if name == "arithmetic":
         for kind in ARITH_KINDS:
             weights[kind] = weights.get(kind, 0) + 1
+    elif name == "summary":
+        weights = dict.fromkeys(SUMMARY_KINDS, 1)
     else:
         weights = dict.fromkeys(TOPICS if name == "topic" else ("positive", "negative"), 1)
     wanted = {s: _shares(n, weights) for s, n in SPLITS.items()}
