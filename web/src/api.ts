@@ -100,6 +100,34 @@ export interface CandidateDetail extends Candidate {
   made_by: MetaCall | null;
 }
 
+/** What a judge model said of one answer (metric judge): its criterion scores (pointwise) or
+ * the winner in each order (pairwise: the answer was A, then B; null: that verdict was
+ * unreadable), its reasoning, and how many of its answers could not be read. */
+export interface JudgeVerdict {
+  value?: number;
+  scores?: Record<string, number>;
+  winners?: ("A" | "B" | "tie" | null)[];
+  reasoning: string[];
+  unparsable: number;
+}
+
+export type OutcomeSplit = "search" | "dev" | "test";
+
+/** One example's result: `GET /candidates/{id}/outcomes?split=...`. */
+export interface Outcome {
+  example_id: string;
+  score: number | null;
+  prediction: string;
+  failure: string | null;
+  judge?: JudgeVerdict | null;
+}
+
+export interface Outcomes {
+  candidate_id: string;
+  split: OutcomeSplit;
+  items: Outcome[];
+}
+
 export interface Ancestry {
   candidate_id: string;
   ancestors: CandidateBrief[];

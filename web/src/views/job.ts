@@ -7,6 +7,7 @@ import { LineChart } from "../chart";
 import { paretoChart } from "../pareto";
 import { debounce, every, h, replace } from "../dom";
 import * as fmt from "../format";
+import { judgeStatsLine } from "../judge";
 import { follow, type StreamState } from "../sse";
 import { errorText, exportButtons, jobControls, meter, statusBadge } from "../ui";
 import { searchWarning, Warnings } from "../warnings";
@@ -41,6 +42,7 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
 
   const head = h("div", { class: "page-head" });
   const meters = h("div", { class: "meters" });
+  const judgeLine = h("p", { class: "muted small", id: "judge-stats", hidden: true });
   const stream = h("span", { class: "stream", id: "stream-state" });
   const generationText = h("span", { class: "muted", id: "generation-text" });
   const chartBox = h("div", { class: "chart", id: "score-chart" });
@@ -64,7 +66,7 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
     preview,
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", null, "Spend against the budget"), stream),
-      meters),
+      meters, judgeLine),
     scoreCard,
     dataset.el,
     leaderboard,
@@ -152,6 +154,10 @@ export function jobView(root: HTMLElement, signal: AbortSignal, id: string): voi
       meter("Time", seconds, budget.seconds ?? null, fmt.seconds,
         ended ? "search and final scoring" : undefined),
     );
+    // metric judge: what the judge scored and what of it could not be read
+    const judged = judgeStatsLine(job.stats.judge);
+    judgeLine.textContent = judged ?? "";
+    judgeLine.hidden = judged === null;
   }
 
   async function loadJob(): Promise<void> {

@@ -1,13 +1,15 @@
 // A candidate's family tree: every ancestor, with the operator that made each child on the
-// edges; a click on a node shows its prompt and a word-level diff against each parent.
+// edges; a click on a node shows its prompt and a word-level diff against each parent (and,
+// under metric judge, what the judge said of its answers).
 
 import { diffWords } from "diff";
 
 import { type Ancestry, type Candidate, type CandidateBrief, type CandidateDetail, getJson, type Job,
-  type Lineage, type Page } from "../api";
+  type Lineage, type Outcomes, type Page } from "../api";
 import { type Child, h, replace } from "../dom";
 import * as fmt from "../format";
 import { FamilyTree, type TreeEdge, type TreeNode } from "../graph";
+import { isJudged, JudgeCard } from "../judge";
 import { errorText } from "../ui";
 
 // past this many ancestors the tree is cut at the nearest ones (a long run's winner can descend
@@ -55,6 +57,10 @@ export function lineageView(root: HTMLElement, signal: AbortSignal, jobId: strin
     const graphBox = h("div", { class: "graph", id: "lineage-graph", "data-nodes": nodes.length });
     const detail = h("div", { class: "detail", id: "candidate-detail" });
     const isWinner = top.id === job.best_candidate_id;
+    const judge = isJudged(job)
+      ? new JudgeCard((id, split) =>
+        getJson<Outcomes>(`/candidates/${id}/outcomes`, { split }, signal).then((o) => o.items))
+      : null;
     replace(root,
       h("div", { class: "page-head" },
         h("div", { class: "title-row" },
@@ -72,6 +78,7 @@ export function lineageView(root: HTMLElement, signal: AbortSignal, jobId: strin
         h("section", { class: "card graph-card" }, graphBox,
           h("div", { class: "legend muted small" }, "node: generation · dev score, operator · edge: operator")),
         h("section", { class: "card detail-card" }, detail)),
+      judge?.el,
       h("section", { class: "card" }, h("h2", null, "Members"),
         h("div", { class: "table-wrap" }, h("table", { id: "members-table" },
           h("thead", null, h("tr", null, h("th", { class: "num" }, "Gen."), h("th", null, "Operator"),
@@ -105,6 +112,7 @@ export function lineageView(root: HTMLElement, signal: AbortSignal, jobId: strin
         details.delete(id);
         if (!signal.aborted) replace(detail, h("p", { class: "error" }, errorText(err)));
       });
+      void judge?.show(id);
     }
     select(top.id);
   }
