@@ -3,7 +3,7 @@
 // comparisons with the baseline (pairwise), the judge's reasoning, and a mark where the judge's
 // answer could not be read, so that a judge that cannot follow the format shows.
 
-import type { Job, JudgeVerdict, Outcome, OutcomeSplit } from "./api";
+import type { Job, JudgeVerdict, Outcome, OutcomeSplit, Task } from "./api";
 import { h, replace } from "./dom";
 import * as fmt from "./format";
 
@@ -14,11 +14,26 @@ const UNPARSABLE = "judge_unparsable"; // the failure of an example whose verdic
 /** A split's outcomes, or why they could not be loaded. */
 export type LoadOutcomes = (candidateId: string, split: OutcomeSplit) => Promise<Outcome[]>;
 
-/** Whether a job's answers are scored by a judge model: a task written in the spec with
- * `metric: judge` (no built-in task has one). */
-export function isJudged(job: Pick<Job, "spec">): boolean {
-  const task = job.spec.task as { metric?: unknown } | string | undefined;
-  return typeof task === "object" && task !== null && task.metric === "judge";
+type TaskField = string | { metric?: unknown; builtin?: unknown } | undefined;
+
+/** The built-in task a job's spec names, when it names no metric of its own: its metric is
+ * the built-in's (GET /tasks says which). */
+export function builtinTaskName(job: Pick<Job, "spec">): string | null {
+  const task = job.spec.task as TaskField;
+  if (typeof task === "string") return task;
+  if (typeof task === "object" && task !== null && task.metric == null && typeof task.builtin === "string") {
+    return task.builtin;
+  }
+  return null;
+}
+
+/** Whether a job's answers are scored by a judge model (metric judge): the spec's own task with
+ * that metric, or a built-in task of it (``builtins``: GET /tasks, when the spec names one). */
+export function isJudged(job: Pick<Job, "spec">, builtins: Pick<Task, "name" | "metric">[] = []): boolean {
+  const task = job.spec.task as TaskField;
+  if (typeof task === "object" && task !== null && task.metric != null) return task.metric === "judge";
+  const name = builtinTaskName(job);
+  return name !== null && builtins.some((t) => t.name === name && t.metric === "judge");
 }
 
 export type OrderResult = "won" | "lost" | "tie" | "unreadable";
@@ -30,9 +45,19 @@ export function orderResults(winners: JudgeVerdict["winners"]): OrderResult[] {
     w === null ? "unreadable" : w === "tie" ? "tie" : w === (i === 0 ? "A" : "B") ? "won" : "lost");
 }
 
-/** "faithfulness 4 · brevity 2" */
-export function criteriaText(scores: Record<string, number>): string {
-  return Object.entries(scores).map(([name, v]) => `${name} ${v}`).join(" · ");
+/** The criterion names of the rubric the job's spec writes, in its order (none for a built-in
+ * task's own rubric, which the API does not send). */
+export function rubricCriteria(job: Pick<Job, "spec">): string[] {
+  const task = job.spec.task as { rubric?: { criteria?: { name?: unknown }[] } } | string | undefined;
+  if (typeof task !== "object" || task === null) return [];
+  return (task.rubric?.criteria ?? []).map((c) => c.name).filter((n): n is string => typeof n === "string");
+}
+
+/** "faithfulness 4 · brevity 2"; in the rubric's order when known, with "?" for a criterion
+ * whose score could not be read. */
+export function criteriaText(scores: Record<string, number>, criteria: string[] = []): string {
+  const names = criteria.length ? criteria : Object.keys(scores);
+  return names.map((name) => `${name} ${scores[name] ?? "?"}`).join(" · ");
 }
 
 /** Whether the judge's verdict on this example, or one of its two (pairwise), was unreadable. */
@@ -52,7 +77,7 @@ export function judgeStatsLine(counts: unknown): string | null {
 
 const ORDER_NAMES = ["answer as A", "answer as B"];
 
-function verdictCell(o: Outcome): HTMLElement {
+function verdictCell(o: Outcome, criteria: string[]): HTMLElement {
   const j = o.judge ?? null;
   const unreadable = isUnreadable(o);
   const mark = unreadable
@@ -74,23 +99,25 @@ function verdictCell(o: Outcome): HTMLElement {
       failed);
   }
   return h("td", { class: "verdict" }, mark,
-    j?.scores ? h("div", { class: "criteria" }, criteriaText(j.scores)) : null,
+    j?.scores ? h("div", { class: "criteria" }, criteriaText(j.scores, criteria)) : null,
     failed);
 }
 
-function reasoningCell(o: Outcome): HTMLElement {
+function reasoningCell(o: Outcome, criteria: string[]): HTMLElement {
   const reasons = o.judge?.reasoning ?? [];
-  const pairwise = (o.judge?.winners?.length ?? 0) > 0;
-  const shown = reasons.filter((r) => r.trim());
-  if (!shown.length) return h("td", { class: "muted" }, "—");
+  // one reason per comparison (pairwise) or per criterion, in the rubric's order (pointwise)
+  const labels = (o.judge?.winners?.length ?? 0) > 0 ? ORDER_NAMES
+    : reasons.length > 1 && reasons.length === criteria.length ? criteria : [];
+  if (!reasons.some((r) => r.trim())) return h("td", { class: "muted" }, "—");
   return h("td", { class: "prompt-cell" }, reasons.map((r, i) => r.trim()
     ? h("div", { class: "prompt reasoning" },
-      pairwise ? h("span", { class: "muted" }, `${ORDER_NAMES[i] ?? `order ${i + 1}`}: `) : null, r)
+      labels[i] ? h("span", { class: "muted" }, `${labels[i]}: `) : null, r)
     : null));
 }
 
-/** One row per example: its id, score, the answer, the verdict and the judge's reasoning. */
-export function verdictTable(items: Outcome[]): HTMLElement {
+/** One row per example: its id, score, the answer, the verdict and the judge's reasoning.
+ * ``criteria``: the rubric's criterion names, in its order (pointwise), to name each reason. */
+export function verdictTable(items: Outcome[], criteria: string[] = []): HTMLElement {
   return h("div", { class: "table-wrap" }, h("table", { id: "judge-table" },
     h("thead", null, h("tr", null,
       h("th", null, "Example"), h("th", { class: "num" }, "Score"), h("th", null, "Answer"),
@@ -100,8 +127,8 @@ export function verdictTable(items: Outcome[]): HTMLElement {
         h("td", { class: "mono" }, o.example_id),
         h("td", { class: "num" }, fmt.score(o.score)),
         h("td", { class: "prompt-cell" }, h("div", { class: "prompt" }, o.prediction || "(no answer)")),
-        verdictCell(o),
-        reasoningCell(o))))));
+        verdictCell(o, criteria),
+        reasoningCell(o, criteria))))));
 }
 
 type Loaded = Outcome[] | Error;
@@ -114,7 +141,8 @@ export class JudgeCard {
   private readonly cache = new Map<string, Promise<Map<OutcomeSplit, Loaded>>>();
   private current = "";
 
-  constructor(private readonly load: LoadOutcomes) {
+  /** ``criteria``: the rubric's criterion names in its order, when known (pointwise). */
+  constructor(private readonly load: LoadOutcomes, private readonly criteria: string[] = []) {
     replace(this.el,
       h("div", { class: "card-head" }, h("h2", null, "Judge"), h("span", { class: "grow" }), this.picker),
       h("p", { class: "muted small" },
@@ -172,6 +200,6 @@ export class JudgeCard {
       h("p", { class: "small", id: "judge-summary", "data-split": split },
         `${v.length} example${v.length === 1 ? "" : "s"} on ${SPLIT_NAMES[split]}, mean score ${fmt.score(mean)}`,
         unreadable ? `, ${unreadable} with an unreadable verdict` : ""),
-      verdictTable(v));
+      verdictTable(v, this.criteria));
   }
 }

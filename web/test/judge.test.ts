@@ -6,19 +6,23 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import type { Outcome, OutcomeSplit } from "../src/api";
-import { isJudged, JudgeCard, judgeStatsLine, orderResults } from "../src/judge";
+import { criteriaText, isJudged, JudgeCard, judgeStatsLine, orderResults } from "../src/judge";
 import { fake, installFakeDom } from "./fake_dom";
 
 installFakeDom();
 
+// one reason per criterion, in the rubric's order; a criterion whose score was unreadable is
+// missing from the scores
 const POINTWISE: Outcome[] = [
   {
     example_id: "ex-1", score: 0.58, prediction: "Paris is the capital.", failure: null,
-    judge: { value: 0.58, scores: { faithfulness: 4, brevity: 2 }, reasoning: ["Right, but wordy."], unparsable: 0 },
+    judge: {
+      value: 0.58, scores: { faithfulness: 4, brevity: 2 }, reasoning: ["All true.", "Wordy."], unparsable: 0,
+    },
   },
   {
     example_id: "ex-2", score: 0, prediction: "Lyon", failure: "judge_unparsable",
-    judge: { reasoning: ["I think it is fine"], unparsable: 1 },
+    judge: { scores: { faithfulness: 1 }, reasoning: ["Wrong city.", "I think it is fine"], unparsable: 1 },
   },
 ];
 
@@ -51,7 +55,7 @@ const rowOf = (card: JudgeCard, example: string) => fake(card.el).one("data-exam
 
 test("pointwise: the answer, score, criterion scores and reasoning; an unreadable verdict is marked", async () => {
   const { load } = loader({ search: POINTWISE });
-  const card = new JudgeCard(load);
+  const card = new JudgeCard(load, ["faithfulness", "brevity"]);
   await card.show("cand-1");
   const root = fake(card.el);
   assert.equal(root.one("id", "judge-summary").getAttribute("data-split"), "search");
@@ -62,13 +66,14 @@ test("pointwise: the answer, score, criterion scores and reasoning; an unreadabl
   assert.match(good.textContent, /Paris is the capital\./);
   assert.match(good.textContent, /0\.580/);
   assert.match(good.textContent, /faithfulness 4 · brevity 2/);
-  assert.match(good.textContent, /Right, but wordy\./);
+  assert.match(good.textContent, /faithfulness: All true\.brevity: Wordy\./);
   assert.equal(good.all("data-mark", "unreadable").length, 0);
 
   const bad = rowOf(card, "ex-2");
   assert.equal(bad.getAttribute("data-unreadable"), "yes");
   assert.equal(bad.one("data-mark", "unreadable").textContent, "unreadable");
-  assert.match(bad.textContent, /I think it is fine/); // what it said is kept
+  assert.match(bad.textContent, /faithfulness 1 · brevity \?/);
+  assert.match(bad.textContent, /brevity: I think it is fine/); // what it said is kept
   assert.doesNotMatch(bad.textContent, /judge unparsable/); // the mark says it, once
 });
 
@@ -123,7 +128,7 @@ test("a candidate with no verdicts says so; a failed split shows its error", asy
   assert.match(fake(failing.el).textContent, /503 unavailable/);
 });
 
-test("orders, the job's counts in words, and which jobs are judged", () => {
+test("orders, criteria, the job's counts in words, and which jobs are judged", () => {
   assert.deepEqual(orderResults(["A", "B"]), ["won", "won"]);
   assert.deepEqual(orderResults(["B", "A"]), ["lost", "lost"]);
   assert.deepEqual(orderResults(["tie", null]), ["tie", "unreadable"]);
@@ -134,5 +139,12 @@ test("orders, the job's counts in words, and which jobs are judged", () => {
   assert.equal(judgeStatsLine(undefined), null);
   assert.equal(isJudged({ spec: { task: { metric: "judge", rubric: {} } } }), true);
   assert.equal(isJudged({ spec: { task: { metric: "f1" } } }), false);
-  assert.equal(isJudged({ spec: { task: "sentiment" } }), false);
+  const builtins = [{ name: "summary", metric: "judge" }, { name: "sentiment", metric: "label_accuracy" }];
+  assert.equal(isJudged({ spec: { task: "summary" } }, builtins), true);
+  assert.equal(isJudged({ spec: { task: { builtin: "summary", seed_prompts: ["x"] } } }, builtins), true);
+  assert.equal(isJudged({ spec: { task: { builtin: "summary", metric: "f1" } } }, builtins), false);
+  assert.equal(isJudged({ spec: { task: "sentiment" } }, builtins), false);
+  assert.equal(isJudged({ spec: { task: "summary" } }), false); // the task list not read
+  assert.equal(criteriaText({ b: 2 }, ["a", "b"]), "a ? · b 2");
+  assert.equal(criteriaText({ a: 1, b: 2 }), "a 1 · b 2");
 });

@@ -5,11 +5,11 @@
 import { diffWords } from "diff";
 
 import { type Ancestry, type Candidate, type CandidateBrief, type CandidateDetail, getJson, type Job,
-  type Lineage, type Outcomes, type Page } from "../api";
+  type Lineage, type Outcomes, type Page, type Task } from "../api";
 import { type Child, h, replace } from "../dom";
 import * as fmt from "../format";
 import { FamilyTree, type TreeEdge, type TreeNode } from "../graph";
-import { isJudged, JudgeCard } from "../judge";
+import { builtinTaskName, isJudged, JudgeCard, rubricCriteria } from "../judge";
 import { errorText } from "../ui";
 
 // past this many ancestors the tree is cut at the nearest ones (a long run's winner can descend
@@ -39,10 +39,14 @@ export function lineageView(root: HTMLElement, signal: AbortSignal, jobId: strin
         h("p", { class: "muted" }, "No candidates yet."), h("a", { href: `#/jobs/${jobId}` }, "Back to the job")));
       return;
     }
-    const [ancestry, top, lineage] = await Promise.all([
+    const [ancestry, top, lineage, builtins] = await Promise.all([
       getJson<Ancestry>(`/candidates/${rootId}/ancestry`, undefined, signal),
       getJson<CandidateDetail>(`/candidates/${rootId}`, undefined, signal),
       getJson<Lineage>(`/jobs/${jobId}/lineage`, undefined, signal),
+      // a built-in task's metric (judge or not) is the task list's to say
+      builtinTaskName(job) !== null
+        ? getJson<Task[]>("/tasks", undefined, signal).catch((): Task[] => [])
+        : Promise.resolve([]),
     ]);
     const scores = new Map(lineage.nodes.map((n) => [n.id, n.score]));
     const cut = ancestry.ancestors.length > MAX_NODES - 1;
@@ -57,9 +61,10 @@ export function lineageView(root: HTMLElement, signal: AbortSignal, jobId: strin
     const graphBox = h("div", { class: "graph", id: "lineage-graph", "data-nodes": nodes.length });
     const detail = h("div", { class: "detail", id: "candidate-detail" });
     const isWinner = top.id === job.best_candidate_id;
-    const judge = isJudged(job)
+    const judge = isJudged(job, builtins)
       ? new JudgeCard((id, split) =>
-        getJson<Outcomes>(`/candidates/${id}/outcomes`, { split }, signal).then((o) => o.items))
+        getJson<Outcomes>(`/candidates/${id}/outcomes`, { split }, signal).then((o) => o.items),
+      rubricCriteria(job))
       : null;
     replace(root,
       h("div", { class: "page-head" },
