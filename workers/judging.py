@@ -65,7 +65,7 @@ class Judge:
         baselines = await self._baselines([items[i].example for i in todo])
         requests, owners = [], []
         for i, base in zip(todo, baselines, strict=True):
-            if base is None:
+            if base is None or base == items[i].answer:
                 continue
             requests += judge.pairwise_requests(rubric, about, items[i].example.input,
                                                 items[i].answer or "", base)
@@ -74,6 +74,9 @@ class Judge:
         for i, base in zip(todo, baselines, strict=True):
             if base is None:
                 out[i] = Verdict(None, failure="call_error: the baseline answer's call failed")
+                continue
+            if base == items[i].answer:  # the same text: a tie, whatever a judge would say
+                out[i] = Verdict(0.5, ("the same answer as the baseline",), winners=("tie", "tie"))
                 continue
             (first, e1), (second, e2) = next(texts), next(texts)
             if e1 and e2:
