@@ -75,10 +75,10 @@ def test_pairwise_asks_both_orders_and_cancels_a_position_bias() -> None:
 
 def test_a_rubric_is_checked_when_the_spec_is_read() -> None:
     base = {"data": "x.jsonl", "metric": "judge"}
-    with pytest.raises(ValidationError, match="rubric.criteria") as err:
+    with pytest.raises(ValidationError, match=r"rubric\.criteria") as err:
         TaskSpec.model_validate({**base, "rubric": {"criteria": []}})
     assert "at least one criterion" in str(err.value)
-    with pytest.raises(ValidationError, match="needs task.rubric"):
+    with pytest.raises(ValidationError, match=r"needs task\.rubric"):
         TaskSpec.model_validate(base)
     with pytest.raises(ValidationError, match="only used with metric 'judge'"):
         TaskSpec.model_validate({"data": "x.jsonl", "metric": "f1",
