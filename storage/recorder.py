@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -128,6 +128,33 @@ class RecorderStore(StoreBase):
             conn = session.connection()
             bulk.insert_rows(conn, _LLM_CALLS, convert.LLM_CALL_COLUMNS, rows)
             bulk.insert_rows(conn, _RESPONSES, _RESPONSE_COLUMNS, answers)
+
+    def rewind(
+        self, job_id: str, *, evaluations: int, outcomes: int, lease: Lease | None = None
+    ) -> int:
+        """Keep only the job's first ``evaluations`` scores and ``outcomes`` per-example rows (in
+        the order they were written): what a resumed job's checkpoint knew of. Those written
+        after it, by the flushes at a search's end and in its final phase, are written again
+        as the job replays that part, and would otherwise be there twice. Fenced like
+        ``write_batch``; the number of rows removed."""
+        removed = 0
+        with self._write() as session:
+            if lease is not None:
+                leases.fence(session, lease)
+            for row, keep in ((EvaluationRow, evaluations), (OutcomeRow, outcomes)):
+                later = (select(row.id).where(row.job_id == job_id).order_by(row.id)
+                         .offset(keep))
+                ids = list(session.scalars(later))
+                if not ids:
+                    continue
+                if row is EvaluationRow:  # their generations' summaries are computed again
+                    scored = session.scalars(select(EvaluationRow.candidate_id).where(
+                        EvaluationRow.id.in_(ids), EvaluationRow.split == summaries.SPLIT))
+                    summaries.note_writes(session, job_id, [], sorted(set(scored)))
+                for start in range(0, len(ids), 500):
+                    session.execute(delete(row).where(row.id.in_(ids[start : start + 500])))
+                removed += len(ids)
+        return removed
 
     # --- what a run reads back -----------------------------------------------------------------
 

@@ -86,6 +86,10 @@ def test_a_pointwise_job_pays_for_its_judge_and_keeps_every_verdict(tmp_path: Pa
             assert o.score == pytest.approx(o.judge["value"])
             assert o.judge["reasoning"] == ["scored by hash.", "scored by hash."]
         assert result.best.dev is not None and 0 <= result.best.dev <= 1
+    from evo.app.show import judged
+
+    assert judged(stats) == (f"judge: {stats['judge']['judged']:,} answers scored, "
+                             "0 verdicts unreadable, 0 failed calls")
 
 
 def test_a_pairwise_job_compares_with_the_seed_in_both_orders(tmp_path: Path) -> None:

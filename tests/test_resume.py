@@ -74,6 +74,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
     "commit:9",    # inside a later write (a generation flush or a paid batch)
     "commit:15",
     "call:560",    # during the final scoring
+    "end",         # scored and stored, before the job's end is written
 ])
 def test_kill_and_resume_gives_the_same_job(tmp_path: Path, reference: dict, fault: str) -> None:
     db = tmp_path / "job.db"

@@ -36,6 +36,9 @@ class DriverState:
     answers: dict[str, Any] = field(default_factory=dict)  # how answers were read (Answers)
     warnings: list[dict[str, str]] = field(default_factory=list)  # said once: never again
     usd: float = 0.0  # spent, by the models' prices
+    # score and per-example rows recorded by the checkpoint (None: a checkpoint from before
+    # they were counted, whose job is resumed without rewinding them)
+    rows: tuple[int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         version, internal, gauss = self.rng
@@ -58,6 +61,7 @@ class DriverState:
                            for (split, subset), (value, per) in self.incumbents.items()],
             "answers": dict(self.answers),
             "warnings": [dict(w) for w in self.warnings],
+            **({"rows": list(self.rows)} if self.rows is not None else {}),
         }
 
     @classmethod
@@ -91,4 +95,5 @@ class DriverState:
             answers=dict(d.get("answers", {})),
             warnings=[dict(w) for w in d.get("warnings", [])],
             usd=budget.get("usd", 0.0),  # checkpoints from before money was counted: none
+            rows=tuple(d["rows"]) if "rows" in d else None,  # type: ignore[arg-type]
         )

@@ -29,6 +29,9 @@ class Recorder:
         self._evaluations: list[EvaluationRecord] = []
         self._calls: list[LLMCallRecord] = []
         self._outcomes: list[tuple[str, str, Outcome]] = []
+        # rows recorded so far (stored or pending): what a checkpoint knew of (``rewind``)
+        self.evaluations = 0
+        self.outcome_rows = 0
         self.fence(lease)
 
     def fence(self, lease: Lease | None) -> None:
@@ -47,6 +50,7 @@ class Recorder:
     def scored(self, cand: Candidate, evaluation: EvaluationRecord) -> None:
         self.made(cand)
         self._evaluations.append(evaluation)
+        self.evaluations += 1
 
     def made(self, cand: Candidate) -> None:
         """A candidate to store (once), scored or not."""
@@ -57,6 +61,14 @@ class Recorder:
     def outcomes(self, candidate_id: str, split: str, outcomes: Sequence[Outcome]) -> None:
         """A final-phase score's per-example results: they go out with the next step."""
         self._outcomes += [(candidate_id, split, o) for o in outcomes]
+        self.outcome_rows += len(outcomes)
+
+    def rewind(self, evaluations: int, outcomes: int) -> None:
+        """Before a resumed job writes anything: drop the scores and per-example rows stored
+        after its checkpoint, which it is about to record again."""
+        self.store.rewind(self.job_id, evaluations=evaluations, outcomes=outcomes,
+                          lease=self.lease)
+        self.evaluations, self.outcome_rows = evaluations, outcomes
 
     def cached(self, rows: Sequence[LLMCallRecord]) -> None:
         """Ledger rows of calls answered from the cache: they go out with the next step."""

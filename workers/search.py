@@ -294,6 +294,7 @@ class Search:
             incumbents=dict(self.scoring.incumbents),
             answers=self.scoring.answers.to_json(),
             warnings=[dict(w) for w in self.warnings],
+            rows=(self.recorder.evaluations, self.recorder.outcome_rows),
         )
 
     async def restore(self) -> tuple[int, dict[str, Any]] | None:
@@ -301,10 +302,13 @@ class Search:
         this job paid for (see ``Calls.restore``)."""
         paid, last, stored, hits = await asyncio.to_thread(self._stored)
         if last is None:
+            await asyncio.to_thread(self.recorder.rewind, 0, 0)
             self.calls.restore(paid, 0, hits)
             return None
         generation, checkpoint = last
         d = DriverState.from_json(checkpoint["driver"])
+        if d.rows is not None:
+            await asyncio.to_thread(self.recorder.rewind, *d.rows)
         self.rng.setstate(d.rng)
         self._count = d.count
         self._root = Strand(forks=d.forks, asked=Counter(d.asked))

@@ -40,6 +40,17 @@ def label_scoring(stats: dict[str, Any]) -> str | None:
             f"from the generated text for {parsed:,}")
 
 
+def judged(stats: dict[str, Any]) -> str | None:
+    """What the judge made of the answers (metric judge), e.g. "judge: 1,200 answers scored,
+    3 verdicts unreadable, 0 failed calls"; None for other metrics."""
+    counts = stats.get("judge")
+    if not counts:
+        return None
+    return (f"judge: {counts.get('judged', 0):,} answers scored, "
+            f"{counts.get('unparsable', 0):,} verdicts unreadable, "
+            f"{counts.get('errors', 0):,} failed calls")
+
+
 def leaderboard_table(result: Any) -> ByWidth:
     """The final leaderboard of a finished run, with the best seed below it (dimmed)."""
     rows = [BoardRow(str(i), e.dev, e.dev_n, e.candidate.generation, e.candidate.operator,
@@ -68,8 +79,9 @@ def show_job(console: Console, store: Any, job: Any) -> None:
                   f"{stats.get('calls', 0):,} (+{stats.get('cached', 0):,} cached) · tokens "
                   f"{stats.get('tokens', 0):,}{spend(stats)} · {stats.get('elapsed_s', 0)} s",
                   highlight=False, markup=False)
-    if line := label_scoring(stats):
-        console.print(line, highlight=False, markup=False)
+    for line in (label_scoring(stats), judged(stats)):
+        if line:
+            console.print(line, highlight=False, markup=False)
     for _, warning in store.events(job.id, kind="SearchWarning"):
         console.print(f"warning: {warning.get('message', warning.get('code', ''))}",
                       style="yellow", highlight=False, markup=False)
