@@ -206,3 +206,22 @@ def test_concurrent_claims_grant_one_lease(pg_url: str) -> None:
         granted = [lease for lease in won if lease is not None]
         assert len(granted) == 1 and granted[0].epoch == 1
         assert first.lease_history(job_id) == [(1, granted[0].holder)]
+
+
+def test_a_rewind_keeps_what_the_checkpoint_knew_and_is_fenced(store: Store) -> None:
+    from evo.candidate import Outcome
+
+    job_id = queued(store)
+    lease = store.claim_job(job_id, "a", 30)
+    store.write_batch(job_id, candidates=[Candidate("c1", "first", 0, "seed")],
+                      evaluations=[EvaluationRecord("c1", "dev", v, 4) for v in (0.1, 0.2, 0.3)],
+                      outcomes=[("c1", "dev", Outcome(f"e{i}", "", "x", 1.0)) for i in range(4)],
+                      lease=lease)
+    assert store.rewind(job_id, evaluations=2, outcomes=1, lease=lease) == 1 + 3
+    assert [e.value for e in store.evaluations(job_id)] == [0.1, 0.2]
+    assert [o.example_id for o in store.outcomes("c1", "dev")] == ["e0"]
+    assert store.rewind(job_id, evaluations=2, outcomes=1, lease=lease) == 0  # idempotent
+    assert store.stop_running(job_id, lease.epoch, "interrupted", "taken over")
+    with pytest.raises(LeaseLost):  # a driver that lost its job deletes nothing
+        store.rewind(job_id, evaluations=0, outcomes=0, lease=lease)
+    assert len(store.evaluations(job_id)) == 2
