@@ -191,11 +191,31 @@ def check_real(result, store: Store) -> None:
         assert counted > 0
 
 
+def summary_slice(tmp_path: Path, n: int = 2) -> dict[str, str]:
+    """The first ``n`` examples of each split of the built-in summary task."""
+    from evo.tasks import data_files
+
+    paths = {}
+    for split, path in data_files("summary").items():
+        paths[split] = str(tmp_path / f"summary.{split}.jsonl")
+        Path(paths[split]).write_text("".join(Path(path).read_text().splitlines(True)[:n]))
+    return paths
+
+
 @pytest.mark.model
-def test_a_judged_job_runs_on_the_bundled_model(tmp_path: Path) -> None:
-    result, store = run(real_spec(tmp_path, {"task": {"provider": "local", "workers": 1}}),
-                        tmp_path)
+def test_the_builtin_summary_task_is_judged_on_the_bundled_model(tmp_path: Path) -> None:
+    from evo.tasks import BUILTINS
+
+    spec = real_spec(tmp_path, {"task": {"provider": "local", "workers": 1}})
+    # the built-in task, its rubric with short verdicts, on a few of its examples
+    spec["task"] = {"builtin": "summary", "data": summary_slice(tmp_path),
+                    "rubric": {**BUILTINS["summary"]["rubric"], "max_tokens": 24}}
+    result, store = run(spec, tmp_path)
     check_real(result, store)
+    with Store(f"sqlite:///{tmp_path / 'jobs.db'}") as again:
+        scored = [o.judge for o in judged_outcomes(again, result.job_id) if o.judge]
+        assert scored and all(set(j.get("scores", {})) <= {"faithfulness", "coverage",
+                                                            "brevity"} for j in scored)
 
 
 @pytest.mark.model
