@@ -315,6 +315,10 @@ def _build(spec: TaskSpec, base_dir: Path) -> Task:
     verbalizers.update({k: v for k, v in (spec.verbalizers or {}).items() if k in verbalizers})
     metric = get_metric(metric_name, verbalizers=verbalizers if labels else None,
                         rubric=spec.rubric, schema=spec.json_schema)
+    if metric_name == "json_schema":
+        from evo.metrics_json import check_json_targets
+
+        check_json_targets(splits)
     label_task = bool(labels)
     data_name = spec.data if isinstance(spec.data, str) else spec.data["train"]
     return Task(

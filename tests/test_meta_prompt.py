@@ -106,7 +106,7 @@ def test_echoes_and_copies_are_told_from_proposals(meta: MetaPrompt, proposal: s
 
 @pytest.mark.parametrize("template", [PARAPHRASE, CROSSOVER_MUTATION, DE, BACK_TRANSLATE, CLOZE,
                                       CONTINUATION, REWORD])
-@pytest.mark.parametrize("name", ["sentiment", "topic", "arithmetic", "summary"])
+@pytest.mark.parametrize("name", ["sentiment", "topic", "arithmetic", "summary", "contacts"])
 def test_no_built_in_task_uses_a_word_of_a_worked_example(template: str, name: str) -> None:
     # An example on a task's own subject can neither be told from a proposal there nor kept out of
     # other tasks' answers (one read "the customer was happy with the item": sentiment words, and

@@ -14,7 +14,7 @@ from evo.task import Example, ExampleResult, Task, TaskError, TaskSpec, builtin_
 from evo.tasks import BUILTINS, DATA_DIR
 from evo.tasks.generate import SPLITS, build, file_name, main, stale_files, write_all
 
-NAMES = ("sentiment", "topic", "arithmetic", "summary")
+NAMES = ("sentiment", "topic", "arithmetic", "summary", "contacts")
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -82,6 +82,13 @@ def test_arithmetic_targets_are_whole_numbers() -> None:
         assert {r["kind"] for r in rows} == {"add", "subtract", "multiply", "two_step"}
 
 
+def test_contacts_kinds_balanced() -> None:
+    for split in SPLITS:
+        kinds = Counter(r["kind"] for r in read(DATA_DIR / file_name("contacts", split)))
+        assert set(kinds) == {"plain", "other_person", "other_city", "other_number"}
+        assert max(kinds.values()) - min(kinds.values()) <= 1
+
+
 # --- built-in tasks ----------------------------------------------------------------------------
 
 
@@ -103,6 +110,8 @@ def test_every_builtin_loads(name: str) -> None:
         assert task.labels == () and task.metric.name == "numeric"
     elif name == "summary":
         assert task.labels == () and task.judged
+    elif name == "contacts":
+        assert task.labels == () and task.metric.name == "json_schema"
     else:
         assert task.labels and set(task.verbalizers) == set(task.labels)
         assert task.metric.name == "label_accuracy"

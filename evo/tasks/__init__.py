@@ -13,6 +13,19 @@ from typing import Any
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SPLITS = ("train", "dev", "test")
 
+CONTACT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "age": {"type": "integer", "minimum": 0, "maximum": 150},
+        "city": {"type": "string", "minLength": 1},
+        "company": {"type": "string", "minLength": 1},
+    },
+    "required": ["name", "age", "city", "company"],
+    "additionalProperties": False,
+}
+
 BUILTINS: dict[str, dict[str, Any]] = {
     "sentiment": {
         "description": "Positive or negative? Short product, film and restaurant reviews with "
@@ -86,6 +99,22 @@ BUILTINS: dict[str, dict[str, Any]] = {
             "mode": "pointwise",
             "reference": True,
         },
+    },
+    "contacts": {
+        "description": "Extract a person's name, age, city and company from a short message as "
+        "a JSON object; other names and numbers get in the way.",
+        "template": "{prompt}\n\nMessage: {input}",
+        "labels": None,
+        "metric": "json_schema",
+        "json_schema": CONTACT_SCHEMA,
+        # the object is about 30 tokens; room for a code fence or a sentence around it
+        "max_answer_tokens": 96,
+        "seed_prompts": [
+            "Give the details of the person in this message as JSON.",
+            "Reply with only a JSON object with the keys name, age, city and company for the "
+            "person this message is about; age is a number.",
+            "Who is this message about?",
+        ],
     },
 }
 

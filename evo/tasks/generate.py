@@ -1,10 +1,11 @@
 """Writes the built-in task data: ``python -m evo.tasks.generate [--out DIR] [--check]``.
 
 Every example is composed from small vocabularies (``generate_sentiment``, ``generate_topic``,
-``generate_arithmetic``) with a seeded ``random.Random``, so the files under ``evo/tasks/data/``
-can be rebuilt byte for byte; this module balances them into splits and writes the files. The
-sentences are meant to trip up keyword matching: sentiment reviews turn halfway, negate or praise
-sarcastically, and topic sentences borrow words from the other topics.
+``generate_arithmetic``, ``generate_contacts``) with a seeded ``random.Random``, so the files
+under ``evo/tasks/data/`` can be rebuilt byte for byte; this module balances them into splits and
+writes the files. The sentences are meant to trip up keyword matching: sentiment reviews turn
+halfway, negate or praise sarcastically, topic sentences borrow words from the other topics, and
+contact messages name a second person, city or number.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from random import Random
 
 from evo.tasks.generate_arithmetic import ARITH_KINDS, arithmetic_records
 from evo.tasks.generate_common import Record
+from evo.tasks.generate_contacts import CONTACT_KINDS, contacts_records
 from evo.tasks.generate_sentiment import sentiment_records
 from evo.tasks.generate_summary import SUMMARY_KINDS, summary_records
 from evo.tasks.generate_topic import TOPICS, topic_records
@@ -32,9 +34,10 @@ GENERATORS: dict[str, Callable[[Random], Iterator[Record]]] = {
     "topic": topic_records,
     "arithmetic": arithmetic_records,
     "summary": summary_records,
+    "contacts": contacts_records,
 }
 # Classification data is balanced per split on the target; the others are stratified on the kind.
-_STRATIFY_ON_TARGET = {"sentiment": True, "topic": True, "arithmetic": False}
+_STRATIFY_ON_TARGET = {"sentiment": True, "topic": True, "arithmetic": False, "contacts": False}
 _STRATIFY_ON_TARGET["summary"] = False  # free-text references: stratified on the paragraph kind
 
 
@@ -61,6 +64,8 @@ def build(name: str, seed: int = SEED) -> dict[str, list[dict[str, str]]]:
             weights[kind] = weights.get(kind, 0) + 1
     elif name == "summary":
         weights = dict.fromkeys(SUMMARY_KINDS, 1)
+    elif name == "contacts":
+        weights = dict.fromkeys(CONTACT_KINDS, 1)
     else:
         weights = dict.fromkeys(TOPICS if name == "topic" else ("positive", "negative"), 1)
     wanted = {s: _shares(n, weights) for s, n in SPLITS.items()}
