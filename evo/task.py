@@ -265,7 +265,11 @@ def load_task(spec: TaskSpec | str, *, base_dir: str | Path | None = None) -> Ta
         spec = _builtin_spec(spec)
     elif spec.builtin is not None:
         given = {k: getattr(spec, k) for k in spec.model_fields_set if k != "builtin"}
-        spec = _builtin_spec(spec.builtin).model_copy(update=given)
+        builtin = _builtin_spec(spec.builtin)
+        if given.get("metric", builtin.metric) != builtin.metric:
+            # another metric: the built-in's rubric or schema goes with its own
+            given = {"rubric": None, "json_schema": None, **given}
+        spec = builtin.model_copy(update=given)
     return _build(spec, Path(base_dir) if base_dir is not None else Path.cwd())
 
 

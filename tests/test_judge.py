@@ -89,3 +89,16 @@ def test_a_rubric_is_checked_when_the_spec_is_read() -> None:
     with pytest.raises(ValidationError, match=r"criteria\.0\.weight"):
         TaskSpec.model_validate({**base, "rubric": {"criteria": [
             {"name": "a", "description": "b", "weight": 0}]}})
+
+
+def test_a_builtin_adapted_to_another_metric_leaves_its_rubric_behind() -> None:
+    from evo.task import load_task
+
+    assert load_task(TaskSpec.model_validate({"builtin": "summary", "metric": "f1"})).judged is False
+    same = load_task(TaskSpec.model_validate({"builtin": "summary", "metric": "judge"}))
+    assert same.judged and len(same.metric.rubric.criteria) == 3
+    own = load_task(TaskSpec.model_validate({"builtin": "summary", "rubric": {
+        "criteria": [{"name": "tone", "description": "polite"}]}}))
+    assert [c.name for c in own.metric.rubric.criteria] == ["tone"]
+    contacts = load_task(TaskSpec.model_validate({"builtin": "contacts", "metric": "exact_match"}))
+    assert contacts.metric.name == "exact_match"
