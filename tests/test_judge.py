@@ -94,7 +94,8 @@ def test_a_rubric_is_checked_when_the_spec_is_read() -> None:
 def test_a_builtin_adapted_to_another_metric_leaves_its_rubric_behind() -> None:
     from evo.task import load_task
 
-    assert load_task(TaskSpec.model_validate({"builtin": "summary", "metric": "f1"})).judged is False
+    other = load_task(TaskSpec.model_validate({"builtin": "summary", "metric": "f1"}))
+    assert other.judged is False
     same = load_task(TaskSpec.model_validate({"builtin": "summary", "metric": "judge"}))
     assert same.judged and len(same.metric.rubric.criteria) == 3
     own = load_task(TaskSpec.model_validate({"builtin": "summary", "rubric": {
