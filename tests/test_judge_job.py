@@ -202,14 +202,19 @@ def summary_slice(tmp_path: Path, n: int = 2) -> dict[str, str]:
     return paths
 
 
-@pytest.mark.model
-def test_the_builtin_summary_task_is_judged_on_the_bundled_model(tmp_path: Path) -> None:
+def summary_task(tmp_path: Path) -> dict[str, Any]:
+    """The built-in task, its rubric with short verdicts, on a few of its examples."""
     from evo.tasks import BUILTINS
 
+    return {"builtin": "summary", "data": summary_slice(tmp_path),
+            "rubric": {**BUILTINS["summary"]["rubric"], "max_tokens": 24}}
+
+
+@pytest.mark.model
+def test_the_builtin_summary_task_is_judged_on_the_bundled_model(tmp_path: Path) -> None:
+
     spec = real_spec(tmp_path, {"task": {"provider": "local", "workers": 1}})
-    # the built-in task, its rubric with short verdicts, on a few of its examples
-    spec["task"] = {"builtin": "summary", "data": summary_slice(tmp_path),
-                    "rubric": {**BUILTINS["summary"]["rubric"], "max_tokens": 24}}
+    spec["task"] = summary_task(tmp_path)
     result, store = run(spec, tmp_path)
     check_real(result, store)
     with Store(f"sqlite:///{tmp_path / 'jobs.db'}") as again:
@@ -219,13 +224,14 @@ def test_the_builtin_summary_task_is_judged_on_the_bundled_model(tmp_path: Path)
 
 
 @pytest.mark.model
-def test_a_judged_job_runs_with_task_and_judge_behind_llama_cpp_server(tmp_path: Path) -> None:
+def test_the_summary_task_runs_with_task_and_judge_behind_llama_cpp_server(tmp_path: Path) -> None:
     from tests.servers import start_llama_server
     from workers.llm_local import bundled_model_path
 
     with start_llama_server(bundled_model_path(), n_ctx=2048, threads=1) as base_url:
         endpoint = {"provider": "openai", "model": "smollm2", "base_url": base_url,
                     "api_key_env": "EVO_TEST_UNSET_KEY"}
-        result, store = run(real_spec(tmp_path, {"task": endpoint, "judge": dict(endpoint)}),
-                            tmp_path)
+        spec = real_spec(tmp_path, {"task": endpoint, "judge": dict(endpoint)})
+        spec["task"] = summary_task(tmp_path)
+        result, store = run(spec, tmp_path)
         check_real(result, store)
