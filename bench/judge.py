@@ -1,7 +1,7 @@
 """Can a model judge the built-in summary task? Readable verdicts and whether they tell a
 reference summary from a wrong one.
 
-    python -m bench.judge [--examples 10] [--out FILE.json]
+    evo bench judge [--examples 10] [--base-url URL --model NAME] [--out FILE.json]
 
 On the first dev examples of ``summary``, the task's rubric (pointwise, one call per criterion)
 judges two answers per example with the bundled model (or the endpoint of ``--base-url``): the
@@ -56,13 +56,13 @@ async def measure(examples: int, model: ModelSpec) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="evo bench judge", description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=10)
     ap.add_argument("--base-url", help="an OpenAI-compatible endpoint (default: bundled model)")
     ap.add_argument("--model", default="judge", help="the endpoint's model name")
     ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     model = (ModelSpec(provider="openai", model=args.model, base_url=args.base_url)
              if args.base_url else ModelSpec(provider="local", workers=1))
     found = asyncio.run(measure(args.examples, model))
