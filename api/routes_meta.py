@@ -38,6 +38,8 @@ def _tasks() -> tuple[TaskOut, ...]:
             f"{getattr(task, 'objective', '')} ({getattr(task, 'direction', '')})",
             splits={s: len(task.split(s)) for s in ("train", "dev", "test")},
             labels=list(task.labels),
+            rubric=rubric.model_dump() if (rubric := getattr(metric, "rubric", None)) else None,
+            json_schema=getattr(metric, "schema", None),
         ))
     return tuple(out)
 

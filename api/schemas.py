@@ -304,6 +304,10 @@ class TaskOut(BaseModel):
     metric: str
     splits: dict[str, int] = Field(description="examples (or instances) per split")
     labels: list[str]
+    rubric: dict[str, Any] | None = Field(
+        None, description="metric judge: the criteria the judge scores, and how")
+    json_schema: dict[str, Any] | None = Field(
+        None, description="metric json_schema: the schema an answer must validate against")
 
 
 class AlgorithmOut(BaseModel):

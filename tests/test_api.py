@@ -796,6 +796,11 @@ def test_tasks_and_algorithms_describe_what_a_spec_may_use(alice: httpx.Client) 
     assert tasks["sentiment"]["kind"] == "prompt" and tasks["sentiment"]["splits"]["dev"] == 100
     assert set(tasks["sentiment"]["labels"]) == {"positive", "negative"}
     assert tasks["binpacking"]["kind"] == "program"
+    assert tasks["sentiment"]["rubric"] is None and tasks["sentiment"]["json_schema"] is None
+    rubric = tasks["summary"]["rubric"]
+    assert [c["name"] for c in rubric["criteria"]] == ["faithfulness", "coverage", "brevity"]
+    assert rubric["mode"] == "pointwise" and rubric["reference"] is True
+    assert tasks["contacts"]["json_schema"]["type"] == "object"
     algos = {a["name"]: a for a in alice.get("/algorithms").json()}
     ga = algos["evoprompt-ga"]
     assert ga["parameters"]["properties"]["population"]["maximum"] == 500

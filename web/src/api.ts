@@ -144,6 +144,8 @@ export interface Task {
   description: string;
   kind: "prompt" | "program";
   metric: string;
+  /** metric judge: the criteria the judge scores */
+  rubric?: { criteria: { name: string; description: string; weight: number; scale: number }[] } | null;
 }
 
 export interface Algorithm {

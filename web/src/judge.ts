@@ -45,12 +45,22 @@ export function orderResults(winners: JudgeVerdict["winners"]): OrderResult[] {
     w === null ? "unreadable" : w === "tie" ? "tie" : w === (i === 0 ? "A" : "B") ? "won" : "lost");
 }
 
-/** The criterion names of the rubric the job's spec writes, in its order (none for a built-in
- * task's own rubric, which the API does not send). */
-export function rubricCriteria(job: Pick<Job, "spec">): string[] {
-  const task = job.spec.task as { rubric?: { criteria?: { name?: unknown }[] } } | string | undefined;
-  if (typeof task !== "object" || task === null) return [];
-  return (task.rubric?.criteria ?? []).map((c) => c.name).filter((n): n is string => typeof n === "string");
+type Criteria = { criteria?: { name?: unknown }[] } | null | undefined;
+
+function names(rubric: Criteria): string[] {
+  return (rubric?.criteria ?? []).map((c) => c.name).filter((n): n is string => typeof n === "string");
+}
+
+/** The criterion names of the job's rubric, in its order: the one its spec writes, else its
+ * built-in task's (``builtins``: GET /tasks). */
+export function rubricCriteria(
+  job: Pick<Job, "spec">, builtins: Pick<Task, "name" | "rubric">[] = [],
+): string[] {
+  const task = job.spec.task as { rubric?: Criteria } | string | undefined;
+  const own = typeof task === "object" && task !== null ? names(task.rubric) : [];
+  if (own.length) return own;
+  const name = builtinTaskName(job);
+  return names(builtins.find((t) => t.name === name)?.rubric);
 }
 
 /** "faithfulness 4 · brevity 2"; in the rubric's order when known, with "?" for a criterion

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import type { Outcome, OutcomeSplit } from "../src/api";
-import { criteriaText, isJudged, JudgeCard, judgeStatsLine, orderResults } from "../src/judge";
+import { criteriaText, isJudged, JudgeCard, judgeStatsLine, orderResults, rubricCriteria } from "../src/judge";
 import { fake, installFakeDom } from "./fake_dom";
 
 installFakeDom();
@@ -147,4 +147,14 @@ test("orders, criteria, the job's counts in words, and which jobs are judged", (
   assert.equal(isJudged({ spec: { task: "summary" } }), false); // the task list not read
   assert.equal(criteriaText({ b: 2 }, ["a", "b"]), "a ? · b 2");
   assert.equal(criteriaText({ a: 1, b: 2 }), "a 1 · b 2");
+});
+
+test("the rubric's criteria come from the spec, else from the built-in task", () => {
+  const summary = { name: "summary", rubric: { criteria: [
+    { name: "faithfulness", description: "d", weight: 3, scale: 5 },
+    { name: "brevity", description: "d", weight: 1, scale: 5 }] } };
+  assert.deepEqual(rubricCriteria({ spec: { task: "summary" } }, [summary]), ["faithfulness", "brevity"]);
+  const own = { task: { metric: "judge", rubric: { criteria: [{ name: "tone" }] } } };
+  assert.deepEqual(rubricCriteria({ spec: own }, [summary]), ["tone"]);
+  assert.deepEqual(rubricCriteria({ spec: { task: "sentiment" } }, [summary]), []);
 });

@@ -64,7 +64,7 @@ export function lineageView(root: HTMLElement, signal: AbortSignal, jobId: strin
     const judge = isJudged(job, builtins)
       ? new JudgeCard((id, split) =>
         getJson<Outcomes>(`/candidates/${id}/outcomes`, { split }, signal).then((o) => o.items),
-      rubricCriteria(job))
+      rubricCriteria(job, builtins))
       : null;
     replace(root,
       h("div", { class: "page-head" },
