@@ -86,6 +86,12 @@ def test_a_pointwise_job_pays_for_its_judge_and_keeps_every_verdict(tmp_path: Pa
             assert o.score == pytest.approx(o.judge["value"])
             assert o.judge["reasoning"] == ["scored by hash.", "scored by hash."]
         assert result.best.dev is not None and 0 <= result.best.dev <= 1
+        from evo.app.export import export_data
+
+        exported = export_data(store, store.get_job(result.job_id), 1)["prompts"][0]
+        assert exported["test_outcomes"] and all(
+            set(o["judge"]["scores"]) == {"faithfulness", "brevity"}
+            for o in exported["test_outcomes"])
     from evo.app.show import judged
 
     assert judged(stats) == (f"judge: {stats['judge']['judged']:,} answers scored, "

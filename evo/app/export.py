@@ -85,7 +85,8 @@ def export_data(store: Any, job: Any, top: int) -> dict[str, Any]:
                 "test_score": tests[-1].value if tests else None,
                 # per test example, to pair with another prompt's (final-phase prompts only)
                 "test_outcomes": [
-                    {"example_id": o.example_id, "score": o.score, "prediction": o.prediction}
+                    {"example_id": o.example_id, "score": o.score, "prediction": o.prediction,
+                     **({"judge": o.judge} if o.judge else {})}  # metric judge: its verdict
                     for o in store.outcomes(cand.id, "test")
                 ],
                 "generation": cand.generation,
