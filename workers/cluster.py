@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from evo.app.settings import Settings
@@ -22,11 +23,31 @@ from workers.pool import LocalWorker, Pool, PoolExhausted
 log = logging.getLogger(__name__)
 
 
+_STARTER: ThreadPoolExecutor | None = None  # the thread a local cluster is started from
+_STARTER_LOCK = threading.Lock()
+
+
 def init_ray(settings: Settings) -> None:
     """Connect to ``EVO_RAY_ADDRESS``, or start a local cluster, once per process.
 
+    A local cluster's processes are bound to the thread that starts them (Ray sets
+    PR_SET_PDEATHSIG): started from a short-lived thread (a job's pools are built in one), they
+    would be killed when it ends, and the process's next job would find no cluster. So they
+    are started from the main thread, or else from one thread kept for the process's life.
+
     Quietly: Ray's start-up notices (the authentication mode, a SIGTERM handler it does not
     set from a thread) would break into a command's output; its errors still show."""
+    global _STARTER
+    if threading.current_thread() is threading.main_thread():
+        _start_ray(settings)
+        return
+    with _STARTER_LOCK:
+        if _STARTER is None:
+            _STARTER = ThreadPoolExecutor(1, thread_name_prefix="evo-ray")
+    _STARTER.submit(_start_ray, settings).result()
+
+
+def _start_ray(settings: Settings) -> None:
     import ray
 
     if not ray.is_initialized():
