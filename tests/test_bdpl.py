@@ -264,3 +264,30 @@ def test_a_tiny_job_through_an_openai_compatible_server(tmp_path) -> None:
     # the server's log-probabilities gave losses that told the samples apart: the logits moved
     assert np.abs(Categorical.from_json(state["policy"]).logits).max() > 0.05
     assert 0 < state["mode_loss"] < 10
+
+
+def sure_but_sometimes_wrong_reply(request) -> dict[str, float]:
+    """Seed prompts (they carry "q="): always right but barely (a high loss). Any other prompt:
+    sure of itself (a low loss) and wrong on one example in ten."""
+    text = request.messages[-1].content
+    i = int(re.search(r"item (\d+) of", text).group(1))
+    gold = "yes" if i % 2 else "no"
+    if "q=" in text:
+        return {w: (-0.69 if w == gold else -0.70) for w in request.labels}
+    right = i % 10 != 0
+    return {w: (0.0 if (w == gold) == right else -3.0) for w in request.labels}
+
+
+def test_a_lower_loss_names_the_finalists_but_a_better_seed_on_dev_still_wins(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(helpers, "label_reply", sure_but_sometimes_wrong_reply)
+    spec = {"algorithm": {"name": "bdpl", "steps": 2, "samples": 3, "n_tokens": 3,
+                          "min_count": 1, "train_subset": 10}, "evaluation": {"top_k": 1}}
+    driver, _, _ = helpers.scripted_job(spec, lambda r: "", store)
+    result = asyncio.run(driver.run())
+    learned = [c for c in store.candidates(result.job_id) if c.operator != "seed"]
+    assert learned and min(-driver.search.preferred[c.id] for c in learned) < min(
+        -v for cid, v in driver.search.preferred.items() if cid not in {c.id for c in learned})
+    winner = result.leaderboard[0]
+    assert winner.candidate.operator == "seed" and winner.dev == 1.0
+    assert result.leaderboard[1].dev == pytest.approx(0.9)

@@ -172,8 +172,8 @@ def board_of(
 
     Ties go to the older candidate: an evolved prompt that is no better on the full split than
     the seed it came from is no reason to change it. When no finalist beats the best seed, the
-    seed leads (the finalists' search scores were luck on a small subset), unless the algorithm
-    named its finalists by an objective of its own (GrIPS)."""
+    seed leads (the finalists' search scores were luck on a small subset), unless the algorithm's
+    own objective picks its result (GrIPS; ``Algorithm.result_by_own_fitness``)."""
     def order(e: Entry) -> tuple[float, int]:
         return -e.dev, made[e.candidate.id]
 
@@ -191,13 +191,15 @@ async def final_phase(
     preferred: Mapping[str, float],
     made: Mapping[str, int],
     evaluation: EvaluationSpec,
+    own_result: bool = False,
 ) -> tuple[list[Entry], Entry | None]:
+    """``own_result``: the algorithm's own fitness picks the result (``result_by_own_fitness``)."""
     top, seeds = finalists(scorer.search_scores, candidates, preferred, made, evaluation.top_k,
                            evaluation.final_seeds)
     if not top:
         return [], None
     dev = await full_scores(scorer, top + [s for s in seeds if s not in top], "dev")
-    board, seed = board_of(top, seeds, dev, made, own_objective=bool(preferred))
+    board, seed = board_of(top, seeds, dev, made, own_objective=own_result and bool(preferred))
     if evaluation.test and board:
         wanted = [board[0].candidate] + ([seed.candidate] if seed else [])
         test = await full_scores(scorer, wanted, "test")

@@ -270,7 +270,8 @@ class Search:
         self.budget.release_reserve()
         self.bus.publish(PhaseChanged(self.job_id, "final"))
         board, seed = await final_phase(self.scoring, self.candidates, self.preferred,
-                                        self.recorder.written, self.spec.evaluation)
+                                        self.recorder.written, self.spec.evaluation,
+                                        algorithm.result_by_own_fitness)
         await self.recorder.flush(self.stats())
         return board, seed, reason
 

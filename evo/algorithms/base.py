@@ -44,6 +44,10 @@ class Algorithm(ABC):
     file_params: ClassVar[tuple[str, ...]] = ()
     # the evaluation strategy its candidates are answered with (None: the spec's own)
     strategy: ClassVar[str | None] = None
+    # whether its own fitness (``engine.prefer``) picks the result: then the final phase does
+    # not put a seed prompt that scores as well on full dev in front (GrIPS: its objective is
+    # the paper's). Otherwise that fitness only names the finalists (a loss, as BBT's)
+    result_by_own_fitness: ClassVar[bool] = False
 
     def __init__(self, params: Params, templates: Mapping[str, str] | None = None) -> None:
         self.params = params

@@ -110,6 +110,7 @@ class GrIPS(Algorithm):
     summary = "GrIPS: greedy phrase edits (delete, swap, paraphrase, add) of one instruction"
     params_model = GrIPSParams
     templates: ClassVar[Mapping[str, str]] = {"paraphrase": REWORD}
+    result_by_own_fitness: ClassVar[bool] = True  # balanced accuracy + entropy, as in the paper
     params: GrIPSParams
 
     async def run(self, engine: Engine, resume: Resume | None = None) -> None:
