@@ -127,8 +127,14 @@ async def test_dev_subset_fixed_or_fresh_each_generation(store: Store, resample:
     assert (len(set(sets)) > 1) == resample
 
 
-async def test_final_top_k_follow_the_algorithms_own_fitness(store: Store) -> None:
-    """An algorithm with its own objective (GrIPS) names the finalists, not the mean score."""
+async def test_final_top_k_follow_the_algorithms_own_fitness(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An algorithm whose own objective picks its result (GrIPS) names the finalists, not the
+    mean score, and its pick is the job's result."""
+    from evo.algorithms import get_algorithm
+
+    monkeypatch.setattr(get_algorithm("evoprompt-ga"), "result_by_own_fitness", True)
     spec = {"algorithm": {"name": "evoprompt-ga", "population": 4, "generations": 2},
             "evaluation": {"top_k": 1}, "seed": 2}
     driver = run_toy(store, spec)
