@@ -24,25 +24,24 @@ does). The baselines (random search over meta-LLM paraphrases; GEPA from PyPI) r
 Every winner, and every seed prompt, is scored on the test split by one scorer, the bundled
 runtime's label scoring, so all test figures are comparable; "seed" is the seed prompt with the
 best full-dev score. A method's figure is the mean over seeds with the standard deviation
-(spread) and the range.
+(spread) and the range, and its paired comparison with that seed on the same test examples: a 95%
+interval of the difference and how many runs are shown better (bench/quality_report.py).
 
 Results go to ``--out``: ``runs.jsonl`` (one line per run; a rerun with the same ``--out`` skips
-runs already there, so a long run can be stopped and continued), ``scores.jsonl`` (the test and
-dev scores of each prompt, reused likewise), ``quality.md``, ``quality.csv`` and ``quality.png``
-(test score against budget, one panel per task). Runs made side by side in several folders (say,
-one process per budget) combine by concatenating their ``runs.jsonl`` and ``scores.jsonl`` into
-one folder and running ``--report-only`` on it. ``bench/results/quality/`` (sentiment and topic),
-``bench/results/quality-arithmetic-guard/`` (arithmetic) and ``bench/results/quality-arithmetic/``
-(arithmetic before the meta-prompt echo check) hold the runs behind the figures in
-docs/performance.md.
+runs already there, so a long run can be stopped and continued), ``scores.jsonl`` (the test and dev
+scores of each prompt, each example's among them, reused likewise), ``quality.md``, ``quality.csv``
+and ``quality.png`` (test score against budget, one panel per task). Runs made side by side in
+several folders (say, one process per budget) combine by concatenating their ``runs.jsonl`` and
+``scores.jsonl`` into one folder and running ``--report-only`` on it. ``bench/results/quality/``
+(sentiment and topic), ``bench/results/quality-arithmetic-guard/`` (arithmetic) and
+``bench/results/quality-arithmetic/`` (arithmetic before the meta-prompt echo check) hold the runs
+behind the figures in docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -51,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import table
+from bench.quality_report import report, report_only
 from evo.soft_prompt import SoftPrompt
 
 DEFAULT_ALGORITHMS = ("gps", "grips", "evoprompt-ga", "evoprompt-de", "opro")
@@ -128,9 +127,11 @@ def load(task: Any) -> Any:
 
 class TestScorer:
     """Scores prompts on a task's splits with the bundled runtime, once per task, split and
-    prompt; the scores are kept in ``memo_file`` (JSONL) so that a continued run reuses them."""
+    prompt; the scores, each example's among them, are kept in ``memo_file`` (JSONL) so that a
+    continued run reuses them."""
 
     def __init__(self, model: str | None, memo_file: Path | None = None) -> None:
+        from bench.quality_report import read_scores
         from workers.llm_local import LocalLlamaClient
 
         # one thread: llama.cpp's threads spin at each step's barrier, and on a busy machine
@@ -138,35 +139,62 @@ class TestScorer:
         self.client = LocalLlamaClient(model, threads=1)
         self.memo_file = memo_file
         self._memo: dict[tuple[str, str, str], float] = {}
-        if memo_file is not None and memo_file.exists():
-            for line in memo_file.read_text().splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    self._memo[(row["task"], row["split"], row["prompt"])] = row["score"]
+        self._tests: dict[tuple[str, str], list[float]] = {}
+        if memo_file is not None:
+            self._memo, self._tests = read_scores(memo_file)
 
     def score(self, task_key: str, task: Any, prompt: str, split: str = "test",
               soft: Any = None) -> float:
         """``soft``: a soft prompt (``evo.soft_prompt.SoftPrompt``) scored in place of the text
         (``prompt`` is then its readable approximation)."""
-        if soft is not None:
-            prompt = f"{prompt} [soft {soft.key()}]"
-        key = (task_key, split, prompt)
+        key = (task_key, split, soft_key(prompt, soft))
         if key not in self._memo:
-            examples = task.split(split)
-            total = 0.0
-            for example in examples:
-                request = task.request(prompt, example, label_scoring=bool(task.labels),
-                                       soft=soft)
-                total += task.score(example, self.client.call_sync(request)).score
-            self._memo[key] = total / len(examples)
-            if self.memo_file is not None:
-                with self.memo_file.open("a") as fh:
-                    fh.write(json.dumps({"task": task_key, "split": split, "prompt": prompt,
-                                         "score": self._memo[key]}) + "\n")
+            self._score(task_key, task, prompt, split, soft)
         return self._memo[key]
+
+    def outcomes(self, task_key: str, task: Any, prompt: str, soft: Any = None) -> list[float]:
+        """Each test example's score, in the split's order (scored again when the memo file
+        predates per-example scores)."""
+        key = (task_key, soft_key(prompt, soft))
+        if key not in self._tests:
+            self._score(task_key, task, prompt, "test", soft)
+        return self._tests[key]
+
+    def has_outcomes(self, task_key: str, name: str) -> bool:
+        return (task_key, name) in self._tests
+
+    def _score(self, task_key: str, task: Any, prompt: str, split: str, soft: Any) -> None:
+        scores = []
+        for example in task.split(split):
+            request = task.request(prompt, example, label_scoring=bool(task.labels), soft=soft)
+            scores.append(task.score(example, self.client.call_sync(request)).score)
+        name = soft_key(prompt, soft)
+        self._memo[(task_key, split, name)] = sum(scores) / len(scores)
+        if split == "test":
+            self._tests[(task_key, name)] = scores
+        if self.memo_file is not None:
+            with self.memo_file.open("a") as fh:
+                fh.write(json.dumps({"task": task_key, "split": split, "prompt": name,
+                                     "score": self._memo[(task_key, split, name)],
+                                     "scores": scores}) + "\n")
 
     def close(self) -> None:
         self.client.close()
+
+
+def soft_key(prompt: str, soft: Any) -> str:
+    """The scores file's name for a prompt: a soft prompt is its readable text and its key."""
+    return prompt if soft is None else f"{prompt} [soft {soft.key()}]"
+
+
+def soft_of(record: RunRecord) -> SoftPrompt | None:
+    meta = record.extra.get("soft_prompt")
+    return None if meta is None else SoftPrompt.from_meta(meta)
+
+
+def memo_prompt(record: RunRecord) -> str:
+    """The scores file's name for a run's winner."""
+    return soft_key(record.winner, soft_of(record))
 
 
 # --- one run of each kind ----------------------------------------------------------------------
@@ -236,7 +264,7 @@ def run(cfg: Config, log: Any = print) -> list[RunRecord]:
 
     cfg.out.mkdir(parents=True, exist_ok=True)
     runs_file = cfg.out / "runs.jsonl"
-    done = _load_runs(runs_file)
+    done = load_runs(runs_file)
     for name in cfg.baselines:
         if name not in BASELINES:
             raise SystemExit(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
@@ -273,6 +301,7 @@ def run(cfg: Config, log: Any = print) -> list[RunRecord]:
                             log(f"  test {record.test:.3f}  dev {_f(record.dev)}  calls "
                                 f"{record.calls}  {record.wall_s:.0f}s  winner "
                                 f"{record.winner[:70]!r}")
+            outcomes = paired_outcomes(scorer, loaded, seeds_table, done.values(), log)
     finally:
         if server is not None:
             server.close()
@@ -280,8 +309,27 @@ def run(cfg: Config, log: Any = print) -> list[RunRecord]:
             server_cm.__exit__(None, None, None)
         scorer.close()
     records = [r for r in done.values() if r.task in {task_name(t) for t in cfg.tasks}]
-    report(cfg, records, seeds_table, log)
+    report(cfg, records, seeds_table, log, outcomes)
     return records
+
+
+def paired_outcomes(scorer: TestScorer, loaded: dict[str, Any],
+                    seeds_table: dict[str, list[tuple[str, float, float]]],
+                    records: Any, log: Any) -> dict[tuple[str, str], list[float]]:
+    """Each test example's score for every winner and each task's best seed prompt (best full-dev
+    score), for the report's paired comparison."""
+    wanted: dict[tuple[str, str], tuple[str, SoftPrompt | None]] = {}
+    for tname, seeds in seeds_table.items():
+        best = max(seeds, key=lambda s: s[1])[0]
+        wanted[(tname, best)] = (best, None)
+    for r in records:
+        if r.task in loaded:
+            wanted.setdefault((r.task, memo_prompt(r)), (r.winner, soft_of(r)))
+    missing = sum(1 for key in wanted if not scorer.has_outcomes(*key))
+    if missing:
+        log(f"scoring {missing} prompts on test example by example (for the paired comparison)")
+    return {key: scorer.outcomes(key[0], loaded[key[0]], prompt, soft)
+            for key, (prompt, soft) in wanted.items()}
 
 
 def one_run(store: Any, settings: Any, server: Any, scorer: TestScorer, task: Any, loaded: Any,
@@ -294,9 +342,9 @@ def one_run(store: Any, settings: Any, server: Any, scorer: TestScorer, task: An
         winner, dev, calls, wall, extra = run_evo(store, settings, task, loaded, method,
                                                   budget, seed, cfg)
     kind = "baseline" if method in BASELINES else "evo"
-    soft = SoftPrompt.from_meta(extra["soft_prompt"]) if "soft_prompt" in extra else None
-    return RunRecord(tname, method, budget, seed, winner, dev,
-                     scorer.score(tname, loaded, winner, soft=soft), calls, wall, kind, extra)
+    record = RunRecord(tname, method, budget, seed, winner, dev, 0.0, calls, wall, kind, extra)
+    record.test = scorer.score(tname, loaded, winner, soft=soft_of(record))
+    return record
 
 
 def _check_budgets(cfg: Config, task: Any, name: str) -> None:
@@ -321,7 +369,7 @@ def _start_server(cfg: Config, scorer: TestScorer) -> tuple[Any, Any]:
     return cm, ServerModel(base_url, scorer.client.format_prompt)
 
 
-def _load_runs(path: Path) -> dict[tuple[str, str, int, int], RunRecord]:
+def load_runs(path: Path) -> dict[tuple[str, str, int, int], RunRecord]:
     out: dict[tuple[str, str, int, int], RunRecord] = {}
     if path.exists():
         for line in path.read_text().splitlines():
@@ -331,134 +379,8 @@ def _load_runs(path: Path) -> dict[tuple[str, str, int, int], RunRecord]:
     return out
 
 
-# --- the report --------------------------------------------------------------------------------
-
-
-@dataclass
-class Cell:
-    task: str
-    method: str
-    budget: int
-    runs: int
-    test_mean: float
-    test_sd: float
-    test_min: float
-    test_max: float
-    dev_mean: float | None
-    calls_mean: float
-    wall_mean: float
-
-
-def summarize(records: Sequence[RunRecord]) -> list[Cell]:
-    groups: dict[tuple[str, str, int], list[RunRecord]] = {}
-    for r in records:
-        groups.setdefault((r.task, r.method, r.budget), []).append(r)
-    cells = []
-    for (task, method, budget), rs in groups.items():
-        tests = [r.test for r in rs]
-        devs = [r.dev for r in rs if r.dev is not None]
-        cells.append(Cell(
-            task, method, budget, len(rs), statistics.fmean(tests),
-            statistics.stdev(tests) if len(tests) > 1 else 0.0, min(tests), max(tests),
-            statistics.fmean(devs) if devs else None,
-            statistics.fmean(r.calls for r in rs), statistics.fmean(r.wall_s for r in rs)))
-    order = {m: i for i, m in enumerate([*DEFAULT_ALGORITHMS, *BASELINES])}
-    cells.sort(key=lambda c: (c.task, order.get(c.method, 99), c.method, c.budget))
-    return cells
-
-
-def report(cfg: Config, records: Sequence[RunRecord],
-           seeds_table: dict[str, list[tuple[str, float, float]]], log: Any = print) -> None:
-    cells = summarize(records)
-    seed_rows = []
-    for task, seeds in seeds_table.items():
-        for prompt, dev, test in seeds:
-            seed_rows.append((task, round(dev, 3), round(test, 3), prompt[:60]))
-    log("\nseed prompts (full dev and test, the bundled runtime):")
-    log(table(["task", "dev", "test", "prompt"], seed_rows))
-    best_seed = {t: max(s, key=lambda x: x[1]) for t, s in seeds_table.items() if s}
-    rows = []
-    for c in cells:
-        # rounded, so that a mean equal to the seed's reads 0.000, not -0.000
-        gain = (round(c.test_mean - best_seed[c.task][2], 6) + 0.0
-                if c.task in best_seed else None)
-        rows.append((c.task, c.method, c.budget, c.runs, c.test_mean, c.test_sd,
-                     f"{c.test_min:.3f}–{c.test_max:.3f}", gain, c.dev_mean, c.calls_mean,
-                     c.wall_mean))
-    headers = ["task", "method", "budget", "runs", "test", "sd", "range", "vs seed", "dev",
-               "calls", "wall s"]
-    log("\nwinners on test (mean over seeds; 'vs seed' = minus the best seed prompt's test):")
-    log(table(headers, rows))
-    with (cfg.out / "quality.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(headers)
-        writer.writerows(rows)
-    md = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    md += ["| " + " | ".join(_md(v) for v in row) + " |" for row in rows]
-    (cfg.out / "quality.md").write_text("\n".join(md) + "\n")
-    if cells:
-        plot(cells, {t: s[2] for t, s in best_seed.items()}, cfg.out / "quality.png")
-        log(f"\nwrote {cfg.out / 'quality.md'}, quality.csv and quality.png")
-
-
-def report_only(out: Path) -> int:
-    """The report of what ``out`` holds (a run in progress, or one stopped early)."""
-    records = list(_load_runs(out / "runs.jsonl").values())
-    if not records:
-        raise SystemExit(f"no runs in {out / 'runs.jsonl'}")
-    seeds: dict[str, list[tuple[str, float, float]]] = {}
-    scores: dict[tuple[str, str, str], float] = {}
-    memo = out / "scores.jsonl"
-    for line in memo.read_text().splitlines() if memo.exists() else []:
-        row = json.loads(line)
-        scores[(row["task"], row["split"], row["prompt"])] = row["score"]
-    for (task, split, prompt), dev in scores.items():
-        if split == "dev" and (task, "test", prompt) in scores:
-            seeds.setdefault(task, []).append((prompt, dev, scores[(task, "test", prompt)]))
-    report(Config(out=out), records, seeds, print)
-    return 0
-
-
-def plot(cells: Sequence[Cell], seed_test: dict[str, float], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = sorted({c.task for c in cells})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks) + 1.6, 4.2), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        mine = [c for c in cells if c.task == task]
-        for method in dict.fromkeys(c.method for c in mine):
-            pts = sorted((c.budget, c.test_mean, c.test_sd) for c in mine if c.method == method)
-            style = "--" if method in BASELINES else "-"
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
-                        label=method, linestyle=style, marker="o", capsize=3)
-        if task in seed_test:
-            ax.axhline(seed_test[task], color="grey", linestyle=":", label="best seed prompt")
-        ax.set_xscale("log")
-        budgets = sorted({c.budget for c in mine})
-        ax.set_xticks(budgets, [str(b) for b in budgets])
-        ax.minorticks_off()
-        ax.set_title(task)
-        ax.set_xlabel("search budget (LLM calls)")
-        ax.set_ylabel("winner's test score")
-        ax.grid(alpha=0.3)
-    # beside the last panel, where it hides no point
-    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def _f(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
-
-
-def _md(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:+.3f}" if v < 0 else f"{v:.3f}" if abs(v) < 10 else f"{v:.0f}"
-    return "-" if v is None else str(v)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,8 @@ import pytest
 from bench import quality
 from bench.baselines import BudgetSpent, ServerModel, dev_score, random_search
 from bench.common import start_llama_server
-from bench.quality import Config, RunRecord, load, summarize
+from bench.quality import Config, RunRecord, load
+from bench.quality_report import summarize
 from workers.llm_local import LocalLlamaClient
 
 
@@ -37,11 +38,62 @@ def test_summary_is_mean_spread_and_range(tmp_path: Path) -> None:
                    lines.append)
     md = (tmp_path / "quality.md").read_text()
     # "vs seed" is against the seed prompt with the best dev score (0.6 on test), not the best test
-    assert "| t | opro | 100 | 3 | 0.700 | 0.100 | 0.600–0.800 | 0.100 |" in md
-    assert "| t | random | 100 | 1 | 0.550 | 0.000 | 0.550–0.550 | -0.050 |" in md
+    assert "| t | opro | 100 | 3 | 0.700 | 0.100 | 0.600–0.800 | 0.100 | - | - |" in md
+    assert "| t | random | 100 | 1 | 0.550 | 0.000 | 0.550–0.550 | -0.050 | - | - |" in md
     assert "seed b" in "\n".join(lines)
     assert (tmp_path / "quality.csv").read_text().count("\n") == 3
     assert (tmp_path / "quality.png").stat().st_size > 10_000
+
+
+def test_cells_compare_winners_with_the_seed_example_by_example(tmp_path: Path) -> None:
+    # 40 test examples: the seed gets the first 20 right; one run's winner gets all 40, the
+    # other run handed the seed back
+    seed = [1.0] * 20 + [0.0] * 20
+    records = [RunRecord("t", "opro", 60, 1, "better", 0.9, 1.0, 90, 1.0, "evo"),
+               RunRecord("t", "opro", 60, 2, "seed a", 0.8, 0.5, 90, 1.0, "evo"),
+               RunRecord("t", "gps", 60, 1, "unscored", 0.8, 0.5, 90, 1.0, "evo")]
+    outcomes = {("t", "seed a"): seed, ("t", "better"): [1.0] * 40}
+    cells = {c.method: c for c in summarize(records, outcomes, {"t": "seed a"})}
+    opro = cells["opro"]
+    # per example the runs' mean difference: 0 on the first 20, 0.5 on the last 20
+    assert opro.diff == pytest.approx(25.0)
+    assert 10.0 < opro.low < 25.0 < opro.high < 40.0
+    assert opro.shown == 1  # only the first run's winner is better (McNemar 20 to 0)
+    # a run without per-example scores leaves its cell without a comparison
+    assert cells["gps"].diff is None and cells["gps"].shown is None
+    cfg = Config(out=tmp_path)
+    quality.report(cfg, records, {"t": [("seed a", 0.8, 0.5), ("seed b", 0.4, 0.6)]},
+                   lambda _: None, outcomes)
+    md = (tmp_path / "quality.md").read_text()
+    row = next(line for line in md.splitlines() if "| opro |" in line)
+    assert f"[{opro.low:+.1f}, {opro.high:+.1f}] | 1/2 |" in row
+
+
+def test_scorer_keeps_each_examples_score(tmp_path: Path) -> None:
+    task = load(tiny_sentiment(tmp_path, {"train": 4, "dev": 4, "test": 5}))
+    memo = tmp_path / "scores.jsonl"
+    prompt = task.seed_prompts[1]
+    # a line from before per-example scores: its mean is reused, the examples scored again
+    memo.write_text(json.dumps({"task": "tiny", "split": "test", "prompt": prompt,
+                                "score": 0.123}) + "\n")
+    scorer = quality.TestScorer(None, memo)
+    try:
+        assert scorer.score("tiny", task, prompt) == 0.123
+        scores = scorer.outcomes("tiny", task, prompt)
+    finally:
+        scorer.close()
+    assert len(scores) == 5 and set(scores) <= {0.0, 1.0}
+    rows = [json.loads(line) for line in memo.read_text().splitlines()]
+    assert rows[-1]["scores"] == scores
+    assert rows[-1]["score"] == pytest.approx(sum(scores) / 5)
+    # a new scorer on the same file reads them back without scoring
+    again = quality.TestScorer(None, memo)
+    try:
+        assert again.has_outcomes("tiny", prompt)
+        assert again.outcomes("tiny", task, prompt) == scores
+    finally:
+        again.close()
+    assert len(memo.read_text().splitlines()) == 2
 
 
 def test_server_scoring_matches_the_bundled_runtime(tmp_path: Path) -> None:
@@ -103,8 +155,17 @@ def test_quality_bench_end_to_end(tmp_path: Path) -> None:
     again: list[str] = []
     assert {r.key() for r in quality.run(cfg, again.append)} == {r.key() for r in records}
     assert not any(line.endswith("...") for line in again)
+    assert not any("example by example" in line for line in again)
     # and every prompt's score was kept: the continued run scores nothing again
-    assert len((out / "scores.jsonl").read_text().splitlines()) >= 3
+    rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    assert len(rows) >= 3
+    # each test score comes with its examples' scores, and every cell with its comparison
+    for row in rows:
+        if row["split"] == "test":
+            assert len(row["scores"]) == 6
+            assert row["score"] == pytest.approx(sum(row["scores"]) / 6)
+    for row in (out / "quality.md").read_text().splitlines()[2:]:
+        assert "| - | - |" not in row and "/1 |" in row
 
 
 def test_too_small_a_budget_is_refused(tmp_path: Path) -> None:

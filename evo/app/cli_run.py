@@ -221,8 +221,8 @@ def compare(
 
 
 BENCHMARKS = ("orchestration", "local_model", "store", "savings", "task_difficulty", "quality",
-              "client_cpu", "docs_figures", "soft_prompt", "bbt_curve", "funsearch", "eot",
-              "judge")
+              "client_cpu", "docs_figures", "soft_prompt", "bbt_curve", "bdpl_curve", "funsearch",
+              "eot", "judge")
 
 # Everything after NAME, --help included, is the benchmark's own to parse.
 BENCH_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True,
