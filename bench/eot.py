@@ -1,7 +1,7 @@
 """Evaluation strategies side by side: direct, zero-shot CoT and zero-shot EoT on ``arithmetic``.
 
     evo bench eot [--examples 40] [--split test] [--crossovers 2] [--prompt TEXT]
-                  [--model PATH] [--threads 2] [--seed 0]
+                  [--model PATH|scripted] [--threads 2] [--seed 0]
 
 First the zero-shot-eot method breeds its pool from its two seed CoT prompts (crossover, then a
 mutation of each child), its meta-LLM being the same model; the method runs on the in-memory
@@ -10,7 +10,9 @@ Then the first ``--examples`` examples of the split are answered by each strateg
 ``evo.strategies`` and ``workers.chains.lockstep`` (what a job's scoring runs), and scored by the
 task's metric. The prompt of the direct and zero-shot-CoT rows, and of "eot (one prompt)", is the
 first seed CoT prompt (``--prompt`` to change it); "eot (pool)" chooses among the whole pool.
-Calls per example count every call the strategy made, nothing cached.
+Calls per example count every call the strategy made, nothing cached. ``--model scripted``
+answers with the deterministic stand-in (``workers.scripted``): its figures say nothing of the
+strategies, only that the bench runs and what each chain costs.
 """
 
 from __future__ import annotations
@@ -32,9 +34,22 @@ from evo.task import Example, Task, load_task
 from evo.testing import Ask, FakeEngine
 from workers.chains import lockstep
 from workers.llm_local import LocalLlamaClient, bundled_model_path
+from workers.scripted import ScriptedClient
 
 
-def breed_pool(client: LocalLlamaClient, task: Task, crossovers: int, seed: int) -> list[str]:
+class ScriptedBench(ScriptedClient):
+    """The scripted stand-in with what this bench asks of a client."""
+
+    model_path = "scripted"
+
+    async def call_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        return [await self.call(r) for r in requests]
+
+
+Client = LocalLlamaClient | ScriptedBench
+
+
+def breed_pool(client: Client, task: Task, crossovers: int, seed: int) -> list[str]:
     """The pool zero-shot-eot makes: its two seeds, the usable crossovers and mutations."""
     asked = 0
 
@@ -54,7 +69,7 @@ def breed_pool(client: LocalLlamaClient, task: Task, crossovers: int, seed: int)
     return list(pool.meta["pool"])
 
 
-def run(client: LocalLlamaClient, task: Task, strategy: str, pool: Sequence[str],
+def run(client: Client, task: Task, strategy: str, pool: Sequence[str],
         examples: Sequence[Example]) -> dict:
     calls: Counter[str] = Counter()
 
@@ -88,14 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--crossovers", type=int, default=2)
     parser.add_argument("--prompt", default=None, help="default: the first seed CoT prompt")
-    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--model", default=None,
+                        help="a GGUF file, or scripted (default: the bundled model)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     task = load_task("arithmetic")
     assert isinstance(task, Task)
-    client = LocalLlamaClient(str(args.model or bundled_model_path()), threads=args.threads,
-                              seed=args.seed)
+    client: Client = (
+        ScriptedBench() if args.model == "scripted"
+        else LocalLlamaClient(args.model or bundled_model_path(), threads=args.threads,
+                              seed=args.seed))
     examples = task.split(args.split)[: args.examples]
     pool = breed_pool(client, task, args.crossovers, args.seed)
     for i, p in enumerate(pool, 1):

@@ -139,3 +139,19 @@ def test_soft_prompt_bench_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "soft / text" in printed and "failed calls: 0" in printed
     assert out["text_rate"] > 0 and out["soft_rate"] > 0
     assert out["ratio"] == pytest.approx(out["soft_rate"] / out["text_rate"])
+
+
+def test_eot_bench_runs_each_strategy_at_its_cost(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import eot
+
+    assert eot.main(["--examples", "2", "--crossovers", "1", "--model", "scripted"]) == 0
+    printed = capsys.readouterr().out
+    assert "pool bred with 2 meta calls" in printed  # one crossover, one mutation of it
+    assert "first 2 examples, scripted" in printed
+    rows = {line[:18].strip(): line[18:].split() for line in printed.splitlines()
+            if line.startswith(("direct ", "zero_shot_cot ", "eot ("))}
+    # calls per example: one; reason and answer; restate and answer; choose, restate, answer
+    assert {k: float(v[2]) for k, v in rows.items()} == {
+        "direct": 1.0, "zero_shot_cot": 2.0, "eot (one prompt)": 2.0, "eot (pool)": 3.0}
+    # the scripted answer names no prompt of the pool: the first is taken, and counted
+    assert "eot_select:no_choice=2" in " ".join(rows["eot (pool)"])

@@ -17,6 +17,7 @@ from evo.app.compare import (
     pairs_markdown,
     pairwise,
     run_specs,
+    strategy_note,
     summarize,
     to_csv,
     to_markdown,
@@ -36,6 +37,32 @@ def test_run_specs_share_task_budget_and_accepted_params() -> None:
     assert ga.algorithm.params == {"population": 5, "dev_subset": 20}
     assert opro.algorithm.params == {}  # OPRO has neither parameter: its own defaults apply
     assert all(s.budget.calls == 900 and s.task == "topic" for _, _, s in runs)
+
+
+def test_each_method_answers_with_its_own_strategy_and_the_others_with_the_specs() -> None:
+    def strategies(base: dict) -> dict[str, str]:
+        runs = run_specs(parse_spec({"task": "arithmetic", **base}), ["opro", "zero-shot-eot"], 1)
+        return {name: one.evaluation.strategy for name, _, one in runs}
+
+    # zero-shot-eot's candidates are answered with eot; nothing forces it on OPRO
+    assert strategies({}) == {"opro": "direct", "zero-shot-eot": "eot"}
+    assert strategies({"evaluation": {"strategy": "zero_shot_cot"}}) == {
+        "opro": "zero_shot_cot", "zero-shot-eot": "eot"}
+    # a zero-shot-eot spec's eot came with its algorithm: it is no choice for the others
+    assert strategies({"algorithm": {"name": "zero-shot-eot"}}) == {
+        "opro": "direct", "zero-shot-eot": "eot"}
+    mixed = run_specs(parse_spec({"task": "arithmetic"}), ["opro", "zero-shot-eot"], 1)
+    note = strategy_note(mixed)
+    assert "opro: direct, 1 call per example" in note
+    assert "zero-shot-eot: eot, up to 3 calls per example" in note
+    alike = run_specs(parse_spec({"task": "arithmetic"}), ["opro", "promptbreeder"], 1)
+    assert strategy_note(alike) == ""
+
+
+def test_a_data_set_method_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="evol-instruct evolves a data set of instructions, not "
+                                         "a prompt: its jobs have no dev or test score"):
+        run_specs(parse_spec({"task": "arithmetic"}), ["opro", "evol-instruct"], 1)
 
 
 def test_bootstrap_interval_brackets_the_mean() -> None:
@@ -121,3 +148,55 @@ def test_methods_are_compared_example_by_example_on_the_same_test_split() -> Non
     assert pair.diff == pytest.approx(25.0)  # per example: 0, +0.5, +0.5, 0 → mean 0.25
     assert pair.low <= pair.diff <= pair.high and pair.low >= 0  # never below zero here
     assert "a − b" in pairs_markdown([pair]) and pairs_markdown([]) == ""
+
+
+SPEC = """\
+task: arithmetic
+models:
+  task: {provider: scripted}
+budget: {calls: 8000}
+evaluation: {top_k: 1}
+algorithm: {name: promptbreeder, population: 2, generations: 1, dev_subset: 5}
+"""
+
+
+def compare_cli(tmp_path: Path, algorithms: str, budget: int = 8000) -> subprocess.CompletedProcess:
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    env = {**os.environ, "EVO_EXECUTOR": "inprocess", "COLUMNS": "250"}
+    return subprocess.run(
+        [sys.executable, "-m", "evo.app.cli", "compare", "spec.yaml", "--algorithms", algorithms,
+         "--set", f"budget.calls={budget}", "--csv", str(tmp_path / "t.csv"),
+         "--markdown", str(tmp_path / "t.md"), "--db", f"sqlite:///{tmp_path / 'c.db'}"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+
+
+def test_cli_compares_promptbreeder_and_zero_shot_eot_with_a_cheap_method(tmp_path: Path) -> None:
+    out = compare_cli(tmp_path, "evoprompt-ga,promptbreeder,zero-shot-eot")
+    assert out.returncode == 0, out.stderr
+    rows = {r["algorithm"]: r for r in csv.DictReader((tmp_path / "t.csv").open())}
+    assert list(rows) == ["evoprompt-ga", "promptbreeder", "zero-shot-eot"]
+    for row in rows.values():  # one finished run each, scored on dev and test, within budget
+        assert row["runs"] == "1" and row["dev_mean"] != "" and row["test_mean"] != ""
+        assert row["test_ci_low"] != "" and 0 < float(row["calls"]) <= 8000
+    for name in rows:
+        assert f"│ {name} " in out.stdout
+    # zero-shot-eot answered with eot, the others with the spec's direct, and the table says so
+    note = "The methods answer with different evaluation strategies"
+    assert note in out.stdout and note in (tmp_path / "t.md").read_text()
+    with Store(f"sqlite:///{tmp_path / 'c.db'}") as store:
+        jobs = {j.algorithm: j for j in store.list_jobs(limit=10)}
+        assert {a: j.spec["evaluation"]["strategy"] for a, j in jobs.items()} == {
+            "evoprompt-ga": "direct", "promptbreeder": "direct", "zero-shot-eot": "eot"}
+        assert all(j.status == "completed" for j in jobs.values())
+
+
+def test_cli_compare_checks_every_method_before_running_any(tmp_path: Path) -> None:
+    # enough for direct answering, not for the final reserve of zero-shot-eot's chains
+    out = compare_cli(tmp_path, "evoprompt-ga,zero-shot-eot", budget=2000)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "run with zero-shot-eot" in out.stderr and "budget.calls" in out.stderr
+    assert not (tmp_path / "c.db").exists()  # nothing ran, no store was made
+    refused = compare_cli(tmp_path, "opro,evol-instruct")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "evol-instruct evolves a data set of instructions, not a prompt" in refused.stderr
+    assert not (tmp_path / "c.db").exists()

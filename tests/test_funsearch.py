@@ -187,6 +187,25 @@ async def test_each_prompt_shows_its_programs_weakest_first_and_asks_for_one_mor
         assert all(c.island == island for c in children)
 
 
+async def test_a_childs_parents_are_the_versions_its_prompt_showed_in_order() -> None:
+    replies = [f"\n    return bins * {i}  # scores {i / 10} {i % 3 / 10}\n" for i in range(1, 40)]
+    engine = engine_for(replies, seed=2)
+    params = FunSearchParams(generations=4, islands=2, prompts=2, samples_per_prompt=2,
+                             reset_every=100)
+    await FunSearch(params).run(engine)
+    scored = {s.candidate_id for s in engine.scored}
+    by_body = {function_body(c.text, "priority"): c.id for c in engine.made if c.id in scored}
+    children = [c for c in engine.made if c.operator == "best_shot"]
+    assert children
+    for child in children:
+        # the sample it was read from, and the prompt of that sample (made_by: "ask-N")
+        ask = engine.asked[int(child.meta["made_by"].removeprefix("ask-")) - 1]
+        bodies = re.findall(r'def priority_v\d+\([^\n]*\n    """[^\n]*"""\n(.*?)(?=\n\n\n)',
+                            ask.prompt, re.S)
+        assert child.parents == tuple(by_body[b] for b in bodies)  # v0, v1, … in that order
+    assert any(len(c.parents) == 2 for c in children)
+
+
 async def test_programs_cluster_by_signature_not_by_text_or_mean() -> None:
     replies = ["\n    return bins  # scores 0.1 0.3\n",
                "\n    return bins + 0  # scores 0.1 0.3\n",  # same signature, other text

@@ -153,7 +153,9 @@ def compare(
     """Run several algorithms on one task with one budget and compare them in one table.
 
     Runs whose exact spec already completed in the store are reused, so an interrupted
-    comparison continues where it stopped."""
+    comparison continues where it stopped. A method with an evaluation strategy of its own
+    (zero-shot-eot: eot) answers with it, the others with the spec's; a method whose result is a
+    data set (evol-instruct) has no score to compare and is refused."""
     from rich.table import Table
 
     from evo.algorithms import UnknownAlgorithm, get_algorithm
@@ -161,8 +163,10 @@ def compare(
         COLUMNS,
         PAIR_COLUMNS,
         cells,
+        not_comparable,
         pairs_markdown,
         pairwise,
+        strategy_note,
         summarize,
         to_csv,
         to_markdown,
@@ -176,8 +180,13 @@ def compare(
             get_algorithm(name)
         except UnknownAlgorithm as exc:
             raise UserError(str(exc)) from None
+        if why := not_comparable(name):
+            raise UserError(why)
     settings = db_settings(db)
-    base, _ = checked_job(spec_path(spec), set_ or [], cluster_capacity(settings))
+    capacity = cluster_capacity(settings)
+    base, task = checked_job(spec_path(spec), set_ or [], capacity)
+    # whether the methods answer alike: said beside the table
+    note = strategy_note(_checked_runs(base, task, names, capacity, spec))
     title = (f"{base.task if isinstance(base.task, str) else 'task'} · "
              f"budget {base.budget.calls} calls · {repeats} run(s) each")
     total = len(names) * repeats
@@ -185,10 +194,11 @@ def compare(
     def write(runs: list) -> None:
         # after every run, so a long comparison that stops early still leaves its table
         rows = summarize(runs)
-        note = "" if len(runs) == total else f" · {len(runs)} of {total} runs so far"
+        so_far = "" if len(runs) == total else f" · {len(runs)} of {total} runs so far"
         if markdown:
             between = pairs_markdown(pairwise(runs))
-            markdown.write_text(to_markdown(rows, title=title + note) + between)
+            markdown.write_text(to_markdown(rows, title=title + so_far)
+                                + (f"\n{note}\n" if note else "") + between)
         if csv_out:
             csv_out.write_text(to_csv(rows))
 
@@ -210,6 +220,8 @@ def compare(
     for row in summarize(runs):
         table.add_row(*cells(row))
     console.print(table)
+    if note:
+        console.print(note, highlight=False, markup=False)
     if pairs := pairwise(runs):
         between = Table(*PAIR_COLUMNS, title="Paired on the same test examples")
         for pair in pairs:
@@ -218,6 +230,24 @@ def compare(
     for path in (markdown, csv_out):
         if path:
             err.print(f"wrote {path}")
+
+
+def _checked_runs(base: Any, task: Any, names: list[str], capacity: Any, source: str) -> list:
+    """Each method's first run checked like a job before any runs: its own strategy (and the
+    final reserve that strategy's chains need) may not fit where the base spec does."""
+    from evo.app.compare import run_specs
+    from evo.spec_io import SpecError
+    from workers.admission import check_job
+
+    out = []
+    for name in names:
+        try:
+            (item,) = run_specs(base, [name], 1)
+            check_job(item[2], task, capacity=capacity)
+        except SpecError as exc:
+            raise SpecError(exc.errors, f"{source}, run with {name}") from None
+        out.append(item)
+    return out
 
 
 BENCHMARKS = ("orchestration", "local_model", "store", "savings", "task_difficulty", "quality",

@@ -2,7 +2,9 @@
 
 Each algorithm runs with its own default parameters plus those of the given spec's
 ``algorithm`` section that it accepts (a shared ``dev_subset``, say), on the same task, models,
-budget and evaluation settings; repeat r uses seed ``spec.seed + r``.
+budget and evaluation settings; repeat r uses seed ``spec.seed + r``. The one evaluation setting
+that may differ is the strategy: a method whose candidates are made for one (zero-shot-eot: ``eot``)
+answers with it, the others with the spec's own (``strategy_note`` says so beside the table).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from evo.algorithms import get_algorithm
 from evo.significance import paired_interval
 from evo.spec import JobSpec
 from evo.spec_io import parse_spec
+from evo.strategies import MOST_CALLS
 
 
 @dataclass(frozen=True)
@@ -67,22 +70,42 @@ class Row:
     usd: float = 0.0
 
 
+def not_comparable(name: str) -> str | None:
+    """Why a method has no place in the table (None: it has one): the table compares the
+    best prompts' dev and test scores, and a data-set method's jobs have neither."""
+    cls = get_algorithm(name)
+    if cls.result == "dataset":
+        return (f"{name} evolves a data set of instructions, not a prompt: its jobs have no dev "
+                f"or test score to compare; run it with `evo run` and export its data set with "
+                f"`evo export JOB --format jsonl`")
+    return None
+
+
 def run_specs(
     spec: JobSpec, algorithms: Sequence[str], repeats: int
 ) -> list[tuple[str, int, JobSpec]]:
     """One spec per (algorithm, repeat), validated like any other. Repeat-major order: every
     algorithm's first run comes before any second run, so a comparison stopped early still
-    covers every method."""
+    covers every method. A method whose candidates are answered with a strategy of their own
+    gets that strategy; the others keep the one the spec gives (or the default)."""
+    for name in algorithms:
+        if why := not_comparable(name):
+            raise ValueError(why)
     base = spec.model_dump(mode="json", exclude_none=True)
     shared = spec.algorithm.params
+    given = _given_strategy(spec)
+    evaluation = {k: v for k, v in base["evaluation"].items() if k != "strategy"}
     out = []
     for r in range(repeats):
         for name in algorithms:
-            accepted = get_algorithm(name).params_model.model_fields
+            cls = get_algorithm(name)
+            accepted = cls.params_model.model_fields
             params = {k: v for k, v in shared.items() if k in accepted}
+            strategy = cls.strategy or given
             data = {
                 **base,
                 "algorithm": {"name": name, **params},
+                "evaluation": {**evaluation, **({"strategy": strategy} if strategy else {})},
                 "seed": spec.seed + r,
                 "name": f"compare {name} #{r + 1}",
             }
@@ -90,6 +113,29 @@ def run_specs(
             one._base_dir = spec._base_dir
             out.append((name, r, one))
     return out
+
+
+def _given_strategy(spec: JobSpec) -> str | None:
+    """The strategy the spec itself asks for, if any: not the default, and not one its own
+    algorithm brought along (a zero-shot-eot spec's ``eot`` is no choice for the others)."""
+    if "strategy" not in spec.evaluation.model_fields_set:
+        return None
+    own = get_algorithm(spec.algorithm.name).strategy
+    return None if spec.evaluation.strategy == own else spec.evaluation.strategy
+
+
+def strategy_note(specs: Sequence[tuple[str, int, JobSpec]]) -> str:
+    """A line for beside the table when the methods answer with different strategies (empty
+    when they all answer alike): each run has the same budget of calls, but an example costs
+    more of them under a chain, and a test score then measures the prompt and the chain."""
+    used = {name: one.evaluation.strategy for name, _, one in specs}
+    if len(set(used.values())) < 2:
+        return ""
+    each = "; ".join(f"{name}: {s}, {'up to ' * (MOST_CALLS[s] > 1)}{MOST_CALLS[s]} "
+                     f"call{'s' * (MOST_CALLS[s] > 1)} per example" for name, s in used.items())
+    return (f"The methods answer with different evaluation strategies ({each}). Every run has "
+            f"the same budget of calls, so a longer chain scores fewer examples with it, and each "
+            f"test score is its prompt's answered with its method's strategy.")
 
 
 def bootstrap_ci(
