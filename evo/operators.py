@@ -24,6 +24,8 @@ MAX_CHARS = 1500  # longer than this is no instruction
 
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"</?\s*[a-zA-Z_]+\s*>")
+# A tag the model began and ended its answer in ("...politics?</prompt"): no stop matched it.
+_CUT_TAG = re.compile(r"<\s*/?\s*[a-zA-Z_]*\s*$")
 # A short label before a colon ("New instruction:", "Merged and changed:") is format chatter.
 _LEADER = re.compile(r"^[A-Za-z][\w ]{0,30}?:\s+")
 # Small models echo the meta-prompt's own field names mid-answer; text after one is not ours.
@@ -46,7 +48,7 @@ def clean_proposal(
     raw: str, tag: str, max_chars: int
 ) -> tuple[str | None, Rejection | Literal[""]]:
     """(prompt, "") or (None, why); ``raw`` is what followed the pre-filled opening tag."""
-    text = raw.split(f"</{tag}>", 1)[0]
+    text = _CUT_TAG.sub("", raw.split(f"</{tag}>", 1)[0])
     text = _TAG.sub("\n", text)  # a reopened tag starts a new paragraph
     # small models pad with chatter after the instruction: keep its first real paragraph
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n|\n(?=\S+:)", text) if p.strip()]

@@ -20,6 +20,10 @@ from evo.operators import clean_proposal
         ("\nclassify sentiment\n<prompt>\n\nDecide whether the review is positive or negative.",
          "Decide whether the review is positive or negative."),
         ('"Answer with the category only."', "Answer with the category only."),
+        # the answer ended inside its closing tag, which the stop sequence never saw whole
+        ("Is this news item about sports, business, science or politics?</prompt",
+         "Is this news item about sports, business, science or politics?"),
+        ("Name the topic in one word. </", "Name the topic in one word."),
         ("Say which topic it is.\n\nThis instruction is designed to give a detailed answer.",
          "Say which topic it is."),
     ],
