@@ -8,8 +8,12 @@ record: the samples the model wrote; the valid ones (Python that defines the fun
 for, repeats included); the new programs among them (neither a parent's code nor a sibling's);
 those that ran in the sandbox without an error; and, of those, how many score the same as the
 best seed on the search split and how many better. It prints the best score found against the
-seed's, the winner's dev and test scores against the seed's, and the CPU time used (this process
-and its sandbox children).
+seed's, the best score against samples (at the end of each generation: the best of the seeds and
+the new programs so far that ran, against the samples paid by then), the winner's dev and test
+scores against the seed's, and the CPU time used (this process and its sandbox children).
+
+FunSearch gets the settings of the docs' ``evo bench funsearch --proposer local`` run and the
+model in completion mode, the mode it was built for.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from bench.common import table
 from evo.app.settings import Settings
 from evo.llm import LLMClient
 from evo.programs import objective_text
@@ -34,7 +40,37 @@ INVALID = ("call_failed", "empty", "syntax_error", "missing_function")
 SPECS = {
     "evoprompting": {"rounds": 5, "prompts": 6, "parents": 2, "children": 8, "survivors": 4,
                      "max_tokens": 256},
+    "funsearch": {"generations": 12, "islands": 4, "prompts": 4, "samples_per_prompt": 4,
+                  "max_tokens": 160, "reset_every": 6},
 }
+MODELS = {"funsearch": {"mode": "completion"}}  # what each method asks of the model
+
+
+def best_curve(ends: Sequence[tuple[int, int]], ran: Sequence[tuple[int, float]],
+               seed: float) -> list[tuple[int, float]]:
+    """Best search score against samples: at the end of each generation (``ends``: its number
+    and the samples paid by then, in order), the best of ``seed`` and the new programs that ran
+    (``ran``: generation and score) in that generation or before."""
+    curve, best, ended = [], seed, -1
+    for generation, samples in ends:
+        best = max([best] + [v for g, v in ran if ended < g <= generation])
+        curve.append((samples, best))
+        ended = generation
+    return curve
+
+
+class Ends:
+    """The samples paid at the end of each generation, from the job's GenerationDone events."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, int] = {}
+
+    def __call__(self, event: Any) -> None:
+        if type(event).__name__ == "GenerationDone":
+            self.calls[event.generation] = event.calls
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self.calls.items()))
 
 
 def cpu_s() -> float:
@@ -49,25 +85,29 @@ def run(task: str, algorithm: str, overrides: list[str], db: str,
     spec = {
         "task": task,
         "algorithm": {"name": algorithm, **SPECS.get(algorithm, {})},
-        "models": {"task": {"provider": "local", "workers": 1}},
+        "models": {"task": {"provider": "local", "workers": 1, **MODELS.get(algorithm, {})}},
         "evaluation": {"top_k": 3},
         "budget": {"calls": 1000},
         "seed": 0,
     }
     start_cpu, start = cpu_s(), time.perf_counter()
-    result = optimize(spec, overrides=overrides, clients=clients,
+    ends = Ends()
+    result = optimize(spec, overrides=overrides, clients=clients, subscribe=[ends],
                       settings=Settings(database_url=db, executor="inprocess"))
     with Store(db) as store:
         job = store.get_job(result.job_id)
         cands = store.candidates(result.job_id)
         evals = store.evaluations(result.job_id)
-        samples = len(store.llm_calls(result.job_id))
+        calls = store.llm_calls(result.job_id)
+    samples = len(calls)
     split = job.spec["algorithm"].get("split", "train")
     search = {e.candidate_id: e.value for e in evals if e.split == split and e.n > 0}
     seeds = [c for c in cands if c.operator == "seed" and c.id in search]
     seed = max(seeds, key=lambda c: search[c.id])
     children = [c for c in cands if c.operator != "seed"]
     ran = [search[c.id] for c in children if c.id in search]
+    curve = best_curve(list(ends), [(c.generation, search[c.id]) for c in children
+                                    if c.id in search], search[seed.id])
     rejected = result.stats.get("rejected", {})
     invalid = sum(n for key, n in rejected.items() if key.split(":")[1].strip() in INVALID)
     final = {(e.candidate_id, e.split): e.value for e in evals if e.subset is None}
@@ -85,6 +125,8 @@ def run(task: str, algorithm: str, overrides: list[str], db: str,
         "seed": seed.text.strip(),
         "seed_score": search[seed.id],
         "best_score": max(ran, default=None),
+        "curve": curve,
+        "model": ", ".join(sorted({c.model for c in calls})),
         "winner": result.best.candidate.text.strip() if result.best else None,
         "winner_dev": result.best.dev if result.best else None,
         "winner_test": result.best.test if result.best else None,
@@ -110,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"{record['algorithm']['name']} on {record['task']}: {record['samples']} samples, "
+    print(f"{record['algorithm']['name']} on {record['task']} ({record['model']}): "
+          f"{record['samples']} samples, "
           f"{record['valid']} valid, {record['new']} new, {record['ran']} ran, "
           f"{record['equal_to_seed']} equal to the seed, {record['better']} better")
     task = load_task(args.task)
@@ -119,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{task.objective} ({'lower' if task.direction == 'minimize' else 'higher'} is "
           f"better): best of the new programs on {record['split']} {shown['best_score']} "
           f"(best seed: {shown['seed_score']})")
+    print(table(["samples", f"best on {record['split']}"],
+                [[n, objective_text(v, task.direction)] for n, v in record["curve"]]))
     print(f"winner: dev {shown['winner_dev']}, test {shown['winner_test']} "
           f"(best seed: dev {shown['seed_dev']}, test {shown['seed_test']})")
     print(f"CPU {record['cpu_s']} s, wall {record['wall_s']} s")

@@ -275,3 +275,15 @@ def test_the_sample_counts_of_the_bench_script(tmp_path) -> None:
     assert record["seed"] == BEST_FIT.code.strip()
     assert record["best_score"] > record["seed_score"]
     assert record["winner"] == WEIBULL_FIT.strip() and record["winner_dev"] > record["seed_dev"]
+    # best against samples: the seeds before any sample, the Weibull-shaped rule after round 1
+    assert record["curve"] == [(0, record["seed_score"]), (4, record["best_score"])]
+
+
+def test_the_best_against_samples_of_the_bench_script() -> None:
+    from bench.program_samples import best_curve
+
+    ran = [(1, -0.5), (2, -0.2), (2, -0.4), (4, -0.3)]  # generation, score (higher is better)
+    ends = [(0, 0), (1, 8), (2, 16), (3, 24), (4, 32)]
+    assert best_curve(ends, ran, -0.3) == [(0, -0.3), (8, -0.3), (16, -0.2), (24, -0.2),
+                                           (32, -0.2)]
+    assert best_curve(ends[1:], [], -0.3) == [(8, -0.3), (16, -0.3), (24, -0.3), (32, -0.3)]
