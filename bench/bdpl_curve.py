@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             cands = {c.id: c for c in store.candidates(result.job_id)}
     if result.status != "completed" or checkpoint is None:
         raise SystemExit(f"the job ended {result.status}: {result.reason}")
-    state, losses = checkpoint[1]["algorithm"], checkpoint[1]["preferred"]
+    state, losses = checkpoint[1]["algorithm"], checkpoint[1]["driver"]["preferred"]
     seed_loss = min(-losses[c.id] for c in cands.values() if c.operator == "seed")
     rows = []
     for t in sorted({c.generation for c in cands.values() if c.generation > 0}):
