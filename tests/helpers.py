@@ -6,9 +6,14 @@ scripted model reads the example's position from its input). Meta-LLM replies ar
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from evo.candidate import Candidate
@@ -182,6 +187,50 @@ def job_record(store: Store, job_id: str) -> dict:
                          for e in store.evaluations(job_id)),
         "calls": job.stats["calls"],
     }
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_evo(*args: str, db: Path, faults: str | None = None,
+            reply: str | None = None) -> subprocess.CompletedProcess:
+    """The ``evo`` command line in a process of its own on the SQLite store ``db``, models in
+    process; ``faults`` kills it with SIGKILL there (``workers/faults.py``); ``reply`` names the
+    scripted model's answers (``tests/scripted_cli.py``), else the hashed default."""
+    env = {**os.environ, "EVO_EXECUTOR": "inprocess", "EVO_DATABASE_URL": f"sqlite:///{db}",
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    env.pop("EVO_FAULTS", None)
+    if faults:
+        env["EVO_FAULTS"] = faults
+    quiet = ["-q"] if args[0] in ("run", "resume") else []
+    entry = ["evo.app.cli"] if reply is None else ["tests.scripted_cli", reply]
+    return subprocess.run([sys.executable, "-m", *entry, *args, *quiet], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=db.parent)
+
+
+def job_snapshot(db: Path) -> dict:
+    """What the one job in the store ``db`` left, with candidate ids replaced by their position:
+    equal for a job that was killed and resumed and one that never stopped."""
+    with Store(f"sqlite:///{db}") as store:
+        (job,) = store.list_jobs()
+        cands = store.candidates(job.id)
+        index = {c.id: i for i, c in enumerate(cands)}
+        evals = store.evaluations(job.id)
+        calls = store.llm_calls(job.id)
+        return {
+            "status": job.status,
+            "candidates": [(c.text, c.operator, c.generation, tuple(index[p] for p in c.parents),
+                            c.meta) for c in cands],
+            "ids_unique": len({c.id for c in cands}) == len(cands),
+            "scores": sorted((index[e.candidate_id], e.split, e.subset or "", e.value, e.n)
+                             for e in evals),
+            "paid": Counter((c.purpose, c.prompt_tokens) for c in calls if not c.cached),
+            "cached": sum(c.cached for c in calls),
+            "stats": {k: job.stats.get(k) for k in ("calls", "cached", "tokens", "best_dev",
+                                                    "best_test", "seed_dev", "best_search",
+                                                    "rejected")},
+            "checkpoints": store.latest_checkpoint(job.id)[0],
+        }
 
 
 def inline_key_spec(base_url: str, secret: str):

@@ -8,51 +8,17 @@ and a ledger that counts every paid call exactly once.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from storage import Store
+from tests.helpers import job_snapshot as record
+from tests.helpers import run_evo as evo
 
 SPEC = ["--set", "models.task.provider=scripted", "--set", "algorithm.population=4",
         "--set", "algorithm.generations=4", "--set", "algorithm.dev_subset=12",
         "--set", "budget.calls=20000", "--set", "evaluation.top_k=2", "--set", "seed=3"]
-
-
-def evo(*args: str, db: Path, faults: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EVO_EXECUTOR": "inprocess", "EVO_DATABASE_URL": f"sqlite:///{db}"}
-    env.pop("EVO_FAULTS", None)
-    if faults:
-        env["EVO_FAULTS"] = faults
-    quiet = ["-q"] if args[0] in ("run", "resume") else []
-    return subprocess.run([sys.executable, "-m", "evo.app.cli", *args, *quiet], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=db.parent)
-
-
-def record(db: Path) -> dict:
-    with Store(f"sqlite:///{db}") as store:
-        (job,) = store.list_jobs()
-        cands = store.candidates(job.id)
-        index = {c.id: i for i, c in enumerate(cands)}
-        evals = store.evaluations(job.id)
-        calls = store.llm_calls(job.id)
-        return {
-            "status": job.status,
-            "candidates": [(c.text, c.operator, c.generation, tuple(index[p] for p in c.parents))
-                           for c in cands],
-            "ids_unique": len({c.id for c in cands}) == len(cands),
-            "scores": sorted((index[e.candidate_id], e.split, e.subset or "", e.value, e.n)
-                             for e in evals),
-            "paid": Counter((c.purpose, c.prompt_tokens) for c in calls if not c.cached),
-            "cached": sum(c.cached for c in calls),
-            "stats": {k: job.stats.get(k) for k in ("calls", "cached", "tokens", "best_dev",
-                                                    "best_test", "seed_dev", "best_search")},
-            "checkpoints": store.latest_checkpoint(job.id)[0],
-        }
 
 
 @pytest.fixture(scope="module")
