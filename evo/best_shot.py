@@ -9,7 +9,10 @@ makes it write prose. The same text works as a plain completion (base models) an
 message with the header as the answer's prefill (chat models).
 
 The answer is the body of the new version: it ends at the first line that is not indented. The
-program kept is the task's imports and the function under its own name with that body.
+program kept is the task's imports and the function under its own name with that body. A body
+that calls a version the prompt showed (``priority_v1(item, bins) + ...``, common from small
+models) gets those versions' definitions as the prompt gave them, so it runs as its author read
+it; a call of its own version is a call of the function itself.
 """
 
 from __future__ import annotations
@@ -119,6 +122,27 @@ def program(task: ProgramTask, answer: str) -> tuple[str, None] | tuple[None, st
             continue
         return code, None
     return None, "syntax_error"
+
+
+def link_versions(task: ProgramTask, code: str, bodies: Sequence[str]) -> str:
+    """``code`` with the definitions of the shown versions (``bodies``, weakest first) that it
+    calls, directly or through another version, placed before the function."""
+    head = header(task)
+    call = re.compile(rf"\b{re.escape(head.entry)}_v(\d+)\b")
+    code = re.sub(rf"\b{re.escape(head.entry)}_v{len(bodies)}\b", head.entry, code)
+    needed: set[int] = set()
+    todo = [int(k) for k in call.findall(code)]
+    while todo:
+        k = todo.pop()
+        if k < len(bodies) and k not in needed:
+            needed.add(k)
+            todo += [int(j) for j in call.findall(bodies[k])]
+    if not needed:
+        return code
+    versions = "".join(f"{head.named(k)}\n{bodies[k]}\n\n\n" for k in sorted(needed))
+    at = code.find(head.named(None).split("(", 1)[0] + "(")
+    at = at if at >= 0 else 0
+    return code[:at] + versions + code[at:]
 
 
 def _whole_function(task: ProgramTask, answer: str) -> tuple[str, None] | tuple[None, str]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pytest
 
 from evo.algorithms.funsearch import FunSearch, FunSearchParams
-from evo.best_shot import function_body, program, prompt
+from evo.best_shot import function_body, link_versions, program, prompt
 from evo.candidate import Candidate, Outcome, Score
 from evo.llm import LLMRequest
 from evo.problems.binpacking import bin_packing
@@ -296,6 +296,43 @@ def test_the_benchmarks_proposer_writes_mostly_programs_for_both_problems() -> N
         valid = sum(code is not None for code, _ in made)
         assert 0.75 * 200 <= valid < 200  # about one in eight does not parse
     assert union_length([(0, 2), (1, 3), (5, 6)], 0.5, 5.5) == pytest.approx(3.0)
+
+
+def test_a_body_that_calls_a_shown_version_gets_its_definition_and_runs() -> None:
+    from workers.sandbox import Limits, SubprocessSandbox
+
+    task = bin_packing(items=10)
+    bodies = ["    return -(bins - item)", "    return 2 * priority_v0(item, bins)"]
+    code, _ = program(task, "\n    return priority_v1(item, bins) - 1\n")
+    linked = link_versions(task, code, bodies)
+    # v1 calls v0: both come along, as the prompt wrote them, before the function itself
+    assert linked.index("def priority_v0(") < linked.index("def priority_v1(") < linked.index(
+        "def priority(")
+    assert function_body(linked, "priority") == "    return priority_v1(item, bins) - 1"
+    args = {"instances": list(task.split("train")), **task.params}
+    ran = SubprocessSandbox().run(task.program(linked), "evo_harness", args,
+                                  limits=Limits(cpu_s=5, wall_s=10))
+    plain, _ = program(task, "\n    return -(bins - item)\n")
+    best_fit = SubprocessSandbox().run(task.program(plain), "evo_harness", args,
+                                       limits=Limits(cpu_s=5, wall_s=10))
+    # the same ranking of bins as best fit, so the same packing
+    assert ran.ok and best_fit.ok and ran.value == best_fit.value
+    # a body that calls its own version calls the function; no shown version, nothing added
+    code, _ = program(task, "\n    return bins if item > 1 else priority_v2(item + 1, bins)\n")
+    assert link_versions(task, code, bodies) == code.replace("priority_v2", "priority")
+    code, _ = program(task, "\n    return -(bins - item)\n")
+    assert link_versions(task, code, bodies) == code
+
+
+async def test_a_child_that_calls_v0_is_stored_with_v0s_definition() -> None:
+    engine = engine_for(["\n    return priority_v0(item, bins) * 2  # scores 0.2 0.2\n"])
+    params = FunSearchParams(generations=1, islands=1, prompts=1, samples_per_prompt=1)
+    await FunSearch(params).run(engine)
+    (child,) = [c for c in engine.made if c.operator == "best_shot"]
+    shown = engine.lookup(list(child.parents))  # v0 first
+    assert child.text.index("def priority_v0(") < child.text.index("def priority(")
+    assert function_body(child.text, "priority_v0") == function_body(shown[0].text, "priority")
+    assert "def priority_v1(" not in child.text  # not called, not added
 
 
 def test_a_tsp_rule_cannot_shorten_its_tour_by_editing_the_distances() -> None:

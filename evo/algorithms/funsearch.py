@@ -22,7 +22,15 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from evo.algorithms.base import Algorithm, Params, Resume
-from evo.best_shot import IMPROVED, PROBLEM, STOP, function_body, program, prompt
+from evo.best_shot import (
+    IMPROVED,
+    PROBLEM,
+    STOP,
+    function_body,
+    link_versions,
+    program,
+    prompt,
+)
 from evo.candidate import Candidate, Score
 from evo.engine import SEED, Engine
 from evo.gather import gather
@@ -124,6 +132,7 @@ class FunSearch(Algorithm):
             if code is None:
                 engine.reject(OPERATOR, reason)  # type: ignore[arg-type]  # a Rejection
                 continue
+            code = link_versions(task, code, bodies)
             out.append(engine.candidate(code, operator=OPERATOR, generation=generation,
                                         parents=shown, kind="program", island=island,
                                         source=sample))
