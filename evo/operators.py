@@ -24,8 +24,9 @@ MAX_CHARS = 1500  # longer than this is no instruction
 
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"</?\s*[a-zA-Z_]+\s*>")
-# A tag the model began and ended its answer in ("...politics?</prompt"): no stop matched it.
-_CUT_TAG = re.compile(r"<\s*/?\s*[a-zA-Z_]*\s*$")
+# A tag the model left unclosed at the end of a line or of its answer ("...politics?</prompt"):
+# no stop sequence matched it.
+_CUT_TAG = re.compile(r"<\s*/?\s*[a-zA-Z_]*[ \t]*(?=\n|$)")
 # A short label before a colon ("New instruction:", "Merged and changed:") is format chatter.
 _LEADER = re.compile(r"^[A-Za-z][\w ]{0,30}?:\s+")
 # Small models echo the meta-prompt's own field names mid-answer; text after one is not ours.

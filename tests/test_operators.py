@@ -24,6 +24,9 @@ from evo.operators import clean_proposal
         ("Is this news item about sports, business, science or politics?</prompt",
          "Is this news item about sports, business, science or politics?"),
         ("Name the topic in one word. </", "Name the topic in one word."),
+        ("Is this news item about sports, business, science or politics?</prompt\n\n"
+         "This instruction asks for the topic.",
+         "Is this news item about sports, business, science or politics?"),
         ("Say which topic it is.\n\nThis instruction is designed to give a detailed answer.",
          "Say which topic it is."),
     ],
