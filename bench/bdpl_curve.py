@@ -71,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         mine = [c for c in cands.values() if c.generation == t and c.id in losses]
         mode = [-losses[c.id] for c in mine if c.operator == "bdpl_mode"]
         drawn = [-losses[c.id] for c in mine if c.operator == "bdpl_sample"]
+        if not mode and not drawn:  # the budget ran out before this step was scored
+            continue
         rows.append([t, round(mode[0], 4) if mode else None,
                      round(min(drawn), 4) if drawn else None,
                      round(statistics.fmean(drawn), 4) if drawn else None])
@@ -87,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     winner, seed = result.best, result.seed
     figures = {
         "task": args.task, "calls": result.stats.get("calls"), "budget": args.calls,
-        "seed": args.seed, "steps": len(rows) - 1 if rows else 0,
+        "seed": args.seed, "steps": sum(1 for r in rows if r[2] is not None),
         "vocabulary": len(vocabulary), "uniform_probability": round(1 / probs.shape[1], 4),
         "seed_loss": round(seed_loss, 4), "curve": rows, "positions": positions,
         "mode": cands[state["mode"]].text,
