@@ -4,6 +4,7 @@ the lineage it records, the specs it refuses, and resuming through the driver.""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import numpy as np
@@ -291,3 +292,22 @@ def test_a_lower_loss_names_the_finalists_but_a_better_seed_on_dev_still_wins(
     winner = result.leaderboard[0]
     assert winner.candidate.operator == "seed" and winner.dev == 1.0
     assert result.leaderboard[1].dev == pytest.approx(0.9)
+
+
+@pytest.mark.timeout(300)
+def test_bdpl_curve_reads_the_quality_benchmarks_job_back(tmp_path) -> None:
+    """bench/bdpl_curve.py on the bundled model, at the smallest budget that buys one step."""
+    from bench import bdpl_curve
+
+    out = tmp_path / "curve.json"
+    figures = bdpl_curve.main(["--task", "sentiment", "--calls", "60", "--dev-subset", "4",
+                               "--dev-limit", "8", "--test-limit", "4", "--out", str(out)])
+    assert figures == json.loads(out.read_text())
+    # 3 seeds x 4 examples, then steps of 9 prompts x 4: one step fits in 60 search calls
+    assert figures["steps"] == 1 and figures["curve"][0][0] == 1
+    _, mode_loss, least, mean = figures["curve"][0]
+    assert least <= mean and mode_loss > 0
+    assert len(figures["positions"]) == 20  # n_tokens
+    # one small step from uniform: every position still nearly so
+    assert all(0.95 < q["entropy"] <= 1.0 for q in figures["positions"])
+    assert figures["winner"] and figures["winner_dev"] is not None
