@@ -15,14 +15,13 @@ Then the final scores, and what the best soft prompt reads as (its nearest vocab
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import table
+from bench.common import table, write_record
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -98,8 +97,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"{figures['winner_test']}); best seed prompt: dev {figures['seed_dev']}, test "
           f"{figures['seed_test']}; {figures['calls']} calls")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
+        write_record(args.out, figures)
     return figures
 
 

@@ -15,7 +15,6 @@ best seed prompt on full dev (the test scores are the quality benchmark's).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import table
+from bench.common import table, write_record
 
 TOP = 3  # entries shown per position
 
@@ -113,8 +112,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"{figures['winner_dev']}); best seed prompt: dev {figures['seed_dev']}; "
           f"{figures['calls']} calls")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
+        write_record(args.out, figures)
     return figures
 
 

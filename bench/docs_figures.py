@@ -30,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from bench.common import write_record
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "docs_figures"
 QUICKSTART_SPEC = ROOT / "evo" / "examples" / "quickstart.yaml"
@@ -126,8 +128,7 @@ def record_path(name: str, results: Path = RESULTS) -> Path:
 
 def save_record(record: dict[str, Any], results: Path = RESULTS) -> Path:
     path = record_path(record["figure"], results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    write_record(path, record)
     return path
 
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from pathlib import Path
 
+from bench.common import write_record
 from evo import judge
 from evo.spec import ModelSpec
 from evo.task import load_task
@@ -74,8 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"reference scored higher on {found['reference_higher']}, lower on "
           f"{found['reference_lower']}, the same on {found['same']} (both readable)")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(found, indent=2) + "\n")
+        write_record(args.out, found)
 
 
 if __name__ == "__main__":

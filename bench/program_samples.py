@@ -19,7 +19,6 @@ model in completion mode, the mode it was built for.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import table
+from bench.common import table, write_record
 from evo.app.settings import Settings
 from evo.llm import LLMClient
 from evo.programs import objective_text
@@ -150,8 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         record = run(args.task, args.algorithm, args.overrides,
                      f"sqlite:///{Path(folder) / 'job.db'}")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        write_record(args.out, record)
     print(f"{record['algorithm']['name']} on {record['task']} ({record['model']}): "
           f"{record['samples']} samples, "
           f"{record['valid']} valid, {record['new']} new, {record['ran']} ran, "
