@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import table, write_record
+from bench.common import run_job, table, write_record
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -38,12 +38,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = ap.parse_args(argv)
 
-    from evo.app.settings import Settings
     from evo.spec import JobSpec
     from evo.task import load_task
-    from storage import Store
     from workers.final import final_reserve
-    from workers.runner import optimize
 
     spec: dict[str, Any] = {
         "name": f"bbt-curve-{args.task}",
@@ -58,14 +55,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     reserve = final_reserve(JobSpec.model_validate(spec), load_task(args.task))
     spec["budget"] = {"calls": args.calls + reserve}
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bbt.db'}"
-        with Store(url) as store:
-            result = optimize(spec, store=store, settings=Settings(database_url=url))
-            checkpoint = store.latest_checkpoint(result.job_id)
-            cands = {c.id: c for c in store.candidates(result.job_id)}
-    if result.status != "completed" or checkpoint is None:
-        raise SystemExit(f"the job ended {result.status}: {result.reason}")
-    state = checkpoint[1]["algorithm"]
+        result, checkpoint, cands = run_job(spec, Path(tmp))
+    state = checkpoint["algorithm"]
     seed_loss = least = state["seed_loss"]
     rows = []
     for t, losses in enumerate(state["losses"], start=1):

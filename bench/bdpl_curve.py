@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import table, write_record
+from bench.common import run_job, table, write_record
 
 TOP = 3  # entries shown per position
 
@@ -43,10 +43,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
 
     from bench.quality import evo_spec, limited_task, load
-    from evo.app.settings import Settings
     from evo.categorical import Categorical
-    from storage import Store
-    from workers.runner import optimize
 
     with tempfile.TemporaryDirectory() as tmp:
         limits = {k: v for k, v in (("dev", args.dev_limit), ("test", args.test_limit)) if v}
@@ -56,14 +53,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         spec = evo_spec(task, "bdpl", args.calls, args.seed, args.dev_subset, loaded)
         if args.lr is not None:
             spec["algorithm"]["lr"] = args.lr
-        url = f"sqlite:///{Path(tmp) / 'bdpl.db'}"
-        with Store(url) as store:
-            result = optimize(spec, store=store, settings=Settings(database_url=url))
-            checkpoint = store.latest_checkpoint(result.job_id)
-            cands = {c.id: c for c in store.candidates(result.job_id)}
-    if result.status != "completed" or checkpoint is None:
-        raise SystemExit(f"the job ended {result.status}: {result.reason}")
-    state, losses = checkpoint[1]["algorithm"], checkpoint[1]["driver"]["preferred"]
+        result, checkpoint, cands = run_job(spec, Path(tmp))
+    state, losses = checkpoint["algorithm"], checkpoint["driver"]["preferred"]
     seed_loss = min(-losses[c.id] for c in cands.values() if c.operator == "seed")
     rows = []
     for t in sorted({c.generation for c in cands.values() if c.generation > 0}):

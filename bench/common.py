@@ -35,6 +35,23 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
+def run_job(spec: dict[str, Any], folder: Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """A job run as ``evo run`` runs it, on a SQLite store in ``folder``: its result, its last
+    checkpoint and its candidates by id. A job that did not complete ends the benchmark."""
+    from evo.app.settings import Settings
+    from storage import Store
+    from workers.runner import optimize
+
+    url = f"sqlite:///{folder / 'job.db'}"
+    with Store(url) as store:
+        result = optimize(spec, store=store, settings=Settings(database_url=url))
+        checkpoint = store.latest_checkpoint(result.job_id)
+        cands = {c.id: c for c in store.candidates(result.job_id)}
+    if result.status != "completed" or checkpoint is None:
+        raise SystemExit(f"the job ended {result.status}: {result.reason}")
+    return result, checkpoint[1], cands
+
+
 def write_record(path: Path, data: Any) -> None:
     """A benchmark's figures as JSON, readable in a diff (its folder made if need be)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -154,6 +154,12 @@ class SignatureEngine(FakeEngine):
         return scores
 
 
+def shown_bodies(prompt: str) -> list[str]:
+    """The bodies of the versions a best-shot prompt shows, v0 first."""
+    return re.findall(r'def priority_v\d+\([^\n]*\n    """[^\n]*"""\n(.*?)(?=\n\n\n)', prompt,
+                      re.S)
+
+
 def engine_for(replies: list[str], seed: int = 0) -> SignatureEngine:
     answers = iter(replies * 1000)
     return SignatureEngine(bin_packing(items=10), reply=lambda ask: next(answers), seed=seed)
@@ -171,8 +177,7 @@ async def test_each_prompt_shows_its_programs_weakest_first_and_asks_for_one_mor
     assert len(asked) == 4 * 2 * 2
     two = 0
     for ask in asked:
-        bodies = re.findall(r'def priority_v\d+\([^\n]*\n    """[^\n]*"""\n(.*?)(?=\n\n\n)',
-                            ask.prompt, re.S)
+        bodies = shown_bodies(ask.prompt)
         shown = [score[by_body[b]] for b in bodies]
         assert shown == sorted(shown)  # v0 the weakest
         assert ask.prefill.startswith(f"def priority_v{len(bodies)}(")
@@ -200,8 +205,7 @@ async def test_a_childs_parents_are_the_versions_its_prompt_showed_in_order() ->
     for child in children:
         # the sample it was read from, and the prompt of that sample (made_by: "ask-N")
         ask = engine.asked[int(child.meta["made_by"].removeprefix("ask-")) - 1]
-        bodies = re.findall(r'def priority_v\d+\([^\n]*\n    """[^\n]*"""\n(.*?)(?=\n\n\n)',
-                            ask.prompt, re.S)
+        bodies = shown_bodies(ask.prompt)
         assert child.parents == tuple(by_body[b] for b in bodies)  # v0, v1, … in that order
     assert any(len(c.parents) == 2 for c in children)
 
